@@ -1,0 +1,251 @@
+// The leaf→observer contract: what a leaf stack exports and how the observer reads it back.
+// Pure (node:crypto only). The leaf builds its outputs with `leafBridgeOutput`; the observer
+// checks them with `parseLeafBridge`, so both sides share one typed interface.
+//
+// Two outputs, kept apart on purpose: an output object holding one secret becomes secret as a
+// whole (pulumi#17422), so the public part (`bridge`) and the private key (`bridgeClientKey`,
+// a secret) travel separately.
+
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { isDnsLabel, isFqdn, isPort, isRfc3339 } from "./validate";
+
+export const CONTRACT_VERSION = 1;
+export const BRIDGE_OUTPUT = "bridge";
+export const CLIENT_KEY_OUTPUT = "bridgeClientKey";
+
+/** OID of the extended key usage id-kp-clientAuth (RFC 5280, 4.2.1.12). */
+const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
+
+/** Expiry (notAfter) of each certificate of the leaf, RFC 3339. */
+export interface LeafExpiry {
+  readonly ca: string;
+  readonly server: string;
+  readonly client: string;
+}
+
+/** The `bridge` output of a leaf stack, version 1. Holds no secret. */
+export interface LeafBridgeOutput {
+  readonly version: typeof CONTRACT_VERSION;
+  /** The leaf's cluster name (a DNS label), unique among the observer's leaves. */
+  readonly cluster: string;
+  /** `host:port` of the leaf's ingress. */
+  readonly endpoint: string;
+  /** The name the ingress's server certificate carries; the observer sends it as SNI. */
+  readonly serverName: string;
+  /** PEM of the leaf's CA: the observer trusts it for the leaf's server certificate. */
+  readonly caCert: string;
+  /** PEM of the client certificate the leaf issued to the observer. */
+  readonly clientCert: string;
+  readonly expiry: LeafExpiry;
+}
+
+/** A leaf as the observer sees it once both outputs have been checked. */
+export interface LeafBridge extends LeafBridgeOutput {
+  /** The stack the values came from, for messages. */
+  readonly stack: string;
+  readonly host: string;
+  readonly port: number;
+  /** PEM of the client certificate's private key. Secret: keep it in secret outputs and Secrets. */
+  readonly clientKey: string;
+}
+
+export interface LeafBridgeValues {
+  readonly cluster: string;
+  readonly host: string;
+  readonly port: number;
+  readonly caCert: string;
+  readonly clientCert: string;
+  readonly expiry: LeafExpiry;
+}
+
+/** Builds the `bridge` output of a leaf, keys in a fixed order. */
+export function leafBridgeOutput(values: LeafBridgeValues): LeafBridgeOutput {
+  return {
+    version: CONTRACT_VERSION,
+    cluster: values.cluster,
+    endpoint: `${values.host}:${values.port}`,
+    serverName: values.host,
+    caCert: values.caCert,
+    clientCert: values.clientCert,
+    expiry: { ca: values.expiry.ca, server: values.expiry.server, client: values.expiry.client },
+  };
+}
+
+export class ContractError extends Error {
+  constructor(
+    readonly stack: string,
+    message: string,
+  ) {
+    super(`stack ${stack}: ${message}`);
+    this.name = "ContractError";
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "string"
+    ? `the string ${JSON.stringify(value.slice(0, 40))}`
+    : `a ${typeof value}`;
+}
+
+function certificate(stack: string, field: string, value: unknown): X509Certificate {
+  const where = `output '${BRIDGE_OUTPUT}' field '${field}'`;
+  if (typeof value !== "string" || !value.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ContractError(stack, `${where} must be a PEM certificate, got ${describe(value)}`);
+  }
+  try {
+    return new X509Certificate(value);
+  } catch (e) {
+    throw new ContractError(
+      stack,
+      `${where} is not a valid X.509 certificate (${(e as Error).message})`,
+    );
+  }
+}
+
+/**
+ * Checks a leaf's two outputs and returns them as one typed value. Every failure names the stack
+ * and the output and says how to fix it; none echoes key material.
+ */
+export function parseLeafBridge(stack: string, bridge: unknown, clientKey: unknown): LeafBridge {
+  if (bridge === undefined || bridge === null) {
+    throw new ContractError(
+      stack,
+      `has no output '${BRIDGE_OUTPUT}': run \`pulumi up\` on that stack first (is its role leaf?)`,
+    );
+  }
+  if (!isRecord(bridge)) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' must be an object, got ${describe(bridge)}`,
+    );
+  }
+  const version = bridge["version"];
+  if (version === undefined) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' has no 'version'; it was not written by thanos-bridge`,
+    );
+  }
+  if (version !== CONTRACT_VERSION) {
+    const fix =
+      typeof version === "number" && version > CONTRACT_VERSION
+        ? "upgrade thanos-bridge on the observer"
+        : "run `pulumi up` on that stack with this release of thanos-bridge";
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' has contract version ${JSON.stringify(version)}, but this program ` +
+        `reads version ${CONTRACT_VERSION}: ${fix}`,
+    );
+  }
+
+  const field = (name: string, check: (v: string) => boolean, allowed: string): string => {
+    const value = bridge[name];
+    if (typeof value !== "string" || !check(value)) {
+      throw new ContractError(
+        stack,
+        `output '${BRIDGE_OUTPUT}' field '${name}' is ${describe(value)}; expected ${allowed}`,
+      );
+    }
+    return value;
+  };
+
+  const cluster = field("cluster", isDnsLabel, "a DNS label");
+  const serverName = field("serverName", isFqdn, "a fully qualified DNS name");
+  const endpoint = field(
+    "endpoint",
+    (v) => {
+      const m = /^(.+):([0-9]{1,5})$/.exec(v);
+      return m !== null && isFqdn(m[1]) && isPort(Number(m[2]));
+    },
+    "host:port with a DNS name and a port from 1 to 65535",
+  );
+  const separator = endpoint.lastIndexOf(":");
+  const host = endpoint.slice(0, separator);
+  const port = Number(endpoint.slice(separator + 1));
+
+  const ca = certificate(stack, "caCert", bridge["caCert"]);
+  if (!ca.ca) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' field 'caCert' is not a CA certificate`,
+    );
+  }
+  const client = certificate(stack, "clientCert", bridge["clientCert"]);
+  if (!client.checkIssued(ca) || !client.verify(ca.publicKey)) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' field 'clientCert' was not issued by its 'caCert' (${client.issuer.trim()})`,
+    );
+  }
+  if (!(client.keyUsage ?? []).includes(CLIENT_AUTH_OID)) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' field 'clientCert' lacks the clientAuth extended key usage`,
+    );
+  }
+
+  const rawExpiry = bridge["expiry"];
+  if (!isRecord(rawExpiry)) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' field 'expiry' must be an object, got ${describe(rawExpiry)}`,
+    );
+  }
+  const expiryOf = (name: keyof LeafExpiry): string => {
+    const value = rawExpiry[name];
+    if (typeof value !== "string" || !isRfc3339(value)) {
+      throw new ContractError(
+        stack,
+        `output '${BRIDGE_OUTPUT}' field 'expiry.${name}' is ${describe(value)}; expected an RFC 3339 time`,
+      );
+    }
+    return value;
+  };
+  const expiry = { ca: expiryOf("ca"), server: expiryOf("server"), client: expiryOf("client") };
+
+  if (clientKey === undefined || clientKey === null) {
+    throw new ContractError(
+      stack,
+      `has no output '${CLIENT_KEY_OUTPUT}': run \`pulumi up\` on that stack first`,
+    );
+  }
+  if (typeof clientKey !== "string") {
+    throw new ContractError(
+      stack,
+      `output '${CLIENT_KEY_OUTPUT}' must be a PEM private key, got ${describe(clientKey)}`,
+    );
+  }
+  let key;
+  try {
+    key = createPrivateKey(clientKey);
+  } catch {
+    throw new ContractError(stack, `output '${CLIENT_KEY_OUTPUT}' is not a PEM private key`);
+  }
+  if (!client.checkPrivateKey(key)) {
+    throw new ContractError(
+      stack,
+      `output '${CLIENT_KEY_OUTPUT}' does not match the public key of 'clientCert': the outputs ` +
+        `are from different runs; run \`pulumi up\` on that stack again`,
+    );
+  }
+
+  return {
+    stack,
+    version: CONTRACT_VERSION,
+    cluster,
+    endpoint,
+    host,
+    port,
+    serverName,
+    caCert: bridge["caCert"] as string,
+    clientCert: bridge["clientCert"] as string,
+    clientKey,
+    expiry,
+  };
+}

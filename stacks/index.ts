@@ -1,0 +1,21 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ConfigError, RawConfig, loadConfig } from "./config";
+import { LeafStackOutputs, leafStack } from "./leaf";
+
+/**
+ * Reads the stack's config once, validates all of it, and declares the stack of its role.
+ * Config problems surface as a RunError: Pulumi prints the message alone, with no stack trace.
+ */
+export function runStack(
+  raw: RawConfig = pulumi.runtime.allConfig(),
+  stack: string = pulumi.getStack(),
+): LeafStackOutputs {
+  let config;
+  try {
+    config = loadConfig(raw, stack);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+  return leafStack(config).outputs;
+}

@@ -1,0 +1,18 @@
+import * as k8s from "@pulumi/kubernetes";
+import { KubernetesTarget } from "./config";
+
+/**
+ * The stack's one Kubernetes provider, passed explicitly to every Kubernetes resource: either a
+ * cluster (the ambient kubeconfig unless `kubeconfig`/`kubeContext` are set) or a directory the
+ * manifests are rendered to instead (`renderDir`; Secrets are then written there in plain text).
+ */
+export function kubernetesProvider(name: string, target: KubernetesTarget): k8s.Provider {
+  const args: k8s.ProviderArgs =
+    target.kind === "render"
+      ? { renderYamlToDirectory: target.directory }
+      : {
+          ...(target.kubeconfig !== undefined ? { kubeconfig: target.kubeconfig } : {}),
+          ...(target.context !== undefined ? { context: target.context } : {}),
+        };
+  return new k8s.Provider(`${name}-kubernetes`, args);
+}
