@@ -183,7 +183,7 @@ class Reader {
       this.problem(key, `${show(text)} is not allowed; use a YAML list of strings`);
       return spec.default as readonly string[];
     }
-    return value as string[];
+    return value;
   }
 }
 

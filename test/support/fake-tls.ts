@@ -221,9 +221,10 @@ export class FakeTls {
         P384: "secp384r1",
         P521: "secp521r1",
       };
-      const curve = curves[String(inputs.ecdsaCurve ?? "P224")];
-      if (curve === undefined)
-        throw new Error(`fake tls: unsupported ecdsaCurve ${String(inputs.ecdsaCurve)}`);
+      // The provider's default curve is P224, which no TLS peer here accepts: fail on it.
+      const name = typeof inputs.ecdsaCurve === "string" ? inputs.ecdsaCurve : "P224";
+      const curve = curves[name];
+      if (curve === undefined) throw new Error(`fake tls: unsupported ecdsaCurve ${name}`);
       const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: curve });
       return {
         privateKeyPem: privateKey.export({ type: "sec1", format: "pem" }),

@@ -55,18 +55,19 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
   }
 
   private register(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    const inputs = args.inputs as Record<string, unknown>;
     if (!KNOWN_TYPE.test(args.type)) {
       throw new Error(`unexpected resource type ${args.type} (${args.name})`);
     }
     this.resources.push({
       type: args.type,
       name: args.name,
-      inputs: args.inputs as Record<string, unknown>,
+      inputs,
       ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
     });
     const state = this.tls.handles(args.type)
-      ? this.tls.create(args.type, args.name, unwrapSecrets(args.inputs) as Record<string, unknown>)
-      : args.inputs;
+      ? this.tls.create(args.type, args.name, unwrapSecrets(inputs) as Record<string, unknown>)
+      : inputs;
     return { id: `${args.name}-id`, state };
   }
 

@@ -1,0 +1,27 @@
+import { Document, isScalar, parse, visit } from "yaml";
+
+/** True when a YAML 1.1 reader would not read the plain scalar back as this same string. */
+function ambiguousIn11(text: string): boolean {
+  try {
+    return parse(text, { version: "1.1" }) !== text;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Serialises a plain value to YAML deterministically: map keys sorted, no line folding, no
+ * anchors, so the same value always gives the same bytes. Strings that a YAML 1.1 reader would
+ * take for something else (`on`, `yes`, `0755`; Kubernetes tooling reads YAML 1.1) are quoted.
+ */
+export function stableYaml(value: unknown): string {
+  const doc = new Document(value, { sortMapEntries: true, aliasDuplicateObjects: false });
+  visit(doc, {
+    Scalar(_key, node) {
+      if (isScalar(node) && typeof node.value === "string" && ambiguousIn11(node.value)) {
+        node.type = "QUOTE_DOUBLE";
+      }
+    },
+  });
+  return doc.toString({ lineWidth: 0 });
+}

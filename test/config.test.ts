@@ -1,0 +1,377 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { CONFIG_SCHEMA, ConfigError, LeafConfig, RawConfig, loadConfig } from "../stacks/config";
+
+const ROOT = join(__dirname, "..");
+
+/** Raw config as Pulumi passes it: project-prefixed keys, text values. */
+function raw(values: Record<string, string>): RawConfig {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [`thanos-bridge:${k}`, v]));
+}
+
+const LEAF = { role: "leaf", hostname: "thanos.leaf-a.example.com" };
+
+/** The problems a config yields, or [] when it loads. */
+function problems(values: Record<string, string>, stack = "leaf-a"): readonly string[] {
+  try {
+    loadConfig(raw(values), stack);
+    return [];
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+    return e.problems;
+  }
+}
+
+/** Stack config files hold YAML values; Pulumi hands them to the program as text or JSON. */
+function stackFileConfig(file: string): RawConfig {
+  const doc = parse(readFileSync(join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
+  return Object.fromEntries(
+    Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
+}
+
+describe("leaf config", () => {
+  it("fills every default from the schema, with only role and hostname set", () => {
+    const config = loadConfig(raw(LEAF), "leaf-a");
+    const expected: LeafConfig = {
+      role: "leaf",
+      clusterName: "leaf-a",
+      hostname: "thanos.leaf-a.example.com",
+      publicPort: 443,
+      namespace: "monitoring",
+      createNamespace: false,
+      sidecarService: "kube-prometheus-stack-thanos-discovery",
+      sidecarPort: 10901,
+      ingressClass: "nginx",
+      ingressPathType: "Prefix",
+      allowedServices: ["thanos.Store", "thanos.info.Info"],
+      streamTimeoutSeconds: 600,
+      pki: {
+        keyAlgorithm: "ECDSA-P256",
+        caValidityHours: 43800,
+        certValidityHours: 2160,
+        renewBeforeHours: 720,
+      },
+      kubernetes: { kind: "cluster" },
+    };
+    assert.deepEqual(config, expected);
+  });
+
+  it("reads every key's text the way Pulumi stores it", () => {
+    const config = loadConfig(
+      raw({
+        ...LEAF,
+        clusterName: "eu-1",
+        publicPort: "8443",
+        namespace: "observability",
+        createNamespace: "true",
+        sidecarService: "prometheus-thanos-discovery",
+        sidecarPort: "10911",
+        ingressClass: "nginx-internal",
+        ingressPathType: "ImplementationSpecific",
+        allowedServices: '["thanos.Rules","thanos.Store","thanos.info.Info"]',
+        streamTimeoutSeconds: "3600",
+        keyAlgorithm: "RSA-3072",
+        caValidityHours: "87600",
+        certValidityHours: "720",
+        renewBeforeHours: "240",
+        kubeconfig: "/etc/kube/leaf.yaml",
+        kubeContext: "eu-1",
+      }),
+      "leaf-a",
+    );
+    assert.equal(config.clusterName, "eu-1");
+    assert.equal(config.publicPort, 8443);
+    assert.equal(config.createNamespace, true);
+    assert.equal(config.sidecarPort, 10911);
+    assert.equal(config.ingressPathType, "ImplementationSpecific");
+    assert.deepEqual(config.allowedServices, ["thanos.Rules", "thanos.Store", "thanos.info.Info"]);
+    assert.equal(config.streamTimeoutSeconds, 3600);
+    assert.deepEqual(config.pki, {
+      keyAlgorithm: "RSA-3072",
+      caValidityHours: 87600,
+      certValidityHours: 720,
+      renewBeforeHours: 240,
+    });
+    assert.deepEqual(config.kubernetes, {
+      kind: "cluster",
+      kubeconfig: "/etc/kube/leaf.yaml",
+      context: "eu-1",
+    });
+  });
+
+  it("sorts the allowed services, so their order in the config does not matter", () => {
+    const a = loadConfig(
+      raw({ ...LEAF, allowedServices: '["thanos.info.Info","thanos.Store"]' }),
+      "x",
+    );
+    const b = loadConfig(
+      raw({ ...LEAF, allowedServices: '["thanos.Store","thanos.info.Info"]' }),
+      "x",
+    );
+    assert.deepEqual(a.allowedServices, b.allowedServices);
+  });
+
+  it("renders to a directory when renderDir is set", () => {
+    const config = loadConfig(raw({ ...LEAF, renderDir: "out/leaf-a" }), "leaf-a");
+    assert.deepEqual(config.kubernetes, { kind: "render", directory: "out/leaf-a" });
+  });
+
+  it("loads the shipped example stacks", () => {
+    const a = loadConfig(stackFileConfig("Pulumi.leaf-a.yaml"), "leaf-a");
+    assert.equal(a.hostname, "thanos.leaf-a.example.com");
+    const b = loadConfig(stackFileConfig("Pulumi.leaf-b.yaml"), "leaf-b");
+    assert.equal(b.pki.keyAlgorithm, "RSA-3072");
+    assert.deepEqual(b.allowedServices, ["thanos.Rules", "thanos.Store", "thanos.info.Info"]);
+  });
+
+  describe("rejects bad input with a message naming key, value and what is allowed", () => {
+    const cases: [string, Record<string, string>, string, string?][] = [
+      [
+        "role unset",
+        { hostname: "a.example.com" },
+        "thanos-bridge:role is not set; run `pulumi config set role leaf` (or observer) on this stack",
+      ],
+      [
+        "role unknown",
+        { role: "edge" },
+        'thanos-bridge:role: "edge" is not allowed; use one of leaf, observer',
+      ],
+      [
+        "observer role (not yet available)",
+        { role: "observer" },
+        'thanos-bridge:role: "observer" is not available in this release of thanos-bridge yet; only leaf stacks can be deployed (see README, "Roadmap")',
+      ],
+      [
+        "hostname unset",
+        { role: "leaf" },
+        "thanos-bridge:hostname: is required for a leaf: the public DNS name of its ingress, e.g. thanos.leaf-a.example.com",
+      ],
+      [
+        "hostname uppercase",
+        { ...LEAF, hostname: "Thanos.example.com" },
+        'thanos-bridge:hostname: "Thanos.example.com" is not allowed; use a fully qualified lowercase DNS name with no wildcard or trailing dot, e.g. thanos.leaf-a.example.com',
+      ],
+      [
+        "hostname wildcard",
+        { ...LEAF, hostname: "*.example.com" },
+        'thanos-bridge:hostname: "*.example.com" is not allowed',
+      ],
+      [
+        "hostname single label",
+        { ...LEAF, hostname: "thanos" },
+        'thanos-bridge:hostname: "thanos" is not allowed',
+      ],
+      [
+        "hostname trailing dot",
+        { ...LEAF, hostname: "thanos.example.com." },
+        'thanos-bridge:hostname: "thanos.example.com." is not allowed',
+      ],
+      [
+        "hostname an IP address",
+        { ...LEAF, hostname: "10.0.0.1" },
+        'thanos-bridge:hostname: "10.0.0.1" is not allowed',
+      ],
+      [
+        "clusterName not a DNS label",
+        { ...LEAF, clusterName: "Leaf_A" },
+        'thanos-bridge:clusterName: "Leaf_A" is not allowed; use a DNS label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
+      ],
+      [
+        "clusterName defaulting to a bad stack name",
+        LEAF,
+        'thanos-bridge:clusterName: is not set, and the stack name "Leaf_A" is not a DNS label to default to; set it to lowercase letters, digits and "-" (at most 63), e.g. leaf-a',
+        "Leaf_A",
+      ],
+      [
+        "namespace",
+        { ...LEAF, namespace: "Monitoring" },
+        'thanos-bridge:namespace: "Monitoring" is not allowed; use a DNS label (lowercase letters, digits and "-", at most 63)',
+      ],
+      [
+        "createNamespace",
+        { ...LEAF, createNamespace: "yes" },
+        'thanos-bridge:createNamespace: "yes" is not allowed; use true or false',
+      ],
+      [
+        "sidecarService starting with a digit",
+        { ...LEAF, sidecarService: "9prometheus" },
+        'thanos-bridge:sidecarService: "9prometheus" is not allowed; a Service name starts with a lowercase letter and has only lowercase letters, digits and "-" (at most 63)',
+      ],
+      [
+        "sidecarPort 0",
+        { ...LEAF, sidecarPort: "0" },
+        'thanos-bridge:sidecarPort: "0" is not allowed; use a whole number from 1 to 65535',
+      ],
+      [
+        "sidecarPort too large",
+        { ...LEAF, sidecarPort: "65536" },
+        'thanos-bridge:sidecarPort: "65536" is not allowed; use a whole number from 1 to 65535',
+      ],
+      [
+        "publicPort not a number",
+        { ...LEAF, publicPort: "https" },
+        'thanos-bridge:publicPort: "https" is not allowed; use a whole number from 1 to 65535',
+      ],
+      [
+        "ingressClass",
+        { ...LEAF, ingressClass: "Nginx" },
+        'thanos-bridge:ingressClass: "Nginx" is not allowed; use the name of an IngressClass (a lowercase DNS subdomain)',
+      ],
+      [
+        "ingressPathType",
+        { ...LEAF, ingressPathType: "Exact" },
+        'thanos-bridge:ingressPathType: "Exact" is not allowed; use one of Prefix, ImplementationSpecific',
+      ],
+      [
+        "allowedServices not a list",
+        { ...LEAF, allowedServices: "thanos.Store" },
+        'thanos-bridge:allowedServices: "thanos.Store" is not allowed; use a YAML list of strings',
+      ],
+      [
+        "allowedServices empty",
+        { ...LEAF, allowedServices: "[]" },
+        "thanos-bridge:allowedServices: [] is not allowed; list at least one gRPC service",
+      ],
+      [
+        "allowedServices without package",
+        { ...LEAF, allowedServices: '["Store"]' },
+        'thanos-bridge:allowedServices: "Store" is not a fully qualified gRPC service name; use <package>.<Service>, e.g. thanos.Store or thanos.info.Info',
+      ],
+      [
+        "allowedServices as a path",
+        { ...LEAF, allowedServices: '["/thanos.Store/"]' },
+        'thanos-bridge:allowedServices: "/thanos.Store/" is not a fully qualified gRPC service name',
+      ],
+      [
+        "allowedServices duplicate",
+        { ...LEAF, allowedServices: '["thanos.Store","thanos.Store"]' },
+        'thanos-bridge:allowedServices: "thanos.Store" is listed more than once',
+      ],
+      [
+        "streamTimeoutSeconds",
+        { ...LEAF, streamTimeoutSeconds: "0" },
+        'thanos-bridge:streamTimeoutSeconds: "0" is not allowed; use a whole number from 1 to 86400',
+      ],
+      [
+        "keyAlgorithm",
+        { ...LEAF, keyAlgorithm: "ED25519" },
+        'thanos-bridge:keyAlgorithm: "ED25519" is not allowed; use one of ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072, RSA-4096',
+      ],
+      [
+        "certValidityHours fractional",
+        { ...LEAF, certValidityHours: "1.5" },
+        'thanos-bridge:certValidityHours: "1.5" is not allowed; use a whole number from 1 to 876000',
+      ],
+      [
+        "renewBeforeHours not shorter than validity",
+        { ...LEAF, certValidityHours: "720", renewBeforeHours: "720" },
+        "thanos-bridge:renewBeforeHours: 720 is not allowed; it must be shorter than thanos-bridge:certValidityHours (720), or certificates would be renewed on every run",
+      ],
+      [
+        "caValidityHours not longer than certificates",
+        { ...LEAF, caValidityHours: "2160" },
+        "thanos-bridge:caValidityHours: 2160 is not allowed; it must be longer than thanos-bridge:certValidityHours (2160), because no certificate may outlive the CA that signed it",
+      ],
+      [
+        "renderDir with a cluster target",
+        { ...LEAF, renderDir: "out", kubeContext: "leaf-a" },
+        'thanos-bridge:renderDir: "out" renders manifests instead of deploying, so it cannot be combined with thanos-bridge:kubeconfig or thanos-bridge:kubeContext; set one or the other',
+      ],
+      [
+        "unknown key (a typo)",
+        { ...LEAF, hostnmae: "x" },
+        "thanos-bridge:hostnmae is not a known key; known keys are allowedServices, caValidityHours, certValidityHours, clusterName, createNamespace, hostname, ingressClass, ingressPathType, keyAlgorithm, kubeContext, kubeconfig, namespace, publicPort, renderDir, renewBeforeHours, role, sidecarPort, sidecarService, streamTimeoutSeconds",
+      ],
+    ];
+    for (const [title, values, message, stack] of cases) {
+      it(title, () => {
+        const found = problems(values, stack);
+        assert.ok(
+          found.some((p) => p.startsWith(message)),
+          `expected a problem starting with:\n  ${message}\ngot:\n  ${found.join("\n  ")}`,
+        );
+      });
+    }
+  });
+
+  it("reports every problem at once, in one message that names the stack", () => {
+    try {
+      loadConfig(raw({ role: "leaf", sidecarPort: "0", keyAlgorithm: "DSA" }), "leaf-a");
+      assert.fail("expected a ConfigError");
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.problems.length, 3);
+      assert.match(e.message, /^invalid configuration for stack "leaf-a" \(3 problems\):\n {2}- /);
+      for (const key of ["hostname", "sidecarPort", "keyAlgorithm"]) {
+        assert.match(e.message, new RegExp(`- thanos-bridge:${key}`));
+      }
+    }
+  });
+
+  it("ignores keys of other namespaces (providers, pulumi)", () => {
+    assert.deepEqual(problems({ ...LEAF }), []);
+    const config = loadConfig(
+      { ...raw(LEAF), "kubernetes:context": "x", "pulumi:tags": "{}" },
+      "leaf-a",
+    );
+    assert.equal(config.hostname, LEAF.hostname);
+  });
+});
+
+describe("Pulumi.yaml config schema", () => {
+  const project = parse(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as {
+    name: string;
+    config: Record<
+      string,
+      { type: string; default: unknown; description?: string; items?: { type: string } }
+    >;
+  };
+
+  it("declares exactly the keys the program reads, with the same types and defaults", () => {
+    assert.equal(project.name, "thanos-bridge");
+    assert.deepEqual(Object.keys(project.config).sort(), Object.keys(CONFIG_SCHEMA).sort());
+    for (const [key, spec] of Object.entries(CONFIG_SCHEMA)) {
+      const declared = project.config[key];
+      assert.equal(declared.type, spec.type, `type of ${key}`);
+      assert.deepEqual(declared.default, spec.default, `default of ${key}`);
+      if (spec.type === "array") assert.deepEqual(declared.items, { type: "string" });
+    }
+  });
+
+  it("describes every key", () => {
+    for (const [key, declared] of Object.entries(project.config)) {
+      assert.ok((declared.description ?? "").length > 20, `${key} has no useful description`);
+    }
+  });
+});
+
+describe("README config reference", () => {
+  it("has a row for every key with its type and default", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const rows = new Map(
+      readme
+        .split("\n")
+        .filter((line) => line.startsWith("|"))
+        .map((line) =>
+          line
+            .split("|")
+            .slice(1, -1)
+            .map((cell) => cell.trim()),
+        )
+        .map((cells) => [cells[0], cells] as const),
+    );
+    for (const [key, spec] of Object.entries(CONFIG_SCHEMA)) {
+      const cells = rows.get(`\`${key}\``);
+      assert.ok(cells !== undefined, `README has no config row for ${key}`);
+      const shown = Array.isArray(spec.default)
+        ? (spec.default as readonly string[]).map((s) => `\`${s}\``).join(", ")
+        : spec.default === ""
+          ? "—"
+          : `\`${String(spec.default)}\``;
+      assert.deepEqual(cells.slice(1, 3), [spec.type, shown], `README row for ${key}`);
+    }
+  });
+});

@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import {
+  CLIENT_KEY_OUTPUT,
+  CONTRACT_VERSION,
+  ContractError,
+  parseLeafBridge,
+} from "../components/contract";
+import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "./support/leaf";
+import { unwrapSecrets } from "./support/mocks";
+
+const STACK = "acme/thanos-bridge/leaf-a";
+
+function rejects(bridge: unknown, key: unknown, message: string): void {
+  assert.throws(
+    () => parseLeafBridge(STACK, bridge, key),
+    (e: unknown) => {
+      assert.ok(e instanceof ContractError, `expected a ContractError, got ${String(e)}`);
+      assert.equal(e.message, message);
+      return true;
+    },
+  );
+}
+
+describe("leaf→observer contract", () => {
+  let a: LeafRun;
+  let b: LeafRun;
+  before(async () => {
+    a = await runLeaf(LEAF_A, "leaf-a");
+    b = await runLeaf(LEAF_B, "leaf-b");
+  });
+
+  const withField = (field: string, value: unknown): Record<string, unknown> => ({
+    ...a.bridge,
+    [field]: value,
+  });
+
+  it("accepts a leaf's real outputs and returns them typed", () => {
+    const leaf = parseLeafBridge(STACK, a.bridge, a.clientKey);
+    assert.equal(leaf.stack, STACK);
+    assert.equal(leaf.version, CONTRACT_VERSION);
+    assert.equal(leaf.cluster, "leaf-a");
+    assert.equal(leaf.endpoint, "thanos.leaf-a.example.com:443");
+    assert.equal(leaf.host, "thanos.leaf-a.example.com");
+    assert.equal(leaf.port, 443);
+    assert.equal(leaf.serverName, "thanos.leaf-a.example.com");
+    assert.equal(leaf.caCert, a.bridge.caCert);
+    assert.equal(leaf.clientCert, a.bridge.clientCert);
+    assert.equal(leaf.clientKey, a.clientKey);
+    assert.deepEqual(leaf.expiry, a.bridge.expiry);
+  });
+
+  it("says to run `pulumi up` when the stack has no outputs yet", () => {
+    rejects(
+      undefined,
+      undefined,
+      `stack ${STACK}: has no output 'bridge': run \`pulumi up\` on that stack first (is its role leaf?)`,
+    );
+    rejects(
+      a.bridge,
+      undefined,
+      `stack ${STACK}: has no output '${CLIENT_KEY_OUTPUT}': run \`pulumi up\` on that stack first`,
+    );
+  });
+
+  it("rejects a bridge that is not an object", () => {
+    rejects(
+      "thanos.leaf-a.example.com",
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' must be an object, got the string "thanos.leaf-a.example.com"`,
+    );
+    rejects(
+      [a.bridge],
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' must be an object, got an array`,
+    );
+  });
+
+  it("rejects a missing or unknown contract version, saying which side to upgrade", () => {
+    const { version: _unused, ...unversioned } = a.bridge;
+    void _unused;
+    rejects(
+      unversioned,
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' has no 'version'; it was not written by thanos-bridge`,
+    );
+    rejects(
+      withField("version", 2),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' has contract version 2, but this program reads version 1: upgrade thanos-bridge on the observer`,
+    );
+    rejects(
+      withField("version", "1"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' has contract version "1", but this program reads version 1: run \`pulumi up\` on that stack with this release of thanos-bridge`,
+    );
+  });
+
+  it("rejects malformed names and endpoints", () => {
+    rejects(
+      withField("cluster", "Leaf A"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'cluster' is the string "Leaf A"; expected a DNS label`,
+    );
+    rejects(
+      withField("serverName", 42),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'serverName' is a number; expected a fully qualified DNS name`,
+    );
+    rejects(
+      withField("endpoint", "thanos.leaf-a.example.com"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'endpoint' is the string "thanos.leaf-a.example.com"; expected host:port with a DNS name and a port from 1 to 65535`,
+    );
+    rejects(
+      withField("endpoint", "thanos.leaf-a.example.com:0"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'endpoint' is the string "thanos.leaf-a.example.com:0"; expected host:port with a DNS name and a port from 1 to 65535`,
+    );
+  });
+
+  it("rejects certificates that are not PEM, not a CA, or not from the leaf's CA", () => {
+    rejects(
+      withField("caCert", "not a certificate"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'caCert' must be a PEM certificate, got the string "not a certificate"`,
+    );
+    const truncated = a.bridge.caCert.replace(/\n[A-Za-z0-9+/=]+\n-----END/, "\n-----END");
+    assert.throws(
+      () => parseLeafBridge(STACK, withField("caCert", truncated), a.clientKey),
+      /output 'bridge' field 'caCert' is not a valid X.509 certificate/,
+    );
+    rejects(
+      withField("caCert", a.bridge.clientCert),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'caCert' is not a CA certificate`,
+    );
+    // leaf-b's CA did not issue leaf-a's client certificate.
+    assert.throws(
+      () => parseLeafBridge(STACK, withField("caCert", b.bridge.caCert), a.clientKey),
+      /^ContractError: stack acme\/thanos-bridge\/leaf-a: output 'bridge' field 'clientCert' was not issued by its 'caCert' \(.*CN=thanos-bridge leaf-a CA.*\)$/s,
+    );
+  });
+
+  it("rejects a client certificate without clientAuth", () => {
+    // The server certificate is issued by the same CA but carries serverAuth only.
+    const secret = unwrapSecrets(a.mocks.named("leaf-a-server-tls").inputs) as {
+      stringData: Record<string, string>;
+    };
+    const stringData = secret.stringData;
+    rejects(
+      withField("clientCert", stringData["tls.crt"]),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'clientCert' lacks the clientAuth extended key usage`,
+    );
+  });
+
+  it("rejects malformed expiry times", () => {
+    rejects(
+      withField("expiry", "2030-01-01"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'expiry' must be an object, got the string "2030-01-01"`,
+    );
+    rejects(
+      withField("expiry", { ...a.bridge.expiry, server: "next year" }),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'expiry.server' is the string "next year"; expected an RFC 3339 time`,
+    );
+  });
+
+  it("rejects a client key that is not a key, or not the client certificate's key", () => {
+    rejects(
+      a.bridge,
+      42,
+      `stack ${STACK}: output '${CLIENT_KEY_OUTPUT}' must be a PEM private key, got a number`,
+    );
+    rejects(
+      a.bridge,
+      "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+      `stack ${STACK}: output '${CLIENT_KEY_OUTPUT}' is not a PEM private key`,
+    );
+    rejects(
+      a.bridge,
+      b.clientKey,
+      `stack ${STACK}: output '${CLIENT_KEY_OUTPUT}' does not match the public key of 'clientCert': the outputs are from different runs; run \`pulumi up\` on that stack again`,
+    );
+  });
+
+  it("never echoes key material in an error", () => {
+    const badKeys = [
+      b.clientKey,
+      a.clientKey.slice(0, 120),
+      a.clientKey.replace("KEY-----", "KEY----"),
+    ];
+    for (const key of badKeys) {
+      assert.throws(
+        () => parseLeafBridge(STACK, a.bridge, key),
+        (e: unknown) => e instanceof ContractError && !/PRIVATE KEY|MI[GH]/.test(e.message),
+      );
+    }
+  });
+});

@@ -1,0 +1,337 @@
+import assert from "node:assert/strict";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { parseLeafBridge } from "../components/contract";
+import { stableYaml } from "../components/yaml";
+import { runStack } from "../stacks";
+import { FakeTls } from "./support/fake-tls";
+import { expectGolden } from "./support/golden";
+import { LEAF_A, LEAF_B, LeafRun, leafRawConfig, runLeaf } from "./support/leaf";
+import { RecordedResource, isSecretValue, runOnMocks, unwrapSecrets } from "./support/mocks";
+
+const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
+type Inputs = Record<string, unknown>;
+const field = <T>(r: RecordedResource, ...path: string[]): T =>
+  path.reduce<unknown>((v, k) => (v as Inputs)[k], unwrapSecrets(r.inputs)) as T;
+
+function stringData(r: RecordedResource): Record<string, string> {
+  return field<Record<string, string>>(r, "stringData");
+}
+
+/** Every string inside a value, with whether it sits under a secret wrapper. */
+function strings(
+  value: unknown,
+  secret = false,
+  path = "",
+): { path: string; text: string; secret: boolean }[] {
+  if (isSecretValue(value)) return strings(value.value, true, path);
+  if (typeof value === "string") return [{ path, text: value, secret }];
+  if (Array.isArray(value)) return value.flatMap((v, i) => strings(v, secret, `${path}[${i}]`));
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value).flatMap(([k, v]) => strings(v, secret, `${path}.${k}`));
+  }
+  return [];
+}
+
+describe("leaf stack on the mock runtime", () => {
+  let a: LeafRun;
+  before(async () => {
+    a = await runLeaf(LEAF_A, "leaf-a");
+  });
+
+  describe("PKI", () => {
+    it("generates one ECDSA P-256 key per certificate by default", () => {
+      const keys = a.mocks.ofType("tls:index/privateKey:PrivateKey");
+      assert.deepEqual(keys.map((k) => k.name).sort(), [
+        "leaf-a-ca-key",
+        "leaf-a-client-key",
+        "leaf-a-server-key",
+      ]);
+      for (const key of keys) {
+        assert.deepEqual(key.inputs, { algorithm: "ECDSA", ecdsaCurve: "P256" }, key.name);
+      }
+    });
+
+    it("uses RSA keys of the configured size when asked", async () => {
+      const rsa = await runLeaf({ ...LEAF_A, keyAlgorithm: "RSA-3072" }, "leaf-a");
+      for (const key of rsa.mocks.ofType("tls:index/privateKey:PrivateKey")) {
+        assert.deepEqual(key.inputs, { algorithm: "RSA", rsaBits: 3072 }, key.name);
+      }
+      const server = rsa.mocks.named("leaf-a-server-cert");
+      assert.deepEqual(field<string[]>(server, "allowedUses"), [
+        "digital_signature",
+        "key_encipherment",
+        "server_auth",
+      ]);
+    });
+
+    it("self-signs a CA that may sign certificates, from the CA key", () => {
+      const ca = a.mocks.named("leaf-a-ca");
+      assert.equal(ca.type, "tls:index/selfSignedCert:SelfSignedCert");
+      assert.equal(field(ca, "isCaCertificate"), true);
+      assert.deepEqual(field(ca, "allowedUses"), ["cert_signing", "crl_signing"]);
+      assert.deepEqual(field(ca, "subject"), {
+        commonName: "thanos-bridge leaf-a CA",
+        organization: "thanos-bridge",
+        organizationalUnit: "leaf-a",
+      });
+      assert.equal(field(ca, "validityPeriodHours"), 43800);
+      assert.equal(field(ca, "setSubjectKeyId"), true);
+      // Signed with its own key, which also signs the two certificates and nothing else uses.
+      const caKey = field<string>(ca, "privateKeyPem");
+      assert.ok(new X509Certificate(a.bridge.caCert).checkPrivateKey(createPrivateKey(caKey)));
+      for (const part of ["server", "client"]) {
+        assert.equal(field(a.mocks.named(`leaf-a-${part}-cert`), "caPrivateKeyPem"), caKey);
+        assert.equal(field(a.mocks.named(`leaf-a-${part}-cert`), "caCertPem"), a.bridge.caCert);
+        assert.notEqual(field(a.mocks.named(`leaf-a-${part}-csr`), "privateKeyPem"), caKey);
+      }
+    });
+
+    it("requests the server certificate for the hostname and signs it for serverAuth", () => {
+      const csr = a.mocks.named("leaf-a-server-csr");
+      assert.deepEqual(field(csr, "dnsNames"), ["thanos.leaf-a.example.com"]);
+      assert.equal(field(csr, "subject", "commonName"), "thanos.leaf-a.example.com");
+      const cert = a.mocks.named("leaf-a-server-cert");
+      assert.deepEqual(field(cert, "allowedUses"), ["digital_signature", "server_auth"]);
+      assert.equal(field(cert, "isCaCertificate"), false);
+      assert.equal(field(cert, "validityPeriodHours"), 2160);
+      assert.equal(field(cert, "earlyRenewalHours"), 720);
+    });
+
+    it("issues the observer a clientAuth certificate with an observer subject", () => {
+      const csr = a.mocks.named("leaf-a-client-csr");
+      assert.deepEqual(field(csr, "subject"), {
+        commonName: "thanos-bridge-observer",
+        organization: "thanos-bridge",
+        organizationalUnit: "leaf-a",
+      });
+      assert.deepEqual(field(csr, "dnsNames"), []);
+      const cert = a.mocks.named("leaf-a-client-cert");
+      assert.deepEqual(field(cert, "allowedUses"), ["digital_signature", "client_auth"]);
+    });
+
+    it("produces certificates that chain to the leaf CA with the right SAN and EKU (invariants 2, 3)", () => {
+      const ca = new X509Certificate(a.bridge.caCert);
+      const server = new X509Certificate(stringData(a.mocks.named("leaf-a-server-tls"))["tls.crt"]);
+      const client = new X509Certificate(a.bridge.clientCert);
+      assert.ok(ca.ca);
+      for (const cert of [server, client]) {
+        assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), cert.subject);
+        assert.equal(cert.ca, false);
+      }
+      assert.equal(server.subjectAltName, "DNS:thanos.leaf-a.example.com");
+      assert.equal(server.checkHost(a.bridge.serverName), a.bridge.serverName);
+      assert.deepEqual(server.keyUsage, [SERVER_AUTH]);
+      assert.deepEqual(client.keyUsage, [CLIENT_AUTH]);
+      assert.ok(client.checkPrivateKey(createPrivateKey(a.clientKey)));
+    });
+  });
+
+  describe("exposure", () => {
+    it("declares the Ingress the golden file holds", () => {
+      const ingress = a.mocks.one("kubernetes:networking.k8s.io/v1:Ingress");
+      expectGolden("leaf-a-ingress.yaml", stableYaml(ingress.inputs));
+    });
+
+    it("routes only the allowed gRPC services to the sidecar's gRPC port", () => {
+      const ingress = a.mocks.one("kubernetes:networking.k8s.io/v1:Ingress");
+      const rules = field<
+        { host: string; http: { paths: { path: string; backend: unknown }[] } }[]
+      >(ingress, "spec", "rules");
+      assert.deepEqual(
+        rules.map((r) => r.host),
+        ["thanos.leaf-a.example.com"],
+      );
+      assert.deepEqual(
+        rules[0].http.paths.map((p) => p.path),
+        ["/thanos.Store/", "/thanos.info.Info/"],
+      );
+      assert.equal(field(ingress, "spec", "ingressClassName"), "nginx");
+    });
+
+    it("stores the server certificate and its key in a kubernetes.io/tls Secret, the key as a secret", () => {
+      const secret = a.mocks.named("leaf-a-server-tls");
+      assert.equal(field(secret, "type"), "kubernetes.io/tls");
+      assert.equal(field(secret, "metadata", "name"), "thanos-bridge-server-tls");
+      assert.equal(field(secret, "metadata", "namespace"), "monitoring");
+      const data = stringData(secret);
+      assert.deepEqual(Object.keys(data).sort(), ["tls.crt", "tls.key"]);
+      const cert = new X509Certificate(data["tls.crt"]);
+      assert.ok(cert.checkPrivateKey(createPrivateKey(data["tls.key"])));
+      assert.ok(
+        isSecretValue(secret.inputs.stringData),
+        "stringData must be registered as a secret",
+      );
+    });
+
+    it("stores the leaf CA as ca.crt in the Secret that auth-tls-secret names", () => {
+      const secret = a.mocks.named("leaf-a-client-ca");
+      assert.deepEqual(stringData(secret), { "ca.crt": a.bridge.caCert });
+      const ingress = a.mocks.one("kubernetes:networking.k8s.io/v1:Ingress");
+      const annotations = field<Record<string, string>>(ingress, "metadata", "annotations");
+      assert.equal(
+        annotations["nginx.ingress.kubernetes.io/auth-tls-secret"],
+        `${field<string>(secret, "metadata", "namespace")}/${field<string>(secret, "metadata", "name")}`,
+      );
+      assert.equal(field(ingress, "metadata", "namespace"), field(secret, "metadata", "namespace"));
+    });
+
+    it("declares every Kubernetes object with the stack's own provider", () => {
+      const provider = a.mocks.one("pulumi:providers:kubernetes");
+      assert.equal(provider.name, "leaf-a-kubernetes");
+      assert.deepEqual(provider.inputs, { context: "leaf-a" });
+      const objects = a.mocks.resources.filter((r) => r.type.startsWith("kubernetes:"));
+      assert.ok(objects.length > 0);
+      for (const object of objects) {
+        assert.match(
+          object.provider ?? "",
+          /::pulumi:providers:kubernetes::leaf-a-kubernetes::/,
+          object.name,
+        );
+      }
+    });
+
+    it("creates the namespace only when asked, and puts everything in it", async () => {
+      assert.deepEqual(a.mocks.ofType("kubernetes:core/v1:Namespace"), []);
+      const created = await runLeaf({ ...LEAF_B, createNamespace: "true" }, "leaf-b");
+      const namespace = created.mocks.one("kubernetes:core/v1:Namespace");
+      assert.equal(field(namespace, "metadata", "name"), "observability");
+      for (const r of created.mocks.resources.filter(
+        (x) => x.type.startsWith("kubernetes:") && x !== namespace,
+      )) {
+        assert.equal(field(r, "metadata", "namespace"), "observability", r.name);
+      }
+    });
+
+    it("renders to a directory instead of a cluster when renderDir is set", async () => {
+      const rendered = await runLeaf(
+        { role: "leaf", hostname: LEAF_A.hostname, renderDir: "out/leaf-a" },
+        "leaf-a",
+      );
+      assert.deepEqual(rendered.mocks.one("pulumi:providers:kubernetes").inputs, {
+        renderYamlToDirectory: "out/leaf-a",
+      });
+    });
+  });
+
+  describe("outputs", () => {
+    it("export the versioned contract, which the observer's parser accepts", () => {
+      const leaf = parseLeafBridge("leaf-a", a.bridge, a.clientKey);
+      assert.equal(leaf.endpoint, "thanos.leaf-a.example.com:443");
+      assert.equal(leaf.serverName, "thanos.leaf-a.example.com");
+      assert.equal(leaf.cluster, "leaf-a");
+    });
+
+    it("export each certificate's expiry as RFC 3339, matching the certificate", () => {
+      assert.equal(
+        Date.parse(a.bridge.expiry.ca),
+        Date.parse(new X509Certificate(a.bridge.caCert).validTo),
+      );
+      assert.equal(
+        Date.parse(a.bridge.expiry.client),
+        Date.parse(new X509Certificate(a.bridge.clientCert).validTo),
+      );
+      const server = new X509Certificate(stringData(a.mocks.named("leaf-a-server-tls"))["tls.crt"]);
+      assert.equal(Date.parse(a.bridge.expiry.server), Date.parse(server.validTo));
+      for (const time of [a.bridge.expiry.ca, a.bridge.expiry.server, a.bridge.expiry.client]) {
+        assert.match(time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      }
+    });
+
+    it("keep the client key in its own secret output and the bridge output public", () => {
+      assert.equal(a.clientKeyIsSecret, true);
+      assert.equal(a.bridgeIsSecret, false);
+      assert.doesNotMatch(JSON.stringify(a.bridge), /PRIVATE KEY/);
+    });
+  });
+
+  it("holds private keys only in Secrets and secret values (invariant 1)", () => {
+    let seen = 0;
+    for (const r of a.mocks.resources) {
+      for (const s of strings(r.inputs).filter((x) => x.text.includes("PRIVATE KEY"))) {
+        seen++;
+        if (r.type.startsWith("tls:")) continue; // provider inputs; Pulumi keeps them secret in state
+        assert.equal(
+          r.type,
+          "kubernetes:core/v1:Secret",
+          `private key in ${r.type} ${r.name}${s.path}`,
+        );
+        assert.ok(s.secret, `private key in ${r.name}${s.path} is not marked secret`);
+      }
+      const annotations = strings((unwrapSecrets(r.inputs) as Inputs).metadata);
+      assert.ok(
+        annotations.every((x) => !x.text.includes("PRIVATE KEY")),
+        `private key in metadata of ${r.name}`,
+      );
+    }
+    assert.ok(
+      seen >= 2,
+      "the scan found no private key at all: it is not looking at the right inputs",
+    );
+  });
+
+  it("declares byte-identical resources on a re-run, and for reordered services (invariant 6)", async () => {
+    const tls = new FakeTls();
+    const dump = (run: LeafRun) =>
+      stableYaml(
+        [...run.mocks.resources]
+          .sort((x, y) => (x.name + x.type < y.name + y.type ? -1 : 1))
+          .map((r) => ({ ...r })),
+      );
+    const first = await runLeaf(LEAF_B, "leaf-b", tls);
+    const second = await runLeaf(LEAF_B, "leaf-b", tls);
+    const reordered = await runLeaf(
+      { ...LEAF_B, allowedServices: '["thanos.info.Info","thanos.Store"]' },
+      "leaf-b",
+      tls,
+    );
+    assert.equal(dump(second), dump(first));
+    assert.equal(dump(reordered), dump(first));
+  });
+
+  it("fails with the config problems, before declaring anything", async () => {
+    const { mocks } = await runOnMocks(
+      () => {
+        assert.throws(
+          () => runStack(leafRawConfig({ role: "leaf", hostname: "Not A Host" }), "leaf-a"),
+          (e: unknown) =>
+            e instanceof pulumi.RunError &&
+            e.message.startsWith(
+              'invalid configuration for stack "leaf-a" (1 problem):\n  - thanos-bridge:hostname: "Not A Host" is not allowed',
+            ),
+        );
+      },
+      { stack: "leaf-a" },
+    );
+    assert.deepEqual(mocks.resources, []);
+  });
+
+  it("refuses the observer role with a clear message until it exists", async () => {
+    await runOnMocks(
+      () => {
+        assert.throws(
+          () => runStack(leafRawConfig({ role: "observer" }), "observer"),
+          (e: unknown) =>
+            e instanceof pulumi.RunError &&
+            /"observer" is not available in this release/.test(e.message),
+        );
+      },
+      { stack: "observer" },
+    );
+  });
+
+  it("runs from the entry point with the stack's config (index.ts)", async () => {
+    const { mocks, result } = await runOnMocks(
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      () => require("../index") as ReturnType<typeof runStack>,
+      { stack: "leaf-b", config: leafRawConfig(LEAF_B) as Record<string, string> },
+    );
+    assert.equal(
+      field(mocks.one("kubernetes:networking.k8s.io/v1:Ingress"), "spec", "rules", "0", "host"),
+      "thanos.leaf-b.example.net",
+    );
+    assert.ok(pulumi.Output.isInstance(result.bridge));
+  });
+});
