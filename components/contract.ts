@@ -39,14 +39,12 @@ export interface LeafBridgeOutput {
   readonly expiry: LeafExpiry;
 }
 
-/** A leaf as the observer sees it once both outputs have been checked. */
+/** A leaf's public outputs as the observer sees them once checked. Holds no secret. */
 export interface LeafBridge extends LeafBridgeOutput {
   /** The stack the values came from, for messages. */
   readonly stack: string;
   readonly host: string;
   readonly port: number;
-  /** PEM of the client certificate's private key. Secret: keep it in secret outputs and Secrets. */
-  readonly clientKey: string;
 }
 
 export interface LeafBridgeValues {
@@ -109,10 +107,10 @@ function certificate(stack: string, field: string, value: unknown): X509Certific
 }
 
 /**
- * Checks a leaf's two outputs and returns them as one typed value. Every failure names the stack
- * and the output and says how to fix it; none echoes key material.
+ * Checks a leaf's public output `bridge` and returns it typed. Every failure names the stack and
+ * the output and says how to fix it.
  */
-export function parseLeafBridge(stack: string, bridge: unknown, clientKey: unknown): LeafBridge {
+export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
   if (bridge === undefined || bridge === null) {
     throw new ContractError(
       stack,
@@ -209,6 +207,27 @@ export function parseLeafBridge(stack: string, bridge: unknown, clientKey: unkno
   };
   const expiry = { ca: expiryOf("ca"), server: expiryOf("server"), client: expiryOf("client") };
 
+  return {
+    stack,
+    version: CONTRACT_VERSION,
+    cluster,
+    endpoint,
+    host,
+    port,
+    serverName,
+    caCert: bridge["caCert"] as string,
+    clientCert: bridge["clientCert"] as string,
+    expiry,
+  };
+}
+
+/**
+ * Checks a leaf's secret output `bridgeClientKey` against its parsed `bridge`: a PEM private key
+ * whose public key is the client certificate's. Messages never echo key material.
+ */
+export function parseLeafClientKey(leaf: LeafBridge, clientKey: unknown): string {
+  const stack = leaf.stack;
+  const client = new X509Certificate(leaf.clientCert);
   if (clientKey === undefined || clientKey === null) {
     throw new ContractError(
       stack,
@@ -235,17 +254,33 @@ export function parseLeafBridge(stack: string, bridge: unknown, clientKey: unkno
     );
   }
 
-  return {
-    stack,
-    version: CONTRACT_VERSION,
-    cluster,
-    endpoint,
-    host,
-    port,
-    serverName,
-    caCert: bridge["caCert"] as string,
-    clientCert: bridge["clientCert"] as string,
-    clientKey,
-    expiry,
-  };
+  return clientKey;
+}
+
+/**
+ * Leaves must differ in cluster name (it names their Envoy cluster, Secret and endpoint) and in
+ * server name (each is one Envoy virtual host's upstream). Returns the leaves sorted by cluster.
+ */
+export function distinctLeaves(leaves: readonly LeafBridge[]): readonly LeafBridge[] {
+  const sorted = [...leaves].sort((a, b) =>
+    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
+  );
+  for (const [field, what] of [
+    ["cluster", "cluster name"],
+    ["serverName", "hostname"],
+  ] as const) {
+    const seen = new Map<string, string>();
+    for (const leaf of sorted) {
+      const other = seen.get(leaf[field]);
+      if (other !== undefined) {
+        throw new ContractError(
+          leaf.stack,
+          `has the same ${what} ${JSON.stringify(leaf[field])} as stack ${other}; every leaf ` +
+            `needs its own (set clusterName or hostname on one of them)`,
+        );
+      }
+      seen.set(leaf[field], leaf.stack);
+    }
+  }
+  return sorted;
 }

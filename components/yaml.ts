@@ -1,7 +1,11 @@
 import { Document, isScalar, parse, visit } from "yaml";
 
+/** Plain scalars a YAML 1.1 reader may resolve to something other than a string. */
+const MAYBE_SPECIAL_11 = /^([-+.0-9~]|(y|yes|n|no|on|off|true|false|null)$)/i;
+
 /** True when a YAML 1.1 reader would not read the plain scalar back as this same string. */
 function ambiguousIn11(text: string): boolean {
+  if (!MAYBE_SPECIAL_11.test(text)) return false;
   try {
     return parse(text, { version: "1.1" }) !== text;
   } catch {

@@ -50,8 +50,8 @@ export const CONFIG_SCHEMA = {
   clusterName: { type: "string", default: "", roles: "leaf" },
   hostname: { type: "string", default: "", roles: "leaf" },
   publicPort: { type: "integer", default: 443, roles: "leaf" },
-  namespace: { type: "string", default: "monitoring", roles: "leaf" },
-  createNamespace: { type: "boolean", default: false, roles: "leaf" },
+  namespace: { type: "string", default: "monitoring", roles: "all" },
+  createNamespace: { type: "boolean", default: false, roles: "all" },
   sidecarService: {
     type: "string",
     default: "kube-prometheus-stack-thanos-discovery",
@@ -66,6 +66,17 @@ export const CONFIG_SCHEMA = {
   caValidityHours: { type: "integer", default: 43800, roles: "leaf" },
   certValidityHours: { type: "integer", default: 2160, roles: "leaf" },
   renewBeforeHours: { type: "integer", default: 720, roles: "leaf" },
+  leaves: { type: "array", default: [], roles: "observer" },
+  endpointSuffix: { type: "string", default: "thanos-bridge.internal", roles: "observer" },
+  querierImage: { type: "string", default: "quay.io/thanos/thanos:v0.42.4", roles: "observer" },
+  querierReplicas: { type: "integer", default: 2, roles: "observer" },
+  replicaLabels: { type: "array", default: ["prometheus_replica"], roles: "observer" },
+  extraEndpoints: { type: "array", default: [], roles: "observer" },
+  querierCpu: { type: "string", default: "500m", roles: "observer" },
+  querierMemory: { type: "string", default: "1Gi", roles: "observer" },
+  envoyImage: { type: "string", default: "envoyproxy/envoy:v1.38.3", roles: "observer" },
+  envoyCpu: { type: "string", default: "100m", roles: "observer" },
+  envoyMemory: { type: "string", default: "256Mi", roles: "observer" },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
@@ -103,7 +114,34 @@ export interface LeafConfig {
   readonly kubernetes: KubernetesTarget;
 }
 
-export type StackConfig = LeafConfig;
+/** CPU and memory of one container: requests, and a memory limit equal to the request. */
+export interface ContainerResources {
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+export interface ObserverConfig {
+  readonly role: "observer";
+  /** Fully qualified leaf stack names (`org/project/stack`), sorted, without duplicates. */
+  readonly leaves: readonly string[];
+  readonly namespace: string;
+  readonly createNamespace: boolean;
+  /** Leaf `x` is reached by Querier as `x.<endpointSuffix>`, an alias of 127.0.0.1 in the pod. */
+  readonly endpointSuffix: string;
+  readonly querier: {
+    readonly image: string;
+    readonly replicas: number;
+    /** Sorted, without duplicates. */
+    readonly replicaLabels: readonly string[];
+    /** In-cluster StoreAPI endpoints Querier reaches directly, sorted. */
+    readonly extraEndpoints: readonly string[];
+    readonly resources: ContainerResources;
+  };
+  readonly envoy: { readonly image: string; readonly resources: ContainerResources };
+  readonly kubernetes: KubernetesTarget;
+}
+
+export type StackConfig = LeafConfig | ObserverConfig;
 
 export class ConfigError extends Error {
   constructor(
@@ -129,6 +167,17 @@ class Reader {
 
   problem(key: ConfigKey, message: string): void {
     this.problems.push(`${fullKey(key)}: ${message}`);
+  }
+
+  /** True when the key holds a value other than its default (so it was set on purpose). */
+  isSet(key: ConfigKey): boolean {
+    const text = this.text(key);
+    if (text === undefined) return false;
+    const spec = CONFIG_SCHEMA[key];
+    const asText = Array.isArray(spec.default)
+      ? JSON.stringify(spec.default)
+      : String(spec.default);
+    return text !== asText;
   }
 
   private text(key: ConfigKey): string | undefined {
@@ -244,11 +293,14 @@ function readPki(r: Reader): PkiConfig {
         `(${certValidityHours}), or certificates would be renewed on every run`,
     );
   }
-  if (caValidityHours <= certValidityHours) {
+  // The CA is renewed once less than one certificate lifetime is left; at twice that lifetime it
+  // is due for renewal only in the second half of its life, not on every run.
+  if (caValidityHours < 2 * certValidityHours) {
     r.problem(
       "caValidityHours",
-      `${caValidityHours} is not allowed; it must be longer than ${fullKey("certValidityHours")} ` +
-        `(${certValidityHours}), because no certificate may outlive the CA that signed it`,
+      `${caValidityHours} is not allowed; it must be at least twice ` +
+        `${fullKey("certValidityHours")} (${2 * certValidityHours}), because no certificate may ` +
+        `outlive its CA and the CA renews when one certificate lifetime is left`,
     );
   }
   return { keyAlgorithm, caValidityHours, certValidityHours, renewBeforeHours };
@@ -308,13 +360,7 @@ function readLeaf(r: Reader, stack: string): LeafConfig {
     );
   }
 
-  const namespace = r.string("namespace");
-  if (!isDnsLabel(namespace)) {
-    r.problem(
-      "namespace",
-      `${show(namespace)} is not allowed; use a DNS label (lowercase letters, digits and "-", at most 63)`,
-    );
-  }
+  const namespace = readNamespace(r);
   const sidecarService = r.string("sidecarService");
   if (!isServiceName(sidecarService)) {
     r.problem(
@@ -349,21 +395,149 @@ function readLeaf(r: Reader, stack: string): LeafConfig {
   };
 }
 
+/** `org/project/stack`, as StackReference names a stack on any backend. */
+const QUALIFIED_STACK = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+/** A Kubernetes quantity without exponent forms: `500m`, `2`, `1.5`, `256Mi`, `1G`. */
+const CPU_QUANTITY = /^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$/;
+const MEMORY_QUANTITY = /^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+/** An image reference pinned to a tag or digest (`latest` does not count). */
+const PINNED_IMAGE =
+  /^[a-z0-9]+([._/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/;
+/**
+ * A Querier endpoint: `host:port` or `dns+host:port` (A/AAAA lookup), or `dnssrv+name` /
+ * `dnssrvnoa+name` (SRV lookup, which carries the port), as Thanos' DNS discovery accepts them.
+ */
+const STORE_ENDPOINT =
+  /^((dns\+)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?:[0-9]{1,5}|(dnssrv|dnssrvnoa)\+_[a-z0-9-]+\._tcp\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/;
+/** Prometheus label name. */
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+function uniqueSorted(r: Reader, key: ConfigKey, values: readonly string[]): readonly string[] {
+  for (const value of new Set(values.filter((v, i) => values.indexOf(v) !== i))) {
+    r.problem(key, `${show(value)} is listed more than once`);
+  }
+  return [...new Set(values)].sort();
+}
+
+function readList(r: Reader, key: ConfigKey, pattern: RegExp, allowed: string): readonly string[] {
+  const values = r.stringList(key);
+  for (const value of values) {
+    if (!pattern.test(value)) r.problem(key, `${show(value)} is not allowed; use ${allowed}`);
+  }
+  return uniqueSorted(r, key, values);
+}
+
+function readImage(r: Reader, key: ConfigKey): string {
+  const image = r.string(key);
+  if (!PINNED_IMAGE.test(image) || /:latest$/.test(image)) {
+    r.problem(
+      key,
+      `${show(image)} is not allowed; pin the image to a release tag or a sha256 digest, ` +
+        `e.g. ${String(CONFIG_SCHEMA[key].default)}`,
+    );
+  }
+  return image;
+}
+
+function readResources(r: Reader, cpuKey: ConfigKey, memoryKey: ConfigKey): ContainerResources {
+  const cpu = r.string(cpuKey);
+  if (!CPU_QUANTITY.test(cpu) || /^0+m?$/.test(cpu)) {
+    r.problem(
+      cpuKey,
+      `${show(cpu)} is not allowed; use a CPU quantity above zero such as 250m or 1`,
+    );
+  }
+  const memory = r.string(memoryKey);
+  if (!MEMORY_QUANTITY.test(memory) || /^0+[A-Za-z]*$/.test(memory)) {
+    r.problem(
+      memoryKey,
+      `${show(memory)} is not allowed; use a memory quantity above zero such as 512Mi or 2Gi`,
+    );
+  }
+  return { cpu, memory };
+}
+
+function readNamespace(r: Reader): string {
+  const namespace = r.string("namespace");
+  if (!isDnsLabel(namespace)) {
+    r.problem(
+      "namespace",
+      `${show(namespace)} is not allowed; use a DNS label (lowercase letters, digits and "-", at most 63)`,
+    );
+  }
+  return namespace;
+}
+
+function readObserver(r: Reader): ObserverConfig {
+  const leaves = readList(
+    r,
+    "leaves",
+    QUALIFIED_STACK,
+    "a fully qualified stack name <organization>/<project>/<stack>, e.g. acme/thanos-bridge/leaf-a",
+  );
+  if (leaves.length === 0 && r.problems.every((p) => !p.startsWith(fullKey("leaves")))) {
+    r.problem(
+      "leaves",
+      `is empty; list the leaf stacks this observer queries, e.g. ` +
+        `\`pulumi config set --path 'leaves[0]' acme/thanos-bridge/leaf-a\``,
+    );
+  }
+  const endpointSuffix = r.string("endpointSuffix");
+  if (!isFqdn(endpointSuffix)) {
+    r.problem(
+      "endpointSuffix",
+      `${show(endpointSuffix)} is not allowed; use a lowercase DNS suffix of at least two labels ` +
+        `that no real zone uses, e.g. thanos-bridge.internal`,
+    );
+  }
+  return {
+    role: "observer",
+    leaves,
+    namespace: readNamespace(r),
+    createNamespace: r.boolean("createNamespace"),
+    endpointSuffix,
+    querier: {
+      image: readImage(r, "querierImage"),
+      replicas: r.integer("querierReplicas", 1, 100),
+      replicaLabels: readList(r, "replicaLabels", LABEL_NAME, "a Prometheus label name"),
+      extraEndpoints: readList(
+        r,
+        "extraEndpoints",
+        STORE_ENDPOINT,
+        "host:port, dns+host:port or dnssrv+_<port name>._tcp.<service>, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc",
+      ),
+      resources: readResources(r, "querierCpu", "querierMemory"),
+    },
+    envoy: {
+      image: readImage(r, "envoyImage"),
+      resources: readResources(r, "envoyCpu", "envoyMemory"),
+    },
+    kubernetes: readKubernetesTarget(r),
+  };
+}
+
+/** Keys of the other role that were set anyway: likely a stack file meant for another stack. */
+function otherRoleKeys(r: Reader, role: Role): void {
+  for (const [key, spec] of Object.entries(CONFIG_SCHEMA) as [ConfigKey, KeySpec][]) {
+    if (spec.roles !== "all" && spec.roles !== role && r.isSet(key)) {
+      r.problem(
+        key,
+        `applies only to role ${spec.roles}, but this stack's role is ${role}; remove it`,
+      );
+    }
+  }
+}
+
 /**
  * Reads and validates the whole stack config. Throws a ConfigError listing every problem;
  * returns a typed object only when the config is entirely valid.
  */
 export function loadConfig(raw: RawConfig, stack: string): StackConfig {
   const role = readRole(raw, stack);
-  if (role === "observer") {
-    throw new ConfigError(stack, [
-      `${fullKey("role")}: "observer" is not available in this release of thanos-bridge yet; ` +
-        `only leaf stacks can be deployed (see README, "Roadmap")`,
-    ]);
-  }
   const reader = new Reader(raw);
   reader.problems.push(...unknownKeys(raw));
-  const config = readLeaf(reader, stack);
+  otherRoleKeys(reader, role);
+  const config = role === "leaf" ? readLeaf(reader, stack) : readObserver(reader);
   if (reader.problems.length > 0) throw new ConfigError(stack, reader.problems);
   return config;
 }

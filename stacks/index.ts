@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, RawConfig, loadConfig } from "./config";
 import { LeafStackOutputs, leafStack } from "./leaf";
+import { ObserverStackOutputs, observerStack } from "./observer";
 
 /**
  * Reads the stack's config once, validates all of it, and declares the stack of its role.
@@ -9,7 +10,7 @@ import { LeafStackOutputs, leafStack } from "./leaf";
 export function runStack(
   raw: RawConfig = pulumi.runtime.allConfig(),
   stack: string = pulumi.getStack(),
-): LeafStackOutputs {
+): LeafStackOutputs | ObserverStackOutputs {
   let config;
   try {
     config = loadConfig(raw, stack);
@@ -17,5 +18,5 @@ export function runStack(
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;
   }
-  return leafStack(config).outputs;
+  return config.role === "leaf" ? leafStack(config).outputs : observerStack(config).outputs;
 }

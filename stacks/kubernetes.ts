@@ -1,4 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 import { KubernetesTarget } from "./config";
 
 /**
@@ -11,7 +12,10 @@ export function kubernetesProvider(name: string, target: KubernetesTarget): k8s.
     target.kind === "render"
       ? { renderYamlToDirectory: target.directory }
       : {
-          ...(target.kubeconfig !== undefined ? { kubeconfig: target.kubeconfig } : {}),
+          // Kubeconfig contents are credentials: keep them secret in state whatever their source.
+          ...(target.kubeconfig !== undefined
+            ? { kubeconfig: pulumi.secret(target.kubeconfig) }
+            : {}),
           ...(target.context !== undefined ? { context: target.context } : {}),
         };
   return new k8s.Provider(`${name}-kubernetes`, args);

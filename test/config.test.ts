@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { CONFIG_SCHEMA, ConfigError, LeafConfig, RawConfig, loadConfig } from "../stacks/config";
+import {
+  CONFIG_SCHEMA,
+  ConfigError,
+  LeafConfig,
+  ObserverConfig,
+  RawConfig,
+  loadConfig,
+} from "../stacks/config";
 
 const ROOT = join(__dirname, "..");
 
@@ -12,6 +19,7 @@ function raw(values: Record<string, string>): RawConfig {
 }
 
 const LEAF = { role: "leaf", hostname: "thanos.leaf-a.example.com" };
+const OBSERVER = { role: "observer", leaves: '["acme/thanos-bridge/leaf-a"]' };
 
 /** The problems a config yields, or [] when it loads. */
 function problems(values: Record<string, string>, stack = "leaf-a"): readonly string[] {
@@ -24,6 +32,18 @@ function problems(values: Record<string, string>, stack = "leaf-a"): readonly st
   }
 }
 
+function loadLeaf(values: RawConfig, stack: string): LeafConfig {
+  const config = loadConfig(values, stack);
+  if (config.role !== "leaf") assert.fail(`expected a leaf config, got ${config.role}`);
+  return config;
+}
+
+function loadObserver(values: RawConfig, stack: string): ObserverConfig {
+  const config = loadConfig(values, stack);
+  if (config.role !== "observer") assert.fail(`expected an observer config, got ${config.role}`);
+  return config;
+}
+
 /** Stack config files hold YAML values; Pulumi hands them to the program as text or JSON. */
 function stackFileConfig(file: string): RawConfig {
   const doc = parse(readFileSync(join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
@@ -34,7 +54,7 @@ function stackFileConfig(file: string): RawConfig {
 
 describe("leaf config", () => {
   it("fills every default from the schema, with only role and hostname set", () => {
-    const config = loadConfig(raw(LEAF), "leaf-a");
+    const config = loadLeaf(raw(LEAF), "leaf-a");
     const expected: LeafConfig = {
       role: "leaf",
       clusterName: "leaf-a",
@@ -60,7 +80,7 @@ describe("leaf config", () => {
   });
 
   it("reads every key's text the way Pulumi stores it", () => {
-    const config = loadConfig(
+    const config = loadLeaf(
       raw({
         ...LEAF,
         clusterName: "eu-1",
@@ -103,11 +123,11 @@ describe("leaf config", () => {
   });
 
   it("sorts the allowed services, so their order in the config does not matter", () => {
-    const a = loadConfig(
+    const a = loadLeaf(
       raw({ ...LEAF, allowedServices: '["thanos.info.Info","thanos.Store"]' }),
       "x",
     );
-    const b = loadConfig(
+    const b = loadLeaf(
       raw({ ...LEAF, allowedServices: '["thanos.Store","thanos.info.Info"]' }),
       "x",
     );
@@ -115,14 +135,14 @@ describe("leaf config", () => {
   });
 
   it("renders to a directory when renderDir is set", () => {
-    const config = loadConfig(raw({ ...LEAF, renderDir: "out/leaf-a" }), "leaf-a");
+    const config = loadLeaf(raw({ ...LEAF, renderDir: "out/leaf-a" }), "leaf-a");
     assert.deepEqual(config.kubernetes, { kind: "render", directory: "out/leaf-a" });
   });
 
   it("loads the shipped example stacks", () => {
-    const a = loadConfig(stackFileConfig("Pulumi.leaf-a.yaml"), "leaf-a");
+    const a = loadLeaf(stackFileConfig("Pulumi.leaf-a.yaml"), "leaf-a");
     assert.equal(a.hostname, "thanos.leaf-a.example.com");
-    const b = loadConfig(stackFileConfig("Pulumi.leaf-b.yaml"), "leaf-b");
+    const b = loadLeaf(stackFileConfig("Pulumi.leaf-b.yaml"), "leaf-b");
     assert.equal(b.pki.keyAlgorithm, "RSA-3072");
     assert.deepEqual(b.allowedServices, ["thanos.Rules", "thanos.Store", "thanos.info.Info"]);
   });
@@ -140,11 +160,6 @@ describe("leaf config", () => {
         'thanos-bridge:role: "edge" is not allowed; use one of leaf, observer',
       ],
       [
-        "observer role (not yet available)",
-        { role: "observer" },
-        'thanos-bridge:role: "observer" is not available in this release of thanos-bridge yet; only leaf stacks can be deployed (see README, "Roadmap")',
-      ],
-      [
         "hostname unset",
         { role: "leaf" },
         "thanos-bridge:hostname: is required for a leaf: the public DNS name of its ingress, e.g. thanos.leaf-a.example.com",
@@ -157,22 +172,22 @@ describe("leaf config", () => {
       [
         "hostname wildcard",
         { ...LEAF, hostname: "*.example.com" },
-        'thanos-bridge:hostname: "*.example.com" is not allowed',
+        'thanos-bridge:hostname: "*.example.com" is not allowed; use a fully qualified lowercase DNS name with no wildcard or trailing dot, e.g. thanos.leaf-a.example.com',
       ],
       [
         "hostname single label",
         { ...LEAF, hostname: "thanos" },
-        'thanos-bridge:hostname: "thanos" is not allowed',
+        'thanos-bridge:hostname: "thanos" is not allowed; use a fully qualified lowercase DNS name with no wildcard or trailing dot, e.g. thanos.leaf-a.example.com',
       ],
       [
         "hostname trailing dot",
         { ...LEAF, hostname: "thanos.example.com." },
-        'thanos-bridge:hostname: "thanos.example.com." is not allowed',
+        'thanos-bridge:hostname: "thanos.example.com." is not allowed; use a fully qualified lowercase DNS name with no wildcard or trailing dot, e.g. thanos.leaf-a.example.com',
       ],
       [
         "hostname an IP address",
         { ...LEAF, hostname: "10.0.0.1" },
-        'thanos-bridge:hostname: "10.0.0.1" is not allowed',
+        'thanos-bridge:hostname: "10.0.0.1" is not allowed; use a fully qualified lowercase DNS name with no wildcard or trailing dot, e.g. thanos.leaf-a.example.com',
       ],
       [
         "clusterName not a DNS label",
@@ -243,7 +258,7 @@ describe("leaf config", () => {
       [
         "allowedServices as a path",
         { ...LEAF, allowedServices: '["/thanos.Store/"]' },
-        'thanos-bridge:allowedServices: "/thanos.Store/" is not a fully qualified gRPC service name',
+        'thanos-bridge:allowedServices: "/thanos.Store/" is not a fully qualified gRPC service name; use <package>.<Service>, e.g. thanos.Store or thanos.info.Info',
       ],
       [
         "allowedServices duplicate",
@@ -271,9 +286,9 @@ describe("leaf config", () => {
         "thanos-bridge:renewBeforeHours: 720 is not allowed; it must be shorter than thanos-bridge:certValidityHours (720), or certificates would be renewed on every run",
       ],
       [
-        "caValidityHours not longer than certificates",
-        { ...LEAF, caValidityHours: "2160" },
-        "thanos-bridge:caValidityHours: 2160 is not allowed; it must be longer than thanos-bridge:certValidityHours (2160), because no certificate may outlive the CA that signed it",
+        "caValidityHours under twice the certificates' validity",
+        { ...LEAF, caValidityHours: "4319" },
+        "thanos-bridge:caValidityHours: 4319 is not allowed; it must be at least twice thanos-bridge:certValidityHours (4320), because no certificate may outlive its CA and the CA renews when one certificate lifetime is left",
       ],
       [
         "renderDir with a cluster target",
@@ -281,17 +296,82 @@ describe("leaf config", () => {
         'thanos-bridge:renderDir: "out" renders manifests instead of deploying, so it cannot be combined with thanos-bridge:kubeconfig or thanos-bridge:kubeContext; set one or the other',
       ],
       [
+        "an observer key on a leaf",
+        { ...LEAF, querierReplicas: "3" },
+        "thanos-bridge:querierReplicas: applies only to role observer, but this stack's role is leaf; remove it",
+      ],
+      [
+        "a leaf key on an observer",
+        { ...OBSERVER, hostname: "thanos.example.com" },
+        "thanos-bridge:hostname: applies only to role leaf, but this stack's role is observer; remove it",
+      ],
+      [
+        "observer without leaves",
+        { role: "observer" },
+        "thanos-bridge:leaves: is empty; list the leaf stacks this observer queries, e.g. `pulumi config set --path 'leaves[0]' acme/thanos-bridge/leaf-a`",
+      ],
+      [
+        "leaves not fully qualified",
+        { ...OBSERVER, leaves: '["leaf-a"]' },
+        'thanos-bridge:leaves: "leaf-a" is not allowed; use a fully qualified stack name <organization>/<project>/<stack>, e.g. acme/thanos-bridge/leaf-a',
+      ],
+      [
+        "leaves duplicate",
+        { ...OBSERVER, leaves: '["acme/thanos-bridge/leaf-a","acme/thanos-bridge/leaf-a"]' },
+        'thanos-bridge:leaves: "acme/thanos-bridge/leaf-a" is listed more than once',
+      ],
+      [
+        "endpointSuffix",
+        { ...OBSERVER, endpointSuffix: "local" },
+        'thanos-bridge:endpointSuffix: "local" is not allowed; use a lowercase DNS suffix of at least two labels that no real zone uses, e.g. thanos-bridge.internal',
+      ],
+      [
+        "querierImage unpinned",
+        { ...OBSERVER, querierImage: "quay.io/thanos/thanos:latest" },
+        'thanos-bridge:querierImage: "quay.io/thanos/thanos:latest" is not allowed; pin the image to a release tag or a sha256 digest, e.g. quay.io/thanos/thanos:v0.42.4',
+      ],
+      [
+        "envoyImage without tag",
+        { ...OBSERVER, envoyImage: "envoyproxy/envoy" },
+        'thanos-bridge:envoyImage: "envoyproxy/envoy" is not allowed; pin the image to a release tag or a sha256 digest, e.g. envoyproxy/envoy:v1.38.3',
+      ],
+      [
+        "querierReplicas 0",
+        { ...OBSERVER, querierReplicas: "0" },
+        'thanos-bridge:querierReplicas: "0" is not allowed; use a whole number from 1 to 100',
+      ],
+      [
+        "replicaLabels",
+        { ...OBSERVER, replicaLabels: '["prometheus-replica"]' },
+        'thanos-bridge:replicaLabels: "prometheus-replica" is not allowed; use a Prometheus label name',
+      ],
+      [
+        "extraEndpoints",
+        { ...OBSERVER, extraEndpoints: '["http://thanos-store:10901"]' },
+        'thanos-bridge:extraEndpoints: "http://thanos-store:10901" is not allowed; use host:port, dns+host:port or dnssrv+_<port name>._tcp.<service>, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc',
+      ],
+      [
+        "querierCpu",
+        { ...OBSERVER, querierCpu: "half" },
+        'thanos-bridge:querierCpu: "half" is not allowed; use a CPU quantity above zero such as 250m or 1',
+      ],
+      [
+        "envoyMemory",
+        { ...OBSERVER, envoyMemory: "0Mi" },
+        'thanos-bridge:envoyMemory: "0Mi" is not allowed; use a memory quantity above zero such as 512Mi or 2Gi',
+      ],
+      [
         "unknown key (a typo)",
         { ...LEAF, hostnmae: "x" },
-        "thanos-bridge:hostnmae is not a known key; known keys are allowedServices, caValidityHours, certValidityHours, clusterName, createNamespace, hostname, ingressClass, ingressPathType, keyAlgorithm, kubeContext, kubeconfig, namespace, publicPort, renderDir, renewBeforeHours, role, sidecarPort, sidecarService, streamTimeoutSeconds",
+        `thanos-bridge:hostnmae is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`,
       ],
     ];
     for (const [title, values, message, stack] of cases) {
       it(title, () => {
         const found = problems(values, stack);
         assert.ok(
-          found.some((p) => p.startsWith(message)),
-          `expected a problem starting with:\n  ${message}\ngot:\n  ${found.join("\n  ")}`,
+          found.includes(message),
+          `expected the problem:\n  ${message}\ngot:\n  ${found.join("\n  ")}`,
         );
       });
     }
@@ -313,11 +393,62 @@ describe("leaf config", () => {
 
   it("ignores keys of other namespaces (providers, pulumi)", () => {
     assert.deepEqual(problems({ ...LEAF }), []);
-    const config = loadConfig(
+    const config = loadLeaf(
       { ...raw(LEAF), "kubernetes:context": "x", "pulumi:tags": "{}" },
       "leaf-a",
     );
     assert.equal(config.hostname, LEAF.hostname);
+  });
+});
+
+describe("observer config", () => {
+  it("fills every default from the schema, with only role and leaves set", () => {
+    const config = loadObserver(raw(OBSERVER), "observer");
+    const expected: ObserverConfig = {
+      role: "observer",
+      leaves: ["acme/thanos-bridge/leaf-a"],
+      namespace: "monitoring",
+      createNamespace: false,
+      endpointSuffix: "thanos-bridge.internal",
+      querier: {
+        image: "quay.io/thanos/thanos:v0.42.4",
+        replicas: 2,
+        replicaLabels: ["prometheus_replica"],
+        extraEndpoints: [],
+        resources: { cpu: "500m", memory: "1Gi" },
+      },
+      envoy: { image: "envoyproxy/envoy:v1.38.3", resources: { cpu: "100m", memory: "256Mi" } },
+      kubernetes: { kind: "cluster" },
+    };
+    assert.deepEqual(config, expected);
+  });
+
+  it("sorts leaves, replica labels and extra endpoints", () => {
+    const config = loadObserver(
+      raw({
+        ...OBSERVER,
+        leaves: '["acme/thanos-bridge/leaf-b","acme/thanos-bridge/leaf-a"]',
+        replicaLabels: '["replica","prometheus_replica"]',
+        extraEndpoints:
+          '["thanos-store.monitoring.svc:10901","dnssrv+_grpc._tcp.thanos-rule.monitoring.svc"]',
+        querierImage: "quay.io/thanos/thanos@sha256:" + "a".repeat(64),
+      }),
+      "observer",
+    );
+    assert.deepEqual(config.leaves, ["acme/thanos-bridge/leaf-a", "acme/thanos-bridge/leaf-b"]);
+    assert.deepEqual(config.querier.replicaLabels, ["prometheus_replica", "replica"]);
+    assert.deepEqual(config.querier.extraEndpoints, [
+      "dnssrv+_grpc._tcp.thanos-rule.monitoring.svc",
+      "thanos-store.monitoring.svc:10901",
+    ]);
+  });
+
+  it("loads the shipped example stack", () => {
+    const config = loadObserver(stackFileConfig("Pulumi.observer.yaml"), "observer");
+    assert.deepEqual(
+      config.leaves.map((l: string) => l.split("/")[2]),
+      ["leaf-a", "leaf-b"],
+    );
   });
 });
 
@@ -366,11 +497,13 @@ describe("README config reference", () => {
     for (const [key, spec] of Object.entries(CONFIG_SCHEMA)) {
       const cells = rows.get(`\`${key}\``);
       assert.ok(cells !== undefined, `README has no config row for ${key}`);
-      const shown = Array.isArray(spec.default)
-        ? (spec.default as readonly string[]).map((s) => `\`${s}\``).join(", ")
-        : spec.default === ""
+      const values: readonly unknown[] = Array.isArray(spec.default)
+        ? spec.default
+        : [spec.default];
+      const shown =
+        values.length === 0 || values[0] === ""
           ? "—"
-          : `\`${String(spec.default)}\``;
+          : values.map((v) => `\`${String(v)}\``).join(", ");
       assert.deepEqual(cells.slice(1, 3), [spec.type, shown], `README row for ${key}`);
     }
   });

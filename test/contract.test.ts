@@ -3,16 +3,23 @@ import {
   CLIENT_KEY_OUTPUT,
   CONTRACT_VERSION,
   ContractError,
+  distinctLeaves,
   parseLeafBridge,
+  parseLeafClientKey,
 } from "../components/contract";
 import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "./support/leaf";
 import { unwrapSecrets } from "./support/mocks";
 
 const STACK = "acme/thanos-bridge/leaf-a";
 
+/** Parses both outputs as the observer does: the public part, then the key against it. */
+function parseBoth(bridge: unknown, key: unknown): void {
+  parseLeafClientKey(parseLeafBridge(STACK, bridge), key);
+}
+
 function rejects(bridge: unknown, key: unknown, message: string): void {
   assert.throws(
-    () => parseLeafBridge(STACK, bridge, key),
+    () => parseBoth(bridge, key),
     (e: unknown) => {
       assert.ok(e instanceof ContractError, `expected a ContractError, got ${String(e)}`);
       assert.equal(e.message, message);
@@ -35,7 +42,7 @@ describe("leaf→observer contract", () => {
   });
 
   it("accepts a leaf's real outputs and returns them typed", () => {
-    const leaf = parseLeafBridge(STACK, a.bridge, a.clientKey);
+    const leaf = parseLeafBridge(STACK, a.bridge);
     assert.equal(leaf.stack, STACK);
     assert.equal(leaf.version, CONTRACT_VERSION);
     assert.equal(leaf.cluster, "leaf-a");
@@ -45,7 +52,8 @@ describe("leaf→observer contract", () => {
     assert.equal(leaf.serverName, "thanos.leaf-a.example.com");
     assert.equal(leaf.caCert, a.bridge.caCert);
     assert.equal(leaf.clientCert, a.bridge.clientCert);
-    assert.equal(leaf.clientKey, a.clientKey);
+    assert.equal(parseLeafClientKey(leaf, a.clientKey), a.clientKey);
+    assert.ok(!("clientKey" in leaf), "the public part must not carry the key");
     assert.deepEqual(leaf.expiry, a.bridge.expiry);
   });
 
@@ -126,7 +134,7 @@ describe("leaf→observer contract", () => {
     );
     const truncated = a.bridge.caCert.replace(/\n[A-Za-z0-9+/=]+\n-----END/, "\n-----END");
     assert.throws(
-      () => parseLeafBridge(STACK, withField("caCert", truncated), a.clientKey),
+      () => parseBoth(withField("caCert", truncated), a.clientKey),
       /output 'bridge' field 'caCert' is not a valid X.509 certificate/,
     );
     rejects(
@@ -136,7 +144,7 @@ describe("leaf→observer contract", () => {
     );
     // leaf-b's CA did not issue leaf-a's client certificate.
     assert.throws(
-      () => parseLeafBridge(STACK, withField("caCert", b.bridge.caCert), a.clientKey),
+      () => parseBoth(withField("caCert", b.bridge.caCert), a.clientKey),
       /^ContractError: stack acme\/thanos-bridge\/leaf-a: output 'bridge' field 'clientCert' was not issued by its 'caCert' \(.*CN=thanos-bridge leaf-a CA.*\)$/s,
     );
   });
@@ -193,9 +201,38 @@ describe("leaf→observer contract", () => {
     ];
     for (const key of badKeys) {
       assert.throws(
-        () => parseLeafBridge(STACK, a.bridge, key),
+        () => parseBoth(a.bridge, key),
         (e: unknown) => e instanceof ContractError && !/PRIVATE KEY|MI[GH]/.test(e.message),
       );
     }
+  });
+
+  it("rejects two leaves with the same cluster name or hostname, naming both stacks", () => {
+    const leafA = parseLeafBridge("acme/thanos-bridge/leaf-a", a.bridge);
+    const leafB = parseLeafBridge("acme/thanos-bridge/leaf-b", b.bridge);
+    assert.deepEqual(
+      distinctLeaves([leafB, leafA]).map((l) => l.cluster),
+      ["leaf-a", "leaf-b"],
+    );
+    const sameCluster = parseLeafBridge("acme/thanos-bridge/leaf-b", {
+      ...b.bridge,
+      cluster: "leaf-a",
+    });
+    assert.throws(
+      () => distinctLeaves([leafA, sameCluster]),
+      (e: unknown) =>
+        e instanceof ContractError &&
+        /^stack acme\/thanos-bridge\/leaf-[ab]: has the same cluster name "leaf-a" as stack acme\/thanos-bridge\/leaf-[ab]; every leaf needs its own/.test(
+          e.message,
+        ),
+    );
+    const sameHost = parseLeafBridge("acme/thanos-bridge/leaf-b", {
+      ...b.bridge,
+      serverName: a.bridge.serverName,
+    });
+    assert.throws(
+      () => distinctLeaves([leafA, sameHost]),
+      /has the same hostname "thanos.leaf-a.example.com" as stack/,
+    );
   });
 });

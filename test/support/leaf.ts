@@ -37,10 +37,10 @@ export async function runLeaf(
   stack: string,
   tls: FakeTls = new FakeTls(),
 ): Promise<LeafRun> {
-  const { mocks, result } = await runOnMocks(() => runStack(leafRawConfig(values), stack), {
-    stack,
-    tls,
-  });
+  const { mocks, result } = await runOnMocks(
+    () => runStack(leafRawConfig(values), stack) as LeafStackOutputs,
+    { stack, tls },
+  );
   return {
     mocks,
     outputs: result,

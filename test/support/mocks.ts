@@ -4,7 +4,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
-import { FakeTls } from "./fake-tls";
+import { FakeTls, TLS_TYPES } from "./fake-tls";
 
 export interface RecordedResource {
   readonly type: string;
@@ -15,8 +15,23 @@ export interface RecordedResource {
   readonly provider?: string;
 }
 
-const KNOWN_TYPE =
-  /^(thanos-bridge:[a-z]+:[A-Za-z]+|pulumi:providers:kubernetes|kubernetes:[a-z0-9.]*\/v1:[A-Za-z]+|tls:index\/[a-zA-Z]+:[A-Za-z]+)$/;
+/** Every resource type the program may declare; anything else fails the run. */
+export const KNOWN_TYPES: readonly string[] = [
+  "thanos-bridge:leaf:Pki",
+  "thanos-bridge:leaf:Exposure",
+  "thanos-bridge:observer:Observer",
+  "pulumi:providers:kubernetes",
+  "pulumi:pulumi:StackReference",
+  "kubernetes:core/v1:Namespace",
+  "kubernetes:core/v1:Secret",
+  "kubernetes:core/v1:ConfigMap",
+  "kubernetes:core/v1:Service",
+  "kubernetes:core/v1:ServiceAccount",
+  "kubernetes:apps/v1:Deployment",
+  "kubernetes:policy/v1:PodDisruptionBudget",
+  "kubernetes:networking.k8s.io/v1:Ingress",
+  ...TLS_TYPES,
+];
 
 /** True for a value the mock runtime passed as a secret (`{ <sigKey>: <secretSig>, value }`). */
 export function isSecretValue(value: unknown): value is { value: unknown } {
@@ -37,10 +52,20 @@ export function unwrapSecrets(value: unknown): unknown {
   return value;
 }
 
+/** What a StackReference to a stack sees: its outputs, and which of them are secret. */
+export interface StackOutputs {
+  readonly outputs: Record<string, unknown>;
+  readonly secretOutputNames?: readonly string[];
+}
+
 export class RecordingMocks implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
 
-  constructor(private readonly tls: FakeTls = new FakeTls()) {}
+  constructor(
+    private readonly tls: FakeTls = new FakeTls(),
+    /** Stacks a StackReference can read, by fully qualified name; any other has no outputs. */
+    private readonly stacks: Readonly<Record<string, StackOutputs>> = {},
+  ) {}
 
   /** Errors thrown while answering registrations; the mock runtime would otherwise hang on them. */
   readonly errors: Error[] = [];
@@ -56,7 +81,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
 
   private register(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
     const inputs = args.inputs as Record<string, unknown>;
-    if (!KNOWN_TYPE.test(args.type)) {
+    if (!KNOWN_TYPES.includes(args.type)) {
       throw new Error(`unexpected resource type ${args.type} (${args.name})`);
     }
     this.resources.push({
@@ -65,9 +90,21 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
       inputs,
       ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
     });
-    const state = this.tls.handles(args.type)
-      ? this.tls.create(args.type, args.name, unwrapSecrets(inputs) as Record<string, unknown>)
-      : inputs;
+    let state: Record<string, unknown> = inputs;
+    if (this.tls.handles(args.type)) {
+      state = this.tls.create(
+        args.type,
+        args.name,
+        unwrapSecrets(inputs) as Record<string, unknown>,
+      );
+    } else if (args.type === "pulumi:pulumi:StackReference") {
+      const stack = this.stacks[String(inputs.name)];
+      state = {
+        name: inputs.name,
+        outputs: stack?.outputs ?? {},
+        secretOutputNames: [...(stack?.secretOutputNames ?? [])],
+      };
+    }
     return { id: `${args.name}-id`, state };
   }
 
@@ -113,12 +150,20 @@ export interface ProgramRun<T> {
  */
 export async function runOnMocks<T>(
   program: () => T,
-  options: { stack: string; config?: Record<string, string>; tls?: FakeTls },
+  options: {
+    stack: string;
+    config?: Record<string, string>;
+    tls?: FakeTls;
+    stacks?: Readonly<Record<string, StackOutputs>>;
+    /** Wait for every registration (default). A program whose outputs fail never drains. */
+    drain?: boolean;
+  },
 ): Promise<ProgramRun<T>> {
-  const mocks = new RecordingMocks(options.tls);
+  const mocks = new RecordingMocks(options.tls, options.stacks);
   await pulumi.runtime.setMocks(mocks, "thanos-bridge", options.stack, false);
   pulumi.runtime.setAllConfig(options.config ?? {});
   const result = program();
+  if (options.drain === false) return { mocks, result };
   // A registration the mocks refused never completes, so fail on the first error rather than wait.
   let timer: NodeJS.Timeout | undefined;
   const failed = new Promise<never>((_, reject) => {

@@ -1,0 +1,337 @@
+// Pure generator of the observer's Envoy bootstrap (Envoy v3 API): leaves in, plain object out.
+// Serialise it with `stableYaml`. No Pulumi imports; tested directly and validated in tests
+// against Envoy's own .proto files.
+//
+// Shape: one listener on 127.0.0.1 with one virtual host per leaf. Querier dials
+// `<leaf>.<suffix>:<listener port>`; the pod's hostAliases resolve every such name to 127.0.0.1,
+// so Envoy routes on `:authority` and the Stores page shows leaf names, not port numbers.
+
+/** A leaf as Envoy needs it: where to connect and what name to expect. */
+export interface EnvoyUpstream {
+  /** Leaf cluster name (a DNS label); names the Envoy cluster, its cert directory and alias. */
+  readonly cluster: string;
+  readonly host: string;
+  readonly port: number;
+  /** SNI sent and the DNS SAN required of the leaf's server certificate. */
+  readonly serverName: string;
+}
+
+/** Querier's per-pod concurrency, which bounds the streams Envoy must carry to one leaf. */
+export interface QuerierFanOut {
+  /** `--query.max-concurrent`: queries evaluated at once. */
+  readonly maxConcurrent: number;
+  /** `--query.max-concurrent-select`: selects (Series streams) per query, each to every leaf. */
+  readonly maxConcurrentSelect: number;
+}
+
+export interface EnvoyOptions {
+  /** Suffix of the names Querier dials: `<leaf>.<suffix>`. */
+  readonly endpointSuffix: string;
+  readonly fanOut: QuerierFanOut;
+}
+
+export const ENVOY_PORTS = {
+  /** Querier → Envoy, plain gRPC, loopback only. */
+  listener: 10000,
+  /** Envoy admin, loopback only. */
+  admin: 9901,
+  /** The one pod-reachable port: `/stats/prometheus` and `/ready`, nothing else. */
+  stats: 9902,
+} as const;
+
+/** Where the Envoy container sees its config and each leaf's credentials. */
+export const ENVOY_PATHS = {
+  configDir: "/etc/envoy/config",
+  configFile: "envoy.yaml",
+  certDir: "/etc/envoy/certs",
+} as const;
+
+/** Name of the Envoy cluster that fronts the admin interface; leaf names cannot start with "_". */
+const ADMIN_CLUSTER = "_admin";
+
+/** The name Querier dials for a leaf; resolved to 127.0.0.1 by the pod's hostAliases. */
+export function leafAlias(cluster: string, suffix: string): string {
+  return `${cluster}.${suffix}`;
+}
+
+/** Querier's endpoint address for a leaf. */
+export function leafEndpoint(cluster: string, suffix: string): string {
+  return `${leafAlias(cluster, suffix)}:${ENVOY_PORTS.listener}`;
+}
+
+/**
+ * Files of one leaf's credentials, one directory per leaf under the certificate volume:
+ * `tls.crt` and `tls.key` (the client certificate the leaf issued) and `ca.crt` (the leaf CA).
+ * The Secret volume is laid out this way so that SDS with a watched directory can take over.
+ */
+export function leafCertFiles(cluster: string): {
+  readonly certificateChain: string;
+  readonly privateKey: string;
+  readonly trustedCa: string;
+} {
+  const dir = `${ENVOY_PATHS.certDir}/${cluster}`;
+  return {
+    certificateChain: `${dir}/tls.crt`,
+    privateKey: `${dir}/tls.key`,
+    trustedCa: `${dir}/ca.crt`,
+  };
+}
+
+const typed = (type: string, body: Record<string, unknown>): Record<string, unknown> => ({
+  "@type": `type.googleapis.com/${type}`,
+  ...body,
+});
+
+function socketAddress(address: string, port: number): Record<string, unknown> {
+  return { socket_address: { address, port_value: port } };
+}
+
+function loadAssignment(name: string, address: string, port: number): Record<string, unknown> {
+  return {
+    cluster_name: name,
+    endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, port) } }] }],
+  };
+}
+
+function router(): Record<string, unknown> {
+  return {
+    name: "envoy.filters.http.router",
+    typed_config: typed("envoy.extensions.filters.http.router.v3.Router", {}),
+  };
+}
+
+function stdoutAccessLog(): Record<string, unknown> {
+  return {
+    name: "envoy.access_loggers.stdout",
+    typed_config: typed("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", {}),
+  };
+}
+
+function httpConnectionManager(
+  statPrefix: string,
+  routeConfig: Record<string, unknown>,
+  extra: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    name: "envoy.filters.network.http_connection_manager",
+    typed_config: typed(
+      "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+      { stat_prefix: statPrefix, route_config: routeConfig, http_filters: [router()], ...extra },
+    ),
+  };
+}
+
+/** Limits for one leaf, sized for one Querier pod's fan-out (see README, "Envoy"). */
+export function circuitBreakers(fanOut: QuerierFanOut): Record<string, unknown> {
+  // Each concurrent query may run maxConcurrentSelect Series streams against every leaf; double
+  // it for the Info, LabelNames and LabelValues calls that run beside them.
+  const streams = 2 * fanOut.maxConcurrent * fanOut.maxConcurrentSelect;
+  return {
+    thresholds: [
+      {
+        priority: "DEFAULT",
+        // HTTP/2 multiplexes: a few connections carry every stream.
+        max_connections: 8,
+        max_pending_requests: streams,
+        max_requests: streams,
+        max_retries: 3,
+      },
+    ],
+  };
+}
+
+/** Settings identical for every leaf cluster, built once and shared (see `envoyBootstrap`). */
+interface SharedClusterSettings {
+  readonly protocolOptions: Record<string, unknown>;
+  readonly connectionOptions: Record<string, unknown>;
+  readonly circuitBreakers: Record<string, unknown>;
+  readonly tlsParams: Record<string, unknown>;
+  readonly alpn: readonly string[];
+}
+
+function sharedClusterSettings(fanOut: QuerierFanOut): SharedClusterSettings {
+  return {
+    protocolOptions: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        {
+          // gRPC needs HTTP/2 to the leaf; PINGs find dead connections behind load balancers.
+          explicit_http_config: {
+            http2_protocol_options: { connection_keepalive: { interval: "30s", timeout: "10s" } },
+          },
+        },
+      ),
+    },
+    connectionOptions: {
+      tcp_keepalive: { keepalive_time: 60, keepalive_interval: 10, keepalive_probes: 3 },
+    },
+    circuitBreakers: circuitBreakers(fanOut),
+    tlsParams: { tls_minimum_protocol_version: "TLSv1_2" },
+    alpn: ["h2"],
+  };
+}
+
+function leafCluster(leaf: EnvoyUpstream, shared: SharedClusterSettings): Record<string, unknown> {
+  const files = leafCertFiles(leaf.cluster);
+  return {
+    name: leaf.cluster,
+    // One address behind the leaf's load balancer: LOGICAL_DNS keeps one connection pool and
+    // re-resolves the name in the background.
+    type: "LOGICAL_DNS",
+    connect_timeout: "5s",
+    dns_lookup_family: "V4_PREFERRED",
+    load_assignment: loadAssignment(leaf.cluster, leaf.host, leaf.port),
+    typed_extension_protocol_options: shared.protocolOptions,
+    upstream_connection_options: shared.connectionOptions,
+    circuit_breakers: shared.circuitBreakers,
+    transport_socket: {
+      name: "envoy.transport_sockets.tls",
+      typed_config: typed("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", {
+        sni: leaf.serverName,
+        common_tls_context: {
+          tls_params: shared.tlsParams,
+          alpn_protocols: shared.alpn,
+          tls_certificates: [
+            {
+              certificate_chain: { filename: files.certificateChain },
+              private_key: { filename: files.privateKey },
+            },
+          ],
+          validation_context: {
+            trusted_ca: { filename: files.trustedCa },
+            // Envoy checks only the chain unless told which name to expect.
+            match_typed_subject_alt_names: [
+              { san_type: "DNS", matcher: { exact: leaf.serverName } },
+            ],
+          },
+        },
+      }),
+    },
+  };
+}
+
+function leafVirtualHost(leaf: EnvoyUpstream, suffix: string): Record<string, unknown> {
+  const alias = leafAlias(leaf.cluster, suffix);
+  return {
+    name: leaf.cluster,
+    domains: [alias, `${alias}:${ENVOY_PORTS.listener}`],
+    routes: [
+      {
+        // Only Thanos gRPC services go upstream; anything else gets Envoy's 404.
+        match: { prefix: "/thanos.", grpc: {} },
+        route: {
+          cluster: leaf.cluster,
+          // Envoy's 15 s default would cut StoreAPI streams. Querier sets a gRPC deadline on
+          // each call; Envoy enforces that deadline (grpc-timeout) and adds none of its own.
+          timeout: "0s",
+          max_stream_duration: { grpc_timeout_header_max: "0s" },
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * The whole bootstrap for the given leaves. Leaves are sorted by cluster name, so the order they
+ * come in does not change the output.
+ */
+export function envoyBootstrap(
+  leaves: readonly EnvoyUpstream[],
+  options: EnvoyOptions,
+): Record<string, unknown> {
+  const sorted = [...leaves].sort((a, b) =>
+    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
+  );
+  const loopback = "127.0.0.1";
+  // One instance of the settings every leaf cluster shares, so the YAML can say them once.
+  const shared = sharedClusterSettings(options.fanOut);
+  return {
+    node: { id: "thanos-bridge-observer", cluster: "thanos-bridge-observer" },
+    admin: { address: socketAddress(loopback, ENVOY_PORTS.admin) },
+    static_resources: {
+      listeners: [
+        {
+          name: "leaves",
+          address: socketAddress(loopback, ENVOY_PORTS.listener),
+          filter_chains: [
+            {
+              filters: [
+                httpConnectionManager(
+                  "leaves",
+                  {
+                    name: "leaves",
+                    virtual_hosts: sorted.map((l) => leafVirtualHost(l, options.endpointSuffix)),
+                  },
+                  {
+                    // Querier speaks plaintext gRPC with prior knowledge.
+                    codec_type: "HTTP2",
+                    // Close streams silent for 10 minutes (Envoy's default is 5).
+                    stream_idle_timeout: "600s",
+                    access_log: [stdoutAccessLog()],
+                  },
+                ),
+              ],
+            },
+          ],
+        },
+        {
+          name: "stats",
+          // The only listener outside loopback, so the kubelet and Prometheus can reach it; it
+          // forwards exactly two read-only admin paths.
+          address: socketAddress("0.0.0.0", ENVOY_PORTS.stats),
+          filter_chains: [
+            {
+              filters: [
+                httpConnectionManager(
+                  "stats",
+                  {
+                    name: "stats",
+                    virtual_hosts: [
+                      {
+                        name: "stats",
+                        domains: ["*"],
+                        routes: ["/stats/prometheus", "/ready"].map((path) => ({
+                          match: {
+                            path,
+                            headers: [{ name: ":method", string_match: { exact: "GET" } }],
+                          },
+                          route: { cluster: ADMIN_CLUSTER },
+                        })),
+                      },
+                    ],
+                  },
+                  { codec_type: "AUTO" },
+                ),
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [
+        {
+          name: ADMIN_CLUSTER,
+          type: "STATIC",
+          connect_timeout: "1s",
+          load_assignment: loadAssignment(ADMIN_CLUSTER, loopback, ENVOY_PORTS.admin),
+        },
+        ...sorted.map((l) => leafCluster(l, shared)),
+      ],
+    },
+  };
+}
+
+/** Every file path the bootstrap reads (`filename` fields), sorted. For the mount checks. */
+export function envoyFilePaths(config: unknown): readonly string[] {
+  const found = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (typeof value === "object" && value !== null) {
+      for (const [key, child] of Object.entries(value)) {
+        if (key === "filename" && typeof child === "string") found.add(child);
+        else walk(child);
+      }
+    }
+  };
+  walk(config);
+  return [...found].sort();
+}

@@ -1,0 +1,172 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { LeafBridge, distinctLeaves } from "./contract";
+import { envoyBootstrap } from "./envoy";
+import {
+  OBSERVER_OBJECT_NAMES,
+  ObserverInput,
+  QUERIER_FAN_OUT,
+  THANOS_PATHS,
+  assertFitsConfigMap,
+  configHash,
+  endpointsConfig,
+  leafSecretName,
+  observerLabels,
+  querierDeploymentSpec,
+  querierDisruptionBudgetSpec,
+  querierServiceSpec,
+} from "./querier";
+import { ENVOY_PATHS } from "./envoy";
+import { stableYaml } from "./yaml";
+
+/** One leaf as read from its stack: the checked public outputs and the checked client key. */
+export interface ObserverLeaf {
+  /** Fully qualified stack name, for resource names and messages. */
+  readonly stack: string;
+  readonly bridge: pulumi.Output<LeafBridge>;
+  /** Secret. */
+  readonly clientKey: pulumi.Output<string>;
+}
+
+export interface ObserverArgs {
+  /** Namespace of every object. */
+  readonly namespace: string;
+  /**
+   * Create the namespace, labelled to enforce the "restricted" Pod Security Standard.
+   * @default false
+   */
+  readonly createNamespace?: boolean;
+  readonly leaves: readonly ObserverLeaf[];
+  /** Leaf `x` is dialled as `x.<endpointSuffix>`. */
+  readonly endpointSuffix: string;
+  readonly querier: ObserverInput["querier"];
+  readonly envoy: ObserverInput["envoy"];
+  /** The Kubernetes provider of the observer's cluster. */
+  readonly provider: k8s.Provider;
+}
+
+/**
+ * Thanos Querier with an Envoy sidecar that originates mutual TLS to every leaf: a Secret per
+ * leaf, a ConfigMap with envoy.yaml and endpoints.yaml, the Deployment, its Service,
+ * PodDisruptionBudget and ServiceAccount. No Service exposes Envoy.
+ */
+export class Observer extends pulumi.ComponentResource {
+  readonly deployment: k8s.apps.v1.Deployment;
+  readonly service: k8s.core.v1.Service;
+  readonly config: k8s.core.v1.ConfigMap;
+  readonly leafSecrets: readonly k8s.core.v1.Secret[];
+  /** The parsed leaves, sorted by cluster name, with no duplicates. */
+  readonly leaves: pulumi.Output<readonly LeafBridge[]>;
+
+  constructor(name: string, args: ObserverArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("thanos-bridge:observer:Observer", name, {}, opts);
+    const childOpts = { parent: this, provider: args.provider };
+    const labels = observerLabels();
+
+    const namespace = args.createNamespace
+      ? new k8s.core.v1.Namespace(
+          `${name}-namespace`,
+          {
+            metadata: {
+              name: args.namespace,
+              labels: {
+                ...labels,
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+              },
+            },
+          },
+          childOpts,
+        ).metadata.name
+      : pulumi.output(args.namespace);
+
+    this.leaves = pulumi.all(args.leaves.map((l) => l.bridge)).apply(distinctLeaves);
+
+    // One Secret per leaf stack, named after the leaf's cluster, holding what Envoy presents
+    // to that leaf and the CA it trusts for it.
+    this.leafSecrets = args.leaves.map(
+      (leaf) =>
+        new k8s.core.v1.Secret(
+          `${name}-leaf-${leaf.stack}`,
+          {
+            // Two applies per leaf rather than one per field: the runtime's cost grows with
+            // the number of outputs (see README, "Benchmark").
+            metadata: pulumi
+              .all([leaf.bridge, namespace])
+              .apply(([b, ns]) => ({ name: leafSecretName(b.cluster), namespace: ns, labels })),
+            type: "Opaque",
+            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) => ({
+              "tls.crt": b.clientCert,
+              "tls.key": key,
+              "ca.crt": b.caCert,
+            })),
+          },
+          childOpts,
+        ),
+    );
+
+    const input = this.leaves.apply((leaves): ObserverInput => ({
+      namespace: args.namespace,
+      leaves,
+      endpointSuffix: args.endpointSuffix,
+      querier: args.querier,
+      envoy: args.envoy,
+    }));
+    const data = input.apply((i) => {
+      const files = {
+        [ENVOY_PATHS.configFile]: stableYaml(
+          envoyBootstrap(i.leaves, { endpointSuffix: i.endpointSuffix, fanOut: QUERIER_FAN_OUT }),
+        ),
+        [THANOS_PATHS.endpointsFile]: stableYaml(endpointsConfig(i)),
+      };
+      assertFitsConfigMap(files, i.leaves.length);
+      return files;
+    });
+
+    this.config = new k8s.core.v1.ConfigMap(
+      `${name}-config`,
+      { metadata: { name: OBSERVER_OBJECT_NAMES.config, namespace, labels }, data },
+      childOpts,
+    );
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-service-account`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        automountServiceAccountToken: false,
+      },
+      childOpts,
+    );
+    this.deployment = new k8s.apps.v1.Deployment(
+      `${name}-querier`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: pulumi.all([input, data]).apply(([i, d]) => querierDeploymentSpec(i, configHash(d))),
+      },
+      { ...childOpts, dependsOn: [this.config, serviceAccount, ...this.leafSecrets] },
+    );
+    this.service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: querierServiceSpec(),
+      },
+      childOpts,
+    );
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-disruption-budget`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: querierDisruptionBudgetSpec(),
+      },
+      childOpts,
+    );
+
+    this.registerOutputs({
+      deployment: this.deployment,
+      service: this.service,
+      config: this.config,
+      leafSecrets: this.leafSecrets,
+      leaves: this.leaves,
+    });
+  }
+}

@@ -1,0 +1,314 @@
+// Pure generators for the observer's Kubernetes objects: Thanos Querier with its Envoy sidecar,
+// the endpoints file Querier reads, and the labels, names and hashes that tie them together.
+// The Observer component declares what these return.
+
+import { createHash } from "node:crypto";
+import {
+  ENVOY_PATHS,
+  ENVOY_PORTS,
+  EnvoyUpstream,
+  QuerierFanOut,
+  leafAlias,
+  leafCertFiles,
+  leafEndpoint,
+} from "./envoy";
+
+export const OBSERVER_OBJECT_NAMES = {
+  /** Deployment, Service, PodDisruptionBudget and ServiceAccount. */
+  querier: "thanos-bridge-querier",
+  /** ConfigMap with envoy.yaml and endpoints.yaml. */
+  config: "thanos-bridge-observer",
+} as const;
+
+/** The Secret holding one leaf's credentials for Envoy: tls.crt, tls.key, ca.crt. */
+export function leafSecretName(cluster: string): string {
+  return `thanos-bridge-leaf-${cluster}`;
+}
+
+export const QUERIER_PORTS = { http: 10902, grpc: 10901 } as const;
+
+/** Querier's concurrency flags; Envoy's circuit breakers are sized from them. */
+export const QUERIER_FAN_OUT: QuerierFanOut = { maxConcurrent: 20, maxConcurrentSelect: 4 };
+
+export const THANOS_PATHS = {
+  configDir: "/etc/thanos",
+  endpointsFile: "endpoints.yaml",
+} as const;
+
+/** Kubernetes object size limit (etcd's request limit): a ConfigMap must stay under it. */
+export const CONFIG_MAP_LIMIT_BYTES = 1024 * 1024;
+
+/** Pod-level settings of the "restricted" Pod Security Standard, plus a fixed non-root user. */
+const POD_SECURITY_CONTEXT = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  fsGroup: 65532,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** Container-level settings of the "restricted" Pod Security Standard, read-only root. */
+const CONTAINER_SECURITY_CONTEXT = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+export interface ContainerSpec {
+  readonly image: string;
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+export interface ObserverInput {
+  readonly namespace: string;
+  /** Parsed, distinct leaves. */
+  readonly leaves: readonly EnvoyUpstream[];
+  readonly endpointSuffix: string;
+  readonly querier: ContainerSpec & {
+    readonly replicas: number;
+    readonly replicaLabels: readonly string[];
+    readonly extraEndpoints: readonly string[];
+  };
+  readonly envoy: ContainerSpec;
+}
+
+const byCluster = (a: EnvoyUpstream, b: EnvoyUpstream): number =>
+  a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0;
+
+export function observerLabels(): Record<string, string> {
+  return {
+    "app.kubernetes.io/component": "querier",
+    "app.kubernetes.io/managed-by": "pulumi",
+    "app.kubernetes.io/name": "thanos-bridge",
+  };
+}
+
+/** What selects the Querier pods; a subset of the labels that never changes. */
+export function querierSelector(): Record<string, string> {
+  return { "app.kubernetes.io/component": "querier", "app.kubernetes.io/name": "thanos-bridge" };
+}
+
+/**
+ * The file Querier reads with `--endpoint.sd-config-file`: every leaf through Envoy, then the
+ * extra in-cluster endpoints, each list sorted.
+ */
+export function endpointsConfig(
+  input: Pick<ObserverInput, "leaves" | "endpointSuffix" | "querier">,
+): {
+  endpoints: { address: string }[];
+} {
+  return {
+    endpoints: [
+      ...[...input.leaves].sort(byCluster).map((l) => ({
+        address: leafEndpoint(l.cluster, input.endpointSuffix),
+      })),
+      ...[...input.querier.extraEndpoints].sort().map((address) => ({ address })),
+    ],
+  };
+}
+
+/** SHA-256 over a config map's data, keys sorted: changes exactly when a file changes. */
+export function configHash(data: Readonly<Record<string, string>>): string {
+  const hash = createHash("sha256");
+  for (const key of Object.keys(data).sort()) hash.update(`${key}\0${data[key]}\0`);
+  return hash.digest("hex");
+}
+
+function resources(spec: ContainerSpec) {
+  return { requests: { cpu: spec.cpu, memory: spec.memory }, limits: { memory: spec.memory } };
+}
+
+export function querierArgs(input: ObserverInput): string[] {
+  return [
+    "query",
+    "--log.level=info",
+    `--http-address=0.0.0.0:${QUERIER_PORTS.http}`,
+    `--grpc-address=0.0.0.0:${QUERIER_PORTS.grpc}`,
+    // Shorter than the pod's termination grace period, so shutdown finishes in time.
+    "--http-grace-period=20s",
+    "--grpc-grace-period=20s",
+    // --endpoint is deprecated in current Thanos in favour of this file.
+    `--endpoint.sd-config-file=${THANOS_PATHS.configDir}/${THANOS_PATHS.endpointsFile}`,
+    `--query.max-concurrent=${QUERIER_FAN_OUT.maxConcurrent}`,
+    `--query.max-concurrent-select=${QUERIER_FAN_OUT.maxConcurrentSelect}`,
+    ...[...input.querier.replicaLabels].sort().map((l) => `--query.replica-label=${l}`),
+  ];
+}
+
+/**
+ * The pod template: Querier, and Envoy as a native sidecar (an init container with restartPolicy
+ * Always, Kubernetes 1.29+), so Envoy is ready before Querier starts and stops after it.
+ */
+export function observerPodTemplate(input: ObserverInput, hash: string) {
+  const leaves = [...input.leaves].sort(byCluster);
+  const envoyProbe = { httpGet: { path: "/ready", port: "envoy-stats" } };
+  return {
+    metadata: {
+      labels: observerLabels(),
+      // Rolls the pods when envoy.yaml or endpoints.yaml change, and only then: certificates
+      // live in Secrets outside the hash.
+      annotations: { "thanos-bridge/config-hash": hash },
+    },
+    spec: {
+      serviceAccountName: OBSERVER_OBJECT_NAMES.querier,
+      automountServiceAccountToken: false,
+      securityContext: POD_SECURITY_CONTEXT,
+      terminationGracePeriodSeconds: 45,
+      // Every leaf name resolves to Envoy on loopback; nothing leaves the pod in plain text.
+      hostAliases:
+        leaves.length === 0
+          ? []
+          : [
+              {
+                ip: "127.0.0.1",
+                hostnames: leaves.map((l) => leafAlias(l.cluster, input.endpointSuffix)),
+              },
+            ],
+      initContainers: [
+        {
+          name: "envoy",
+          image: input.envoy.image,
+          restartPolicy: "Always",
+          command: ["envoy"],
+          args: [
+            "--config-path",
+            `${ENVOY_PATHS.configDir}/${ENVOY_PATHS.configFile}`,
+            // No shared memory for hot restart: Kubernetes restarts the container instead.
+            "--disable-hot-restart",
+            "--log-level",
+            "info",
+          ],
+          ports: [{ name: "envoy-stats", containerPort: ENVOY_PORTS.stats, protocol: "TCP" }],
+          startupProbe: { ...envoyProbe, periodSeconds: 2, failureThreshold: 30 },
+          readinessProbe: { ...envoyProbe, periodSeconds: 10 },
+          livenessProbe: { tcpSocket: { port: "envoy-stats" }, periodSeconds: 20 },
+          resources: resources(input.envoy),
+          securityContext: CONTAINER_SECURITY_CONTEXT,
+          volumeMounts: [
+            { name: "envoy-config", mountPath: ENVOY_PATHS.configDir, readOnly: true },
+            { name: "leaf-certs", mountPath: ENVOY_PATHS.certDir, readOnly: true },
+          ],
+        },
+      ],
+      containers: [
+        {
+          name: "querier",
+          image: input.querier.image,
+          args: querierArgs(input),
+          ports: [
+            { name: "http", containerPort: QUERIER_PORTS.http, protocol: "TCP" },
+            { name: "grpc", containerPort: QUERIER_PORTS.grpc, protocol: "TCP" },
+          ],
+          livenessProbe: { httpGet: { path: "/-/healthy", port: "http" }, periodSeconds: 30 },
+          readinessProbe: { httpGet: { path: "/-/ready", port: "http" }, periodSeconds: 10 },
+          resources: resources(input.querier),
+          securityContext: CONTAINER_SECURITY_CONTEXT,
+          volumeMounts: [
+            { name: "querier-config", mountPath: THANOS_PATHS.configDir, readOnly: true },
+          ],
+        },
+      ],
+      volumes: [
+        {
+          name: "envoy-config",
+          configMap: {
+            name: OBSERVER_OBJECT_NAMES.config,
+            items: [{ key: ENVOY_PATHS.configFile, path: ENVOY_PATHS.configFile }],
+          },
+        },
+        {
+          name: "querier-config",
+          configMap: {
+            name: OBSERVER_OBJECT_NAMES.config,
+            items: [{ key: THANOS_PATHS.endpointsFile, path: THANOS_PATHS.endpointsFile }],
+          },
+        },
+        {
+          // One directory per leaf in one volume: <cluster>/tls.crt, tls.key, ca.crt.
+          name: "leaf-certs",
+          projected: {
+            defaultMode: 0o440,
+            sources: leaves.map((l) => {
+              const files = leafCertFiles(l.cluster);
+              const rel = (path: string) => path.slice(ENVOY_PATHS.certDir.length + 1);
+              return {
+                secret: {
+                  name: leafSecretName(l.cluster),
+                  items: [
+                    { key: "tls.crt", path: rel(files.certificateChain) },
+                    { key: "tls.key", path: rel(files.privateKey) },
+                    { key: "ca.crt", path: rel(files.trustedCa) },
+                  ],
+                },
+              };
+            }),
+          },
+        },
+      ],
+      // Spread replicas over nodes and zones when the cluster allows it.
+      topologySpreadConstraints: ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map(
+        (topologyKey) => ({
+          maxSkew: 1,
+          topologyKey,
+          whenUnsatisfiable: "ScheduleAnyway",
+          labelSelector: { matchLabels: querierSelector() },
+        }),
+      ),
+    },
+  };
+}
+
+export function querierDeploymentSpec(input: ObserverInput, hash: string) {
+  return {
+    replicas: input.querier.replicas,
+    revisionHistoryLimit: 5,
+    selector: { matchLabels: querierSelector() },
+    // Never fewer ready Queriers than asked for during a rollout.
+    strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+    template: observerPodTemplate(input, hash),
+  };
+}
+
+export function querierServiceSpec() {
+  return {
+    type: "ClusterIP",
+    selector: querierSelector(),
+    ports: [
+      { name: "http", port: QUERIER_PORTS.http, targetPort: "http", protocol: "TCP" },
+      { name: "grpc", port: QUERIER_PORTS.grpc, targetPort: "grpc", protocol: "TCP" },
+    ],
+  };
+}
+
+/** One pod may be disrupted at a time, whatever the replica count (never blocks a drain). */
+export function querierDisruptionBudgetSpec() {
+  return { maxUnavailable: 1, selector: { matchLabels: querierSelector() } };
+}
+
+/** Room kept for the ConfigMap's metadata within the object size limit. */
+const CONFIG_MAP_HEADROOM_BYTES = 16 * 1024;
+
+/**
+ * Fails when the config would not fit in one ConfigMap, before anything is applied: the API
+ * server would refuse it half-way through an update otherwise.
+ */
+export function assertFitsConfigMap(
+  data: Readonly<Record<string, string>>,
+  leafCount: number,
+): void {
+  const bytes = Object.entries(data).reduce(
+    (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
+    0,
+  );
+  const room = CONFIG_MAP_LIMIT_BYTES - CONFIG_MAP_HEADROOM_BYTES;
+  if (bytes > room) {
+    throw new Error(
+      `${leafCount} leaves need ${bytes} bytes of Envoy and Querier config, more than one ` +
+        `ConfigMap holds (${room} bytes with room for metadata); split the leaves over several ` +
+        `observer stacks and put one Querier above their Queriers`,
+    );
+  }
+}

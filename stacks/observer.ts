@@ -1,0 +1,87 @@
+import * as pulumi from "@pulumi/pulumi";
+import {
+  BRIDGE_OUTPUT,
+  CLIENT_KEY_OUTPUT,
+  parseLeafBridge,
+  parseLeafClientKey,
+} from "../components/contract";
+import { leafEndpoint } from "../components/envoy";
+import { Observer, ObserverLeaf } from "../components/observer";
+import { ObserverConfig } from "./config";
+import { kubernetesProvider } from "./kubernetes";
+
+/** What the observer reports about each leaf it queries. Holds no secret. */
+export interface ObservedLeaf {
+  readonly stack: string;
+  readonly cluster: string;
+  /** The address Querier dials (Envoy on loopback). */
+  readonly endpoint: string;
+  /** The leaf's ingress. */
+  readonly upstream: string;
+  readonly expiry: { readonly ca: string; readonly server: string; readonly client: string };
+}
+
+export interface ObserverStackOutputs {
+  readonly leaves: pulumi.Output<readonly ObservedLeaf[]>;
+}
+
+export interface ObserverStack {
+  /** Each leaf as read and checked from its stack. */
+  readonly leaves: readonly ObserverLeaf[];
+  readonly observer: Observer;
+  readonly outputs: ObserverStackOutputs;
+}
+
+/**
+ * Reads one leaf through a StackReference and checks both outputs with the shared contract.
+ * `getOutput` rather than `requireOutput`, so a missing output gets the contract's message,
+ * which says to run `pulumi up` on that leaf. The public `bridge` output stays public; only the
+ * key is secret.
+ */
+function readLeaf(stack: string): ObserverLeaf {
+  const reference = new pulumi.StackReference(stack, { name: stack });
+  const bridge = reference
+    .getOutput(BRIDGE_OUTPUT)
+    .apply((value: unknown) => parseLeafBridge(stack, value));
+  const clientKey = pulumi
+    .all([bridge, reference.getOutput(CLIENT_KEY_OUTPUT) as pulumi.Output<unknown>])
+    .apply(([leaf, key]) => parseLeafClientKey(leaf, key));
+  return { stack, bridge, clientKey: pulumi.secret(clientKey) };
+}
+
+/** Declares the observer: one StackReference per leaf, then Querier and Envoy. */
+export function observerStack(config: ObserverConfig): ObserverStack {
+  const name = "observer";
+  const provider = kubernetesProvider(name, config.kubernetes);
+  const leaves = config.leaves.map(readLeaf);
+  const observer = new Observer(name, {
+    namespace: config.namespace,
+    createNamespace: config.createNamespace,
+    leaves,
+    endpointSuffix: config.endpointSuffix,
+    querier: {
+      image: config.querier.image,
+      replicas: config.querier.replicas,
+      replicaLabels: config.querier.replicaLabels,
+      extraEndpoints: config.querier.extraEndpoints,
+      cpu: config.querier.resources.cpu,
+      memory: config.querier.resources.memory,
+    },
+    envoy: {
+      image: config.envoy.image,
+      cpu: config.envoy.resources.cpu,
+      memory: config.envoy.resources.memory,
+    },
+    provider,
+  });
+  const observed = observer.leaves.apply((all) =>
+    all.map((leaf): ObservedLeaf => ({
+      stack: leaf.stack,
+      cluster: leaf.cluster,
+      endpoint: leafEndpoint(leaf.cluster, config.endpointSuffix),
+      upstream: leaf.endpoint,
+      expiry: leaf.expiry,
+    })),
+  );
+  return { leaves, observer, outputs: { leaves: observed } };
+}

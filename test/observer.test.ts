@@ -1,0 +1,464 @@
+import assert from "node:assert/strict";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import { ENVOY_PORTS, envoyFilePaths } from "../components/envoy";
+import { configHash } from "../components/querier";
+import { stableYaml } from "../components/yaml";
+import { runStack } from "../stacks";
+import { loadConfig } from "../stacks/config";
+import { ObserverStackOutputs, observerStack } from "../stacks/observer";
+import { assertValidEnvoyBootstrap } from "./support/envoy-validator";
+import { FakeTls } from "./support/fake-tls";
+import { expectGolden } from "./support/golden";
+import { LEAF_A, LEAF_B, LeafRun, leafRawConfig, runLeaf } from "./support/leaf";
+import { RecordedResource, StackOutputs, runOnMocks, unwrapSecrets } from "./support/mocks";
+import { resolveMountedFile } from "./support/mounts";
+import { OBSERVER, ObserverRun, PodSpec, runObserver, stacksOf } from "./support/observer";
+import { restrictedViolations } from "./support/pss";
+
+const STACK_A = "acme/thanos-bridge/leaf-a";
+const STACK_B = "acme/thanos-bridge/leaf-b";
+
+type Inputs = Record<string, unknown>;
+const plain = (r: RecordedResource): Inputs => unwrapSecrets(r.inputs) as Inputs;
+const metadata = (r: RecordedResource) => plain(r).metadata as { name: string; namespace: string };
+
+interface EnvoyCluster {
+  name: string;
+  load_assignment: {
+    endpoints: {
+      lb_endpoints: {
+        endpoint: { address: { socket_address: { address: string; port_value: number } } };
+      }[];
+    }[];
+  };
+  transport_socket: {
+    typed_config: {
+      sni: string;
+      common_tls_context: {
+        alpn_protocols: string[];
+        tls_certificates: {
+          certificate_chain: { filename: string };
+          private_key: { filename: string };
+        }[];
+        validation_context: {
+          trusted_ca: { filename: string };
+          match_typed_subject_alt_names: { san_type: string; matcher: { exact: string } }[];
+        };
+      };
+    };
+  };
+  [key: string]: unknown;
+}
+
+interface Listener {
+  name: string;
+  address: { socket_address: { address: string; port_value: number } };
+  filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[];
+}
+
+function envoyParts(run: ObserverRun) {
+  const resources = run.envoy.static_resources as {
+    clusters: EnvoyCluster[];
+    listeners: Listener[];
+  };
+  return {
+    clusters: new Map(resources.clusters.map((c) => [c.name, c])),
+    listeners: resources.listeners,
+    admin: run.envoy.admin as { address: { socket_address: { address: string } } },
+  };
+}
+
+/** The data of the Secret or ConfigMap a mounted file comes from, by resolving the mounts. */
+function mountedFile(run: ObserverRun, pod: PodSpec, container: string, path: string): string {
+  const resolved = resolveMountedFile(pod, container, path);
+  if (typeof resolved === "string") assert.fail(`${path} does not resolve: ${resolved}`);
+  const type =
+    resolved.kind === "Secret" ? "kubernetes:core/v1:Secret" : "kubernetes:core/v1:ConfigMap";
+  const objects = run.mocks
+    .ofType(type)
+    .filter((r) => metadata(r).name === resolved.name && metadata(r).namespace === "thanos");
+  assert.equal(
+    objects.length,
+    1,
+    `${path}: the program creates no ${resolved.kind} ${resolved.name}`,
+  );
+  const inputs = plain(objects[0]);
+  const data = (inputs.stringData ?? inputs.data) as Record<string, string>;
+  assert.ok(
+    resolved.key in data,
+    `${path}: ${resolved.kind} ${resolved.name} has no key ${resolved.key}`,
+  );
+  return data[resolved.key];
+}
+
+describe("observer stack on the mock runtime", () => {
+  let a: LeafRun;
+  let b: LeafRun;
+  let stacks: Record<string, StackOutputs>;
+  let run: ObserverRun;
+  before(async () => {
+    a = await runLeaf(LEAF_A, "leaf-a");
+    b = await runLeaf(LEAF_B, "leaf-b");
+    stacks = stacksOf({ [STACK_A]: a, [STACK_B]: b });
+    run = await runObserver(OBSERVER, stacks);
+  });
+
+  it("reads each leaf through a StackReference to its fully qualified stack", () => {
+    const refs = run.mocks.ofType("pulumi:pulumi:StackReference");
+    assert.deepEqual(refs.map((r) => r.inputs.name).sort(), [STACK_A, STACK_B]);
+  });
+
+  it("points Querier at every leaf through Envoy, then at the extra endpoints", () => {
+    assert.deepEqual(parse(run.files["endpoints.yaml"]), {
+      endpoints: [
+        { address: "leaf-a.thanos-bridge.internal:10000" },
+        { address: "leaf-b.thanos-bridge.internal:10000" },
+        { address: "dnssrv+_grpc._tcp.thanos-store.thanos.svc.cluster.local" },
+      ],
+    });
+    const querier = run.pod.containers.find((c) => c.name === "querier");
+    assert.ok(querier?.args?.includes("--endpoint.sd-config-file=/etc/thanos/endpoints.yaml"));
+    assert.equal(
+      mountedFile(run, run.pod, "querier", "/etc/thanos/endpoints.yaml"),
+      run.files["endpoints.yaml"],
+    );
+    assert.deepEqual(run.pod.hostAliases, [
+      {
+        ip: "127.0.0.1",
+        hostnames: ["leaf-a.thanos-bridge.internal", "leaf-b.thanos-bridge.internal"],
+      },
+    ]);
+  });
+
+  it("gives each leaf an Envoy cluster with its address, SNI, SAN, CA and client certificate (invariants 2, 3)", () => {
+    const { clusters } = envoyParts(run);
+    for (const [leaf, cluster] of [
+      [a, "leaf-a"],
+      [b, "leaf-b"],
+    ] as const) {
+      const c = clusters.get(cluster);
+      assert.ok(c, `no Envoy cluster ${cluster}`);
+      const address =
+        c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+      assert.equal(`${address.address}:${address.port_value}`, leaf.bridge.endpoint);
+      const tls = c.transport_socket.typed_config;
+      assert.equal(tls.sni, leaf.bridge.serverName);
+      assert.deepEqual(tls.common_tls_context.validation_context.match_typed_subject_alt_names, [
+        { san_type: "DNS", matcher: { exact: leaf.bridge.serverName } },
+      ]);
+      assert.deepEqual(tls.common_tls_context.alpn_protocols, ["h2"]);
+
+      // Follow each file through the pod's mounts to the Secret the program wrote.
+      const ctx = tls.common_tls_context;
+      const ca = mountedFile(run, run.pod, "envoy", ctx.validation_context.trusted_ca.filename);
+      const cert = mountedFile(
+        run,
+        run.pod,
+        "envoy",
+        ctx.tls_certificates[0].certificate_chain.filename,
+      );
+      const key = mountedFile(run, run.pod, "envoy", ctx.tls_certificates[0].private_key.filename);
+      assert.equal(ca, leaf.bridge.caCert);
+      assert.equal(cert, leaf.bridge.clientCert);
+      assert.equal(key, leaf.clientKey);
+      const caCert = new X509Certificate(ca);
+      const clientCert = new X509Certificate(cert);
+      assert.ok(clientCert.checkIssued(caCert) && clientCert.verify(caCert.publicKey));
+      assert.deepEqual(clientCert.keyUsage, ["1.3.6.1.5.5.7.3.2"]);
+      assert.ok(clientCert.checkPrivateKey(createPrivateKey(key)));
+    }
+    // leaf-b's client certificate does not chain to leaf-a's CA.
+    const bCert = new X509Certificate(b.bridge.clientCert);
+    assert.equal(bCert.verify(new X509Certificate(a.bridge.caCert).publicKey), false);
+  });
+
+  it("resolves every file path in envoy.yaml to a key of a Secret or ConfigMap it creates (invariant 4)", () => {
+    const paths = envoyFilePaths(run.envoy);
+    assert.equal(paths.length, 6, "three files per leaf");
+    for (const path of paths) mountedFile(run, run.pod, "envoy", path);
+    const envoy = run.pod.initContainers?.find((c) => c.name === "envoy");
+    const configPath = envoy?.args?.[envoy.args.indexOf("--config-path") + 1] ?? "";
+    assert.equal(mountedFile(run, run.pod, "envoy", configPath), run.files["envoy.yaml"]);
+  });
+
+  it("generates an Envoy config that Envoy's own v3 protos accept", () => {
+    assertValidEnvoyBootstrap(run.envoy);
+  });
+
+  it("generates the envoy.yaml the golden file holds", () => {
+    expectGolden("observer-envoy.yaml", run.files["envoy.yaml"]);
+  });
+
+  it("keeps Envoy on loopback but for the stats listener, which forwards two admin paths", () => {
+    const { listeners, admin } = envoyParts(run);
+    assert.equal(admin.address.socket_address.address, "127.0.0.1");
+    const byName = new Map(listeners.map((l) => [l.name, l]));
+    assert.deepEqual([...byName.keys()].sort(), ["leaves", "stats"]);
+    assert.deepEqual(byName.get("leaves")?.address.socket_address, {
+      address: "127.0.0.1",
+      port_value: ENVOY_PORTS.listener,
+    });
+    const stats = byName.get("stats")?.filter_chains[0].filters[0].typed_config as {
+      route_config: {
+        virtual_hosts: { routes: { match: { path: string }; route: { cluster: string } }[] }[];
+      };
+    };
+    const routes = stats.route_config.virtual_hosts.flatMap((v) => v.routes);
+    assert.deepEqual(
+      routes.map((r) => [r.match.path, r.route.cluster]),
+      [
+        ["/stats/prometheus", "_admin"],
+        ["/ready", "_admin"],
+      ],
+    );
+    // Only the stats port is declared on the pod; the listener and admin ports are not.
+    const envoy = run.pod.initContainers?.find((c) => c.name === "envoy");
+    assert.deepEqual(
+      envoy?.ports?.map((p) => p.containerPort),
+      [ENVOY_PORTS.stats],
+    );
+  });
+
+  it("exposes Querier's HTTP and gRPC ports through its Service, and no Envoy port", () => {
+    const service = plain(run.mocks.one("kubernetes:core/v1:Service"));
+    const spec = service.spec as {
+      ports: { name: string; port: number; targetPort: string }[];
+      type: string;
+    };
+    assert.equal(spec.type, "ClusterIP");
+    assert.deepEqual(
+      spec.ports.map((p) => [p.name, p.port, p.targetPort]),
+      [
+        ["http", 10902, "http"],
+        ["grpc", 10901, "grpc"],
+      ],
+    );
+  });
+
+  it("runs Envoy as a native sidecar that must be ready before Querier starts", () => {
+    const envoy = run.pod.initContainers?.find((c) => c.name === "envoy");
+    assert.equal(envoy?.restartPolicy, "Always");
+    assert.deepEqual((envoy?.startupProbe as { httpGet: unknown }).httpGet, {
+      path: "/ready",
+      port: "envoy-stats",
+    });
+    const querier = run.pod.containers.find((c) => c.name === "querier");
+    assert.deepEqual((querier?.readinessProbe as { httpGet: unknown }).httpGet, {
+      path: "/-/ready",
+      port: "http",
+    });
+    assert.deepEqual((querier?.livenessProbe as { httpGet: unknown }).httpGet, {
+      path: "/-/healthy",
+      port: "http",
+    });
+  });
+
+  it("meets the restricted Pod Security Standard in every container (invariant 5)", () => {
+    assert.deepEqual(restrictedViolations(run.pod), []);
+    assert.equal(run.pod.automountServiceAccountToken, false);
+  });
+
+  it("rolls the pods when the config changes, not when certificates are renewed", async () => {
+    const annotations = (
+      plain(run.deployment).spec as {
+        template: { metadata: { annotations: Record<string, string> } };
+      }
+    ).template.metadata.annotations;
+    assert.equal(annotations["thanos-bridge/config-hash"], configHash(run.files));
+
+    // New certificates for leaf-a (a fresh state): same hash.
+    const renewed = await runLeaf(LEAF_A, "leaf-a", new FakeTls());
+    assert.notEqual(renewed.bridge.clientCert, a.bridge.clientCert);
+    const again = await runObserver(OBSERVER, stacksOf({ [STACK_A]: renewed, [STACK_B]: b }));
+    assert.equal(configHash(again.files), configHash(run.files));
+    // One leaf fewer: a new hash.
+    const fewer = await runObserver({ ...OBSERVER, leaves: `["${STACK_A}"]` }, stacks);
+    assert.notEqual(configHash(fewer.files), configHash(run.files));
+  });
+
+  it("keeps one Querier unavailable at most, spreads replicas, and never surges below the replica count", () => {
+    const deployment = plain(run.deployment).spec as Record<string, unknown>;
+    assert.equal(deployment.replicas, 2);
+    assert.deepEqual(deployment.strategy, {
+      type: "RollingUpdate",
+      rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+    });
+    const pdb = plain(run.mocks.one("kubernetes:policy/v1:PodDisruptionBudget")).spec as Record<
+      string,
+      unknown
+    >;
+    assert.equal(pdb.maxUnavailable, 1);
+    const spread = run.pod.topologySpreadConstraints as { topologyKey: string }[];
+    assert.deepEqual(
+      spread.map((s) => s.topologyKey),
+      ["kubernetes.io/hostname", "topology.kubernetes.io/zone"],
+    );
+  });
+
+  it("declares every Kubernetes object in the observer's namespace with its own provider", () => {
+    for (const r of run.mocks.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
+      assert.equal(metadata(r).namespace, "thanos", r.name);
+      assert.match(
+        r.provider ?? "",
+        /::pulumi:providers:kubernetes::observer-kubernetes::/,
+        r.name,
+      );
+    }
+  });
+
+  it("holds the client keys only in Secrets, as secret values (invariant 1)", () => {
+    for (const r of run.mocks.resources) {
+      const text = JSON.stringify(unwrapSecrets(r.inputs));
+      if (!text.includes("PRIVATE KEY")) continue;
+      assert.equal(r.type, "kubernetes:core/v1:Secret", `private key in ${r.type} ${r.name}`);
+      assert.ok(!JSON.stringify(r.inputs.metadata).includes("PRIVATE KEY"));
+    }
+    const secrets = run.mocks.ofType("kubernetes:core/v1:Secret");
+    assert.equal(secrets.filter((s) => JSON.stringify(plain(s)).includes("PRIVATE KEY")).length, 2);
+    assert.doesNotMatch(run.files["envoy.yaml"] + run.files["endpoints.yaml"], /PRIVATE KEY/);
+    assert.doesNotMatch(JSON.stringify(run.leaves), /PRIVATE KEY/);
+  });
+
+  it("exports each leaf's endpoint and certificate expiry", () => {
+    assert.deepEqual(
+      run.leaves.map((l) => [l.stack, l.cluster, l.endpoint, l.upstream]),
+      [
+        [STACK_A, "leaf-a", "leaf-a.thanos-bridge.internal:10000", "thanos.leaf-a.example.com:443"],
+        [STACK_B, "leaf-b", "leaf-b.thanos-bridge.internal:10000", "thanos.leaf-b.example.net:443"],
+      ],
+    );
+    assert.deepEqual(run.leaves[0].expiry, a.bridge.expiry);
+  });
+
+  it("creates a namespace that enforces the restricted Pod Security Standard when asked", async () => {
+    const created = await runObserver({ ...OBSERVER, createNamespace: "true" }, stacks);
+    const namespace = plain(created.mocks.one("kubernetes:core/v1:Namespace")).metadata as {
+      name: string;
+      labels: Record<string, string>;
+    };
+    assert.equal(namespace.name, "thanos");
+    assert.equal(namespace.labels["pod-security.kubernetes.io/enforce"], "restricted");
+  });
+
+  it("declares byte-identical objects on a re-run and whatever the order of the leaves (invariant 6)", async () => {
+    const dump = (r: ObserverRun) =>
+      [...r.mocks.resources]
+        .filter((x) => x.type.startsWith("kubernetes:"))
+        .sort((x, y) => (x.name < y.name ? -1 : 1))
+        .map((x) => JSON.stringify(x.inputs))
+        .join("\n");
+    const again = await runObserver(OBSERVER, stacks);
+    const reordered = await runObserver(
+      { ...OBSERVER, leaves: `["${STACK_B}","${STACK_A}"]` },
+      stacks,
+    );
+    assert.equal(dump(again), dump(run));
+    assert.equal(dump(reordered), dump(run));
+    assert.equal(stableYaml(parse(run.files["envoy.yaml"])), run.files["envoy.yaml"]);
+  });
+
+  describe("refuses leaves it cannot use, naming the stack", () => {
+    /** Runs the observer and returns the error its leaf parsing raised. */
+    async function failure(
+      leafStacks: Record<string, StackOutputs>,
+      leaves = [STACK_A, STACK_B],
+      where: "leaves" | "key" = "leaves",
+    ): Promise<Error> {
+      const config = loadConfig(
+        leafRawConfig({ ...OBSERVER, leaves: JSON.stringify(leaves) }),
+        "observer",
+      );
+      assert.equal(config.role, "observer");
+      const { result } = await runOnMocks(() => observerStack(config), {
+        stack: "observer",
+        stacks: leafStacks,
+        drain: false,
+      });
+      // A bad key fails that leaf's key output (the Secret's data); anything else the leaf list.
+      const output: pulumi.Output<unknown> =
+        where === "leaves"
+          ? result.outputs.leaves
+          : result.leaves[result.leaves.length - 1].clientKey;
+      // Output#promise is internal to the SDK, but the only way to see an apply's failure.
+      const settle = (output as unknown as { promise(): Promise<unknown> }).promise();
+      return settle.then(
+        () => assert.fail("the observer accepted the leaves"),
+        (e: unknown) => e as Error,
+      );
+    }
+
+    it("a leaf stack with no outputs yet", async () => {
+      const e = await failure({ [STACK_A]: stacks[STACK_A] });
+      assert.ok(
+        e.message.endsWith(
+          `stack ${STACK_B}: has no output 'bridge': run \`pulumi up\` on that stack first (is its role leaf?)`,
+        ),
+        e.message,
+      );
+    });
+
+    it("an unknown contract version", async () => {
+      const future = {
+        ...stacks[STACK_B],
+        outputs: { ...stacks[STACK_B].outputs, bridge: { ...b.bridge, version: 2 } },
+      };
+      const e = await failure({ ...stacks, [STACK_B]: future });
+      assert.ok(
+        e.message.endsWith(
+          `stack ${STACK_B}: output 'bridge' has contract version 2, but this program reads version 1: upgrade thanos-bridge on the observer`,
+        ),
+        e.message,
+      );
+    });
+
+    it("a malformed value", async () => {
+      const broken = {
+        ...stacks[STACK_B],
+        outputs: { ...stacks[STACK_B].outputs, bridge: { ...b.bridge, endpoint: "nowhere" } },
+      };
+      const e = await failure({ ...stacks, [STACK_B]: broken });
+      assert.match(
+        e.message,
+        /stack acme\/thanos-bridge\/leaf-b: output 'bridge' field 'endpoint' is the string "nowhere"; expected host:port/,
+      );
+    });
+
+    it("a client key from another leaf", async () => {
+      const swapped = {
+        ...stacks[STACK_B],
+        outputs: { ...stacks[STACK_B].outputs, bridgeClientKey: a.clientKey },
+      };
+      const e = await failure({ ...stacks, [STACK_B]: swapped }, [STACK_A, STACK_B], "key");
+      assert.equal(
+        e.message,
+        `stack ${STACK_B}: output 'bridgeClientKey' does not match the public key of 'clientCert': the outputs are from different runs; run \`pulumi up\` on that stack again`,
+      );
+    });
+
+    it("two leaves with the same cluster name", async () => {
+      const e = await failure({ ...stacks, [STACK_B]: stacks[STACK_A] });
+      assert.match(
+        e.message,
+        /has the same cluster name "leaf-a" as stack acme\/thanos-bridge\/leaf-[ab]; every leaf needs its own/,
+      );
+    });
+  });
+
+  it("keeps the client keys secret when read from the leaves", async () => {
+    const { mocks } = await runOnMocks(
+      () => runStack(leafRawConfig(OBSERVER), "observer") as ObserverStackOutputs,
+      { stack: "observer", stacks },
+    );
+    for (const secret of mocks.ofType("kubernetes:core/v1:Secret")) {
+      assert.ok(pulumi.runtime !== undefined);
+      const data = (secret.inputs as { stringData: unknown }).stringData;
+      assert.match(
+        JSON.stringify(data),
+        /1b47061264138c4ac30d75fd1eb44270/,
+        `${secret.name} data is not secret`,
+      );
+    }
+  });
+});
