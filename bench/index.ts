@@ -1,0 +1,132 @@
+// npm run bench: how the observer program scales with the number of leaves, measured on
+// Pulumi's mock runtime; and how long generating and strictly validating envoy.yaml takes.
+// Figures only: nothing here passes or fails.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { envoyBootstrap } from "../components/envoy";
+import { QUERIER_FAN_OUT } from "../components/querier";
+import { stableYaml } from "../components/yaml";
+import { loadEnvoyProtos, validateEnvoyBootstrap } from "../test/support/envoy-validator";
+import { LEAF_A, runLeaf } from "../test/support/leaf";
+
+const SIZES = [1, 10, 100, 1000];
+const ROOT = join(__dirname, "..");
+
+interface Case {
+  wallMs: number;
+  maxRssMb: number;
+  resources: number;
+  envoyBytes: number;
+  refused?: string;
+}
+
+function child(args: string[]): Case {
+  // A refused program leaves promises pending, and Pulumi's leak check then sets exit code 1:
+  // the measurement is the JSON line, whatever the exit code.
+  const run = spawnSync(
+    process.execPath,
+    ["-r", "ts-node/register/transpile-only", join(__dirname, "child.ts"), ...args],
+    { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const line = run.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (line === undefined) throw new Error(`bench case ${args.join(" ")} failed:\n${run.stderr}`);
+  return JSON.parse(line) as Case;
+}
+
+const pad = (s: string | number, n: number) => String(s).padStart(n);
+const ms = (n: number) => `${n.toFixed(0)} ms`;
+
+async function main(): Promise<void> {
+  // One real leaf (real CA, certificate and key), cloned under N names by the child's mocks.
+  const leaf = await runLeaf(LEAF_A, "leaf-a");
+  const dir = mkdtempSync(join(tmpdir(), "bench-"));
+  const leafFile = join(dir, "leaf.json");
+  writeFileSync(leafFile, JSON.stringify({ bridge: leaf.bridge, clientKey: leaf.clientKey }));
+
+  console.log(
+    `observer program on the mock runtime (node ${process.version}, one process per case)`,
+  );
+  console.log(`floor: as many trivial resources; types: the same resource types, fixed inputs\n`);
+  console.log(
+    [
+      pad("leaves", 6),
+      pad("wall", 9),
+      pad("peak RSS", 9),
+      pad("resources", 9),
+      pad("envoy.yaml", 11),
+      pad("per leaf", 9),
+      pad("floor", 8),
+      pad("ratio", 6),
+      pad("types", 8),
+      pad("ratio", 6),
+    ].join("  "),
+  );
+  const rows: { n: number; program: Case; floor: Case; types: Case }[] = [];
+  for (const n of SIZES) {
+    const program = child(["program", String(n), leafFile]);
+    const floor = child(["floor", String(n)]);
+    const types = child(["types", String(n)]);
+    rows.push({ n, program, floor, types });
+    console.log(
+      [
+        pad(n, 6),
+        pad(ms(program.wallMs), 9),
+        pad(`${program.maxRssMb.toFixed(0)} MB`, 9),
+        pad(program.resources, 9),
+        pad(program.refused ? "refused" : `${(program.envoyBytes / 1024).toFixed(0)} KiB`, 11),
+        pad(program.refused ? "-" : `${(program.envoyBytes / n).toFixed(0)} B`, 9),
+        pad(ms(floor.wallMs), 8),
+        pad((program.wallMs / floor.wallMs).toFixed(2), 6),
+        pad(ms(types.wallMs), 8),
+        pad((program.wallMs / types.wallMs).toFixed(2), 6),
+      ].join("  "),
+    );
+  }
+  for (const { n, program } of rows) {
+    if (program.refused) console.log(`\n${n} leaves: refused at plan time: ${program.refused}`);
+  }
+  const [small, large] = [rows[rows.length - 2], rows[rows.length - 1]];
+  console.log(
+    `\ncost per leaf: ${((large.program.wallMs - small.program.wallMs) / (large.n - small.n)).toFixed(2)} ms ` +
+      `between ${small.n} and ${large.n} leaves (floor: ${((large.floor.wallMs - small.floor.wallMs) / (large.n - small.n)).toFixed(2)} ms, ` +
+      `types: ${((large.types.wallMs - small.types.wallMs) / (large.n - small.n)).toFixed(2)} ms)`,
+  );
+
+  // Generation and strict validation alone, in this process.
+  const t0 = process.hrtime.bigint();
+  loadEnvoyProtos();
+  const load = Number(process.hrtime.bigint() - t0) / 1e6;
+  const leaves = Array.from({ length: 1000 }, (_, i) => {
+    const cluster = `leaf-${String(i).padStart(4, "0")}`;
+    return {
+      cluster,
+      host: `thanos.${cluster}.example.com`,
+      port: 443,
+      serverName: `thanos.${cluster}.example.com`,
+    };
+  });
+  const t1 = process.hrtime.bigint();
+  const config = envoyBootstrap(leaves, {
+    endpointSuffix: "thanos-bridge.internal",
+    fanOut: QUERIER_FAN_OUT,
+  });
+  const t2 = process.hrtime.bigint();
+  const yaml = stableYaml(config);
+  const t3 = process.hrtime.bigint();
+  const problems = validateEnvoyBootstrap(config);
+  const t4 = process.hrtime.bigint();
+  const d = (a: bigint, b: bigint) => Number(b - a) / 1e6;
+  console.log(
+    `\nenvoy.yaml for 1000 leaves: generate ${ms(d(t1, t2))}, serialise ${ms(d(t2, t3))} ` +
+      `(${(yaml.length / 1024 / 1024).toFixed(2)} MiB), validate ${ms(d(t3, t4))} ` +
+      `(${problems.length} problems); total ${ms(d(t1, t4))}, plus ${ms(load)} to load the protos once`,
+  );
+  rmSync(dir, { recursive: true, force: true });
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
