@@ -47,14 +47,17 @@ const POD_SECURITY_CONTEXT = {
   seccompProfile: { type: "RuntimeDefault" },
 };
 
-/** Container-level settings of the "restricted" Pod Security Standard, read-only root. */
-const CONTAINER_SECURITY_CONTEXT = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: { drop: ["ALL"] },
-  seccompProfile: { type: "RuntimeDefault" },
-};
+/** Container-level settings of the "restricted" Pod Security Standard, read-only root. A new
+ * object per container, so no two containers share (and could change) one. */
+function containerSecurityContext() {
+  return {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
 
 export interface ContainerSpec {
   readonly image: string;
@@ -186,7 +189,7 @@ export function observerPodTemplate(input: ObserverInput, hash: string) {
           readinessProbe: { ...envoyProbe, periodSeconds: 10 },
           livenessProbe: { tcpSocket: { port: "envoy-stats" }, periodSeconds: 20 },
           resources: resources(input.envoy),
-          securityContext: CONTAINER_SECURITY_CONTEXT,
+          securityContext: containerSecurityContext(),
           volumeMounts: [
             { name: "envoy-config", mountPath: ENVOY_PATHS.configDir, readOnly: true },
             { name: "leaf-certs", mountPath: ENVOY_PATHS.certDir, readOnly: true },
@@ -205,7 +208,7 @@ export function observerPodTemplate(input: ObserverInput, hash: string) {
           livenessProbe: { httpGet: { path: "/-/healthy", port: "http" }, periodSeconds: 30 },
           readinessProbe: { httpGet: { path: "/-/ready", port: "http" }, periodSeconds: 10 },
           resources: resources(input.querier),
-          securityContext: CONTAINER_SECURITY_CONTEXT,
+          securityContext: containerSecurityContext(),
           volumeMounts: [
             { name: "querier-config", mountPath: THANOS_PATHS.configDir, readOnly: true },
           ],

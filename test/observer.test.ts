@@ -12,7 +12,13 @@ import { assertValidEnvoyBootstrap } from "./support/envoy-validator";
 import { FakeTls } from "./support/fake-tls";
 import { expectGolden } from "./support/golden";
 import { LEAF_A, LEAF_B, LeafRun, leafRawConfig, runLeaf } from "./support/leaf";
-import { RecordedResource, StackOutputs, runOnMocks, unwrapSecrets } from "./support/mocks";
+import {
+  RecordedResource,
+  StackOutputs,
+  forgetPendingRegistrations,
+  runOnMocks,
+  unwrapSecrets,
+} from "./support/mocks";
 import { resolveMountedFile } from "./support/mounts";
 import { OBSERVER, ObserverRun, PodSpec, runObserver, stacksOf } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
@@ -360,6 +366,8 @@ describe("observer stack on the mock runtime", () => {
   });
 
   describe("refuses leaves it cannot use, naming the stack", () => {
+    after(forgetPendingRegistrations);
+
     /** Runs the observer and returns the error its leaf parsing raised. */
     async function failure(
       leafStacks: Record<string, StackOutputs>,

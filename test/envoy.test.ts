@@ -1,0 +1,218 @@
+import assert from "node:assert/strict";
+import {
+  ENVOY_PORTS,
+  EnvoyUpstream,
+  circuitBreakers,
+  envoyBootstrap,
+  envoyFilePaths,
+  leafAlias,
+  leafCertFiles,
+  leafEndpoint,
+} from "../components/envoy";
+import { assertValidEnvoyBootstrap } from "./support/envoy-validator";
+
+const LEAVES: EnvoyUpstream[] = [
+  {
+    cluster: "leaf-b",
+    host: "thanos.leaf-b.example.net",
+    port: 8443,
+    serverName: "thanos.leaf-b.example.net",
+  },
+  {
+    cluster: "leaf-a",
+    host: "thanos.leaf-a.example.com",
+    port: 443,
+    serverName: "thanos.leaf-a.example.com",
+  },
+];
+const OPTIONS = {
+  endpointSuffix: "bridge.internal",
+  fanOut: { maxConcurrent: 10, maxConcurrentSelect: 3 },
+};
+
+type Json = Record<string, unknown>;
+const at = (value: unknown, ...path: (string | number)[]): unknown =>
+  path.reduce<unknown>((v, k) => (v as Record<string | number, unknown>)[k], value);
+
+describe("Envoy config generator", () => {
+  const config = envoyBootstrap(LEAVES, OPTIONS);
+  const clusters = at(config, "static_resources", "clusters") as Json[];
+  const listeners = at(config, "static_resources", "listeners") as Json[];
+  const hcm = (name: string) =>
+    at(
+      listeners.find((l) => l.name === name),
+      "filter_chains",
+      0,
+      "filters",
+      0,
+      "typed_config",
+    ) as Json;
+
+  it("names each leaf's endpoint after its cluster under the suffix", () => {
+    assert.equal(leafAlias("leaf-a", "bridge.internal"), "leaf-a.bridge.internal");
+    assert.equal(
+      leafEndpoint("leaf-a", "bridge.internal"),
+      `leaf-a.bridge.internal:${ENVOY_PORTS.listener}`,
+    );
+  });
+
+  it("lays each leaf's credentials out in a directory of its own", () => {
+    assert.deepEqual(leafCertFiles("leaf-a"), {
+      certificateChain: "/etc/envoy/certs/leaf-a/tls.crt",
+      privateKey: "/etc/envoy/certs/leaf-a/tls.key",
+      trustedCa: "/etc/envoy/certs/leaf-a/ca.crt",
+    });
+  });
+
+  it("routes each leaf's alias, with and without port, to that leaf's cluster only", () => {
+    const vhosts = at(hcm("leaves"), "route_config", "virtual_hosts") as Json[];
+    assert.deepEqual(
+      vhosts.map((v) => [v.name, v.domains, at(v, "routes", 0, "route", "cluster")]),
+      [
+        ["leaf-a", ["leaf-a.bridge.internal", "leaf-a.bridge.internal:10000"], "leaf-a"],
+        ["leaf-b", ["leaf-b.bridge.internal", "leaf-b.bridge.internal:10000"], "leaf-b"],
+      ],
+    );
+    for (const v of vhosts) {
+      assert.deepEqual(at(v, "routes", 0, "match"), { prefix: "/thanos.", grpc: {} });
+      assert.equal((v.routes as unknown[]).length, 1, "one route: nothing else is forwarded");
+    }
+  });
+
+  it("sets no route timeout and enforces Querier's gRPC deadline instead", () => {
+    const route = at(
+      hcm("leaves"),
+      "route_config",
+      "virtual_hosts",
+      0,
+      "routes",
+      0,
+      "route",
+    ) as Json;
+    assert.equal(route.timeout, "0s");
+    assert.deepEqual(route.max_stream_duration, { grpc_timeout_header_max: "0s" });
+    assert.equal(hcm("leaves").codec_type, "HTTP2");
+    assert.deepEqual(at(hcm("leaves"), "access_log", 0, "typed_config"), {
+      "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+    });
+  });
+
+  it("gives each leaf a cluster with its address, HTTP/2, mTLS, SNI and SAN", () => {
+    for (const leaf of LEAVES) {
+      const c = clusters.find((x) => x.name === leaf.cluster) as Json;
+      assert.deepEqual(
+        at(c, "load_assignment", "endpoints", 0, "lb_endpoints", 0, "endpoint", "address"),
+        {
+          socket_address: { address: leaf.host, port_value: leaf.port },
+        },
+      );
+      assert.equal(c.connect_timeout, "5s");
+      assert.deepEqual(
+        at(
+          c,
+          "typed_extension_protocol_options",
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+          "explicit_http_config",
+        ),
+        { http2_protocol_options: { connection_keepalive: { interval: "30s", timeout: "10s" } } },
+      );
+      assert.deepEqual(at(c, "upstream_connection_options", "tcp_keepalive"), {
+        keepalive_time: 60,
+        keepalive_interval: 10,
+        keepalive_probes: 3,
+      });
+      const tls = at(c, "transport_socket", "typed_config") as Json;
+      assert.equal(tls.sni, leaf.serverName);
+      const files = leafCertFiles(leaf.cluster);
+      assert.deepEqual(at(tls, "common_tls_context"), {
+        tls_params: { tls_minimum_protocol_version: "TLSv1_2" },
+        alpn_protocols: ["h2"],
+        tls_certificates: [
+          {
+            certificate_chain: { filename: files.certificateChain },
+            private_key: { filename: files.privateKey },
+          },
+        ],
+        validation_context: {
+          trusted_ca: { filename: files.trustedCa },
+          match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: leaf.serverName } }],
+        },
+      });
+    }
+  });
+
+  it("sizes circuit breakers from Querier's fan-out", () => {
+    assert.deepEqual(circuitBreakers({ maxConcurrent: 10, maxConcurrentSelect: 3 }), {
+      thresholds: [
+        {
+          priority: "DEFAULT",
+          max_connections: 8,
+          max_pending_requests: 60,
+          max_requests: 60,
+          max_retries: 3,
+        },
+      ],
+    });
+    const c = clusters.find((x) => x.name === "leaf-a") as Json;
+    assert.deepEqual(c.circuit_breakers, circuitBreakers(OPTIONS.fanOut));
+  });
+
+  it("binds admin and the leaves listener to loopback, and exposes only two admin paths on the stats port", () => {
+    assert.deepEqual(at(config, "admin", "address", "socket_address"), {
+      address: "127.0.0.1",
+      port_value: ENVOY_PORTS.admin,
+    });
+    const addresses: Record<string, unknown> = Object.fromEntries(
+      listeners.map((l): [string, unknown] => [String(l.name), at(l, "address", "socket_address")]),
+    );
+    assert.deepEqual(addresses, {
+      leaves: { address: "127.0.0.1", port_value: ENVOY_PORTS.listener },
+      stats: { address: "0.0.0.0", port_value: ENVOY_PORTS.stats },
+    });
+    const routes = at(hcm("stats"), "route_config", "virtual_hosts", 0, "routes") as Json[];
+    assert.deepEqual(
+      routes.map((r) => [at(r, "match", "path"), at(r, "route", "cluster")]),
+      [
+        ["/stats/prometheus", "_admin"],
+        ["/ready", "_admin"],
+      ],
+    );
+    const admin = clusters.find((x) => x.name === "_admin") as Json;
+    assert.deepEqual(
+      at(admin, "load_assignment", "endpoints", 0, "lb_endpoints", 0, "endpoint", "address"),
+      {
+        socket_address: { address: "127.0.0.1", port_value: ENVOY_PORTS.admin },
+      },
+    );
+  });
+
+  it("lists the files it reads", () => {
+    assert.deepEqual(envoyFilePaths(config), [
+      "/etc/envoy/certs/leaf-a/ca.crt",
+      "/etc/envoy/certs/leaf-a/tls.crt",
+      "/etc/envoy/certs/leaf-a/tls.key",
+      "/etc/envoy/certs/leaf-b/ca.crt",
+      "/etc/envoy/certs/leaf-b/tls.crt",
+      "/etc/envoy/certs/leaf-b/tls.key",
+    ]);
+  });
+
+  it("gives the same config whatever the order of the leaves", () => {
+    assert.equal(
+      JSON.stringify(envoyBootstrap([...LEAVES].reverse(), OPTIONS)),
+      JSON.stringify(config),
+    );
+  });
+
+  it("passes the strict proto validator for 0, 1 and many leaves", () => {
+    for (const n of [0, 1, 50]) {
+      const leaves = Array.from({ length: n }, (_, i) => ({
+        cluster: `leaf-${i}`,
+        host: `thanos.leaf-${i}.example.com`,
+        port: 443,
+        serverName: `thanos.leaf-${i}.example.com`,
+      }));
+      assertValidEnvoyBootstrap(envoyBootstrap(leaves, OPTIONS));
+    }
+  });
+});

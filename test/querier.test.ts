@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { EnvoyUpstream } from "../components/envoy";
+import {
+  ObserverInput,
+  assertFitsConfigMap,
+  configHash,
+  endpointsConfig,
+  observerPodTemplate,
+  querierArgs,
+} from "../components/querier";
+import { resolveMountedFile } from "./support/mounts";
+import { PodSpec } from "./support/observer";
+import { restrictedViolations } from "./support/pss";
+
+const LEAVES: EnvoyUpstream[] = [
+  { cluster: "leaf-b", host: "b.example.net", port: 443, serverName: "b.example.net" },
+  { cluster: "leaf-a", host: "a.example.com", port: 443, serverName: "a.example.com" },
+];
+const INPUT: ObserverInput = {
+  namespace: "thanos",
+  leaves: LEAVES,
+  endpointSuffix: "bridge.internal",
+  querier: {
+    image: "quay.io/thanos/thanos:v0.42.4",
+    cpu: "500m",
+    memory: "1Gi",
+    replicas: 3,
+    replicaLabels: ["replica", "prometheus_replica"],
+    extraEndpoints: ["thanos-store:10901"],
+  },
+  envoy: { image: "envoyproxy/envoy:v1.38.3", cpu: "100m", memory: "256Mi" },
+};
+const pod = (): PodSpec => observerPodTemplate(INPUT, "hash").spec;
+
+describe("observer pod generator", () => {
+  it("lists every leaf through Envoy, sorted, then the extra endpoints", () => {
+    assert.deepEqual(endpointsConfig(INPUT), {
+      endpoints: [
+        { address: "leaf-a.bridge.internal:10000" },
+        { address: "leaf-b.bridge.internal:10000" },
+        { address: "thanos-store:10901" },
+      ],
+    });
+  });
+
+  it("starts Querier with the endpoints file, its fan-out limits and sorted replica labels", () => {
+    assert.deepEqual(querierArgs(INPUT), [
+      "query",
+      "--log.level=info",
+      "--http-address=0.0.0.0:10902",
+      "--grpc-address=0.0.0.0:10901",
+      "--http-grace-period=20s",
+      "--grpc-grace-period=20s",
+      "--endpoint.sd-config-file=/etc/thanos/endpoints.yaml",
+      "--query.max-concurrent=20",
+      "--query.max-concurrent-select=4",
+      "--query.replica-label=prometheus_replica",
+      "--query.replica-label=replica",
+    ]);
+  });
+
+  it("hashes the config so that any change to a file changes the hash, and nothing else does", () => {
+    const base = configHash({ "envoy.yaml": "a", "endpoints.yaml": "b" });
+    assert.equal(configHash({ "endpoints.yaml": "b", "envoy.yaml": "a" }), base);
+    assert.notEqual(configHash({ "envoy.yaml": "a ", "endpoints.yaml": "b" }), base);
+    assert.notEqual(configHash({ "envoy.yaml": "ab", "endpoints.yaml": "" }), base);
+    assert.match(base, /^[0-9a-f]{64}$/);
+  });
+
+  it("refuses config that would not fit in one ConfigMap, saying what to do", () => {
+    assertFitsConfigMap({ "envoy.yaml": "x".repeat(1000 * 1000) }, 380);
+    assert.throws(
+      () => assertFitsConfigMap({ "envoy.yaml": "x".repeat(1032192), "endpoints.yaml": "" }, 400),
+      /^Error: 400 leaves need 1032216 bytes of Envoy and Querier config, more than one ConfigMap holds \(1032192 bytes with room for metadata\); split the leaves over several observer stacks and put one Querier above their Queriers$/,
+    );
+  });
+
+  it("maps every leaf alias to loopback", () => {
+    assert.deepEqual(pod().hostAliases, [
+      { ip: "127.0.0.1", hostnames: ["leaf-a.bridge.internal", "leaf-b.bridge.internal"] },
+    ]);
+  });
+
+  it("resolves each leaf's certificate files to that leaf's Secret", () => {
+    assert.deepEqual(resolveMountedFile(pod(), "envoy", "/etc/envoy/certs/leaf-b/tls.key"), {
+      kind: "Secret",
+      name: "thanos-bridge-leaf-leaf-b",
+      key: "tls.key",
+    });
+    assert.deepEqual(resolveMountedFile(pod(), "envoy", "/etc/envoy/config/envoy.yaml"), {
+      kind: "ConfigMap",
+      name: "thanos-bridge-observer",
+      key: "envoy.yaml",
+    });
+    assert.deepEqual(resolveMountedFile(pod(), "querier", "/etc/thanos/endpoints.yaml"), {
+      kind: "ConfigMap",
+      name: "thanos-bridge-observer",
+      key: "endpoints.yaml",
+    });
+  });
+});
+
+describe("test checkers", () => {
+  it("the mount resolver refuses files that are not mounted", () => {
+    assert.equal(
+      resolveMountedFile(pod(), "envoy", "/etc/envoy/certs/leaf-c/tls.crt"),
+      "/etc/envoy/certs/leaf-c/tls.crt: volume leaf-certs has no item for leaf-c/tls.crt",
+    );
+    assert.equal(
+      resolveMountedFile(pod(), "querier", "/etc/envoy/certs/leaf-a/tls.crt"),
+      "/etc/envoy/certs/leaf-a/tls.crt: no volume mount of querier contains it",
+    );
+    assert.equal(resolveMountedFile(pod(), "nginx", "/x"), "no container nginx");
+  });
+
+  it("the Pod Security checker passes the observer pod and catches each kind of violation", () => {
+    assert.deepEqual(restrictedViolations(pod()), []);
+    const broken = (edit: (p: PodSpec) => void): string[] => {
+      const p = structuredClone(pod());
+      edit(p);
+      return restrictedViolations(p);
+    };
+    const envoy = (p: PodSpec) => p.initContainers?.[0].securityContext as Record<string, unknown>;
+    const querier = (p: PodSpec) => p.containers[0].securityContext as Record<string, unknown>;
+    assert.deepEqual(
+      broken((p) => (p.hostNetwork = true)),
+      ["pod: hostNetwork is true"],
+    );
+    assert.deepEqual(
+      broken((p) => delete envoy(p).allowPrivilegeEscalation),
+      ["container envoy: allowPrivilegeEscalation is not false"],
+    );
+    assert.deepEqual(
+      broken((p) => {
+        delete (p.securityContext as Record<string, unknown>).runAsNonRoot;
+        delete querier(p).runAsNonRoot;
+      }),
+      ["container querier: runAsNonRoot is not true"],
+    );
+    assert.deepEqual(
+      broken((p) => (querier(p).capabilities = { drop: ["NET_RAW"], add: ["SYS_ADMIN"] })),
+      [
+        "container querier: capabilities do not drop ALL",
+        "container querier: adds capability SYS_ADMIN",
+      ],
+    );
+    assert.deepEqual(
+      broken((p) => {
+        delete (p.securityContext as Record<string, unknown>).seccompProfile;
+        delete envoy(p).seccompProfile;
+        querier(p).seccompProfile = { type: "Unconfined" };
+      }),
+      [
+        "container envoy: seccompProfile is undefined, not RuntimeDefault or Localhost",
+        "container querier: seccompProfile is Unconfined, not RuntimeDefault or Localhost",
+      ],
+    );
+    assert.deepEqual(
+      broken((p) => p.volumes?.push({ name: "host", hostPath: { path: "/" } })),
+      ["volume host: type hostPath is not allowed"],
+    );
+    assert.deepEqual(
+      broken((p) => (envoy(p).privileged = true)),
+      ["container envoy: privileged"],
+    );
+  });
+});
