@@ -221,6 +221,8 @@ function leafVirtualHost(leaf: EnvoyUpstream, suffix: string): Record<string, un
         match: { prefix: "/thanos.", grpc: {} },
         route: {
           cluster: leaf.cluster,
+          // Querier's :authority is the alias; the leaf's ingress routes on its own hostname.
+          host_rewrite_literal: leaf.serverName,
           // Envoy's 15 s default would cut StoreAPI streams. Querier sets a gRPC deadline on
           // each call; Envoy enforces that deadline (grpc-timeout) and adds none of its own.
           timeout: "0s",

@@ -79,6 +79,14 @@ describe("Envoy config generator", () => {
     }
   });
 
+  it("sends each leaf its own hostname as :authority, not Querier's alias", () => {
+    const vhosts = at(hcm("leaves"), "route_config", "virtual_hosts") as Json[];
+    assert.deepEqual(
+      vhosts.map((v) => at(v, "routes", 0, "route", "host_rewrite_literal")),
+      ["thanos.leaf-a.example.com", "thanos.leaf-b.example.net"],
+    );
+  });
+
   it("sets no route timeout and enforces Querier's gRPC deadline instead", () => {
     const route = at(
       hcm("leaves"),
