@@ -166,6 +166,15 @@ export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
   const separator = endpoint.lastIndexOf(":");
   const host = endpoint.slice(0, separator);
   const port = Number(endpoint.slice(separator + 1));
+  // The observer sends the server name as SNI and requires it as the certificate's SAN; the
+  // ingress serves that certificate for that host (DESIGN invariant 3).
+  if (host !== serverName) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' field 'endpoint' host ${JSON.stringify(host)} differs from ` +
+        `'serverName' ${JSON.stringify(serverName)}; they must be the leaf's one hostname`,
+    );
+  }
 
   const ca = certificate(stack, "caCert", bridge["caCert"]);
   if (!ca.ca) {

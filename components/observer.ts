@@ -9,11 +9,13 @@ import {
   THANOS_PATHS,
   assertFitsConfigMap,
   configHash,
+  credentialsHash,
   endpointsConfig,
   leafSecretName,
   observerLabels,
   querierDeploymentSpec,
   querierDisruptionBudgetSpec,
+  querierNetworkPolicySpec,
   querierServiceSpec,
 } from "./querier";
 import { ENVOY_PATHS } from "./envoy";
@@ -82,29 +84,6 @@ export class Observer extends pulumi.ComponentResource {
 
     this.leaves = pulumi.all(args.leaves.map((l) => l.bridge)).apply(distinctLeaves);
 
-    // One Secret per leaf stack, named after the leaf's cluster, holding what Envoy presents
-    // to that leaf and the CA it trusts for it.
-    this.leafSecrets = args.leaves.map(
-      (leaf) =>
-        new k8s.core.v1.Secret(
-          `${name}-leaf-${leaf.stack}`,
-          {
-            // Two applies per leaf rather than one per field: the runtime's cost grows with
-            // the number of outputs (see README, "Benchmark").
-            metadata: pulumi
-              .all([leaf.bridge, namespace])
-              .apply(([b, ns]) => ({ name: leafSecretName(b.cluster), namespace: ns, labels })),
-            type: "Opaque",
-            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) => ({
-              "tls.crt": b.clientCert,
-              "tls.key": key,
-              "ca.crt": b.caCert,
-            })),
-          },
-          childOpts,
-        ),
-    );
-
     const input = this.leaves.apply((leaves): ObserverInput => ({
       namespace: args.namespace,
       leaves,
@@ -128,6 +107,29 @@ export class Observer extends pulumi.ComponentResource {
       { metadata: { name: OBSERVER_OBJECT_NAMES.config, namespace, labels }, data },
       childOpts,
     );
+    // One Secret per leaf stack, named after the leaf's cluster, holding what Envoy presents
+    // to that leaf and the CA it trusts for it. Each depends on the ConfigMap, whose data is
+    // only computed once the leaves passed `distinctLeaves`: no Secret is declared when two
+    // leaves share a cluster name, so one cannot overwrite the other's credentials. (Deriving
+    // each Secret from the checked list instead would make it depend on every leaf: N² links.)
+    this.leafSecrets = args.leaves.map(
+      (leaf) =>
+        new k8s.core.v1.Secret(
+          `${name}-leaf-${leaf.stack}`,
+          {
+            metadata: pulumi
+              .all([leaf.bridge, namespace])
+              .apply(([b, ns]) => ({ name: leafSecretName(b.cluster), namespace: ns, labels })),
+            type: "Opaque",
+            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) => ({
+              "tls.crt": b.clientCert,
+              "tls.key": key,
+              "ca.crt": b.caCert,
+            })),
+          },
+          { ...childOpts, dependsOn: [this.config] },
+        ),
+    );
     const serviceAccount = new k8s.core.v1.ServiceAccount(
       `${name}-service-account`,
       {
@@ -140,7 +142,12 @@ export class Observer extends pulumi.ComponentResource {
       `${name}-querier`,
       {
         metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: pulumi.all([input, data]).apply(([i, d]) => querierDeploymentSpec(i, configHash(d))),
+        spec: pulumi.all([input, data, this.leaves]).apply(([i, d, leaves]) =>
+          querierDeploymentSpec(i, {
+            config: configHash(d),
+            credentials: credentialsHash(leaves),
+          }),
+        ),
       },
       { ...childOpts, dependsOn: [this.config, serviceAccount, ...this.leafSecrets] },
     );
@@ -149,6 +156,14 @@ export class Observer extends pulumi.ComponentResource {
       {
         metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
         spec: querierServiceSpec(),
+      },
+      childOpts,
+    );
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-network-policy`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: querierNetworkPolicySpec(args.namespace, args.querier.clientNamespaces),
       },
       childOpts,
     );

@@ -27,6 +27,9 @@ export function leafSecretName(cluster: string): string {
 
 export const QUERIER_PORTS = { http: 10902, grpc: 10901 } as const;
 
+/** Envoy worker threads (`--concurrency`). */
+export const ENVOY_CONCURRENCY = 2;
+
 /** Querier's concurrency flags; Envoy's circuit breakers are sized from them. */
 export const QUERIER_FAN_OUT: QuerierFanOut = { maxConcurrent: 20, maxConcurrentSelect: 4 };
 
@@ -74,6 +77,7 @@ export interface ObserverInput {
     readonly replicas: number;
     readonly replicaLabels: readonly string[];
     readonly extraEndpoints: readonly string[];
+    readonly clientNamespaces: readonly string[];
   };
   readonly envoy: ContainerSpec;
 }
@@ -113,6 +117,34 @@ export function endpointsConfig(
   };
 }
 
+/**
+ * SHA-256 over each leaf's public credentials (client certificate and CA), sorted by cluster.
+ * It changes whenever a leaf's certificate is re-issued, as its key changes only with it.
+ */
+export function credentialsHash(
+  leaves: readonly {
+    readonly cluster: string;
+    readonly clientCert: string;
+    readonly caCert: string;
+  }[],
+): string {
+  const hash = createHash("sha256");
+  for (const leaf of [...leaves].sort((a, b) =>
+    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
+  )) {
+    hash.update(`${leaf.cluster}\0${leaf.clientCert}\0${leaf.caCert}\0`);
+  }
+  return hash.digest("hex");
+}
+
+/** Hashes the pod template carries, so that a change to what they cover rolls the pods. */
+export interface PodHashes {
+  /** Of envoy.yaml and endpoints.yaml (`configHash`). */
+  readonly config: string;
+  /** Of the leaves' certificates (`credentialsHash`). */
+  readonly credentials: string;
+}
+
 /** SHA-256 over a config map's data, keys sorted: changes exactly when a file changes. */
 export function configHash(data: Readonly<Record<string, string>>): string {
   const hash = createHash("sha256");
@@ -145,15 +177,19 @@ export function querierArgs(input: ObserverInput): string[] {
  * The pod template: Querier, and Envoy as a native sidecar (an init container with restartPolicy
  * Always, Kubernetes 1.29+), so Envoy is ready before Querier starts and stops after it.
  */
-export function observerPodTemplate(input: ObserverInput, hash: string) {
+export function observerPodTemplate(input: ObserverInput, hashes: PodHashes) {
   const leaves = [...input.leaves].sort(byCluster);
   const envoyProbe = { httpGet: { path: "/ready", port: "envoy-stats" } };
   return {
     metadata: {
       labels: observerLabels(),
-      // Rolls the pods when envoy.yaml or endpoints.yaml change, and only then: certificates
-      // live in Secrets outside the hash.
-      annotations: { "thanos-bridge/config-hash": hash },
+      // Roll the pods when envoy.yaml or endpoints.yaml change, and when a leaf's certificate is
+      // re-issued: Envoy reads certificate files once, at start, until it reads them through
+      // SDS with a watched directory (the rotation work), which will drop the second hash.
+      annotations: {
+        "thanos-bridge/config-hash": hashes.config,
+        "thanos-bridge/credentials-hash": hashes.credentials,
+      },
     },
     spec: {
       serviceAccountName: OBSERVER_OBJECT_NAMES.querier,
@@ -181,6 +217,10 @@ export function observerPodTemplate(input: ObserverInput, hash: string) {
             `${ENVOY_PATHS.configDir}/${ENVOY_PATHS.configFile}`,
             // No shared memory for hot restart: Kubernetes restarts the container instead.
             "--disable-hot-restart",
+            // Envoy starts a worker per CPU of the node by default, each with its own
+            // connection pool per leaf; two workers suit a sidecar's CPU request.
+            "--concurrency",
+            String(ENVOY_CONCURRENCY),
             "--log-level",
             "info",
           ],
@@ -264,14 +304,14 @@ export function observerPodTemplate(input: ObserverInput, hash: string) {
   };
 }
 
-export function querierDeploymentSpec(input: ObserverInput, hash: string) {
+export function querierDeploymentSpec(input: ObserverInput, hashes: PodHashes) {
   return {
     replicas: input.querier.replicas,
     revisionHistoryLimit: 5,
     selector: { matchLabels: querierSelector() },
     // Never fewer ready Queriers than asked for during a rollout.
     strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-    template: observerPodTemplate(input, hash),
+    template: observerPodTemplate(input, hashes),
   };
 }
 
@@ -282,6 +322,40 @@ export function querierServiceSpec() {
     ports: [
       { name: "http", port: QUERIER_PORTS.http, targetPort: "http", protocol: "TCP" },
       { name: "grpc", port: QUERIER_PORTS.grpc, targetPort: "grpc", protocol: "TCP" },
+    ],
+  };
+}
+
+/**
+ * Who may reach the Querier pods: pods in the observer's namespace and in the listed client
+ * namespaces, on Querier's HTTP and gRPC ports and Envoy's metrics port; nothing else. Querier
+ * answers queries over every leaf's data, so it is not open to the whole cluster. (Enforced by
+ * clusters whose network plugin implements NetworkPolicy.)
+ */
+export function querierNetworkPolicySpec(namespace: string, clientNamespaces: readonly string[]) {
+  return {
+    podSelector: { matchLabels: querierSelector() },
+    policyTypes: ["Ingress"],
+    ingress: [
+      {
+        from: [
+          {
+            namespaceSelector: {
+              matchExpressions: [
+                {
+                  key: "kubernetes.io/metadata.name",
+                  operator: "In",
+                  values: [...new Set([namespace, ...clientNamespaces])].sort(),
+                },
+              ],
+            },
+          },
+        ],
+        ports: [QUERIER_PORTS.http, QUERIER_PORTS.grpc, ENVOY_PORTS.stats].map((port) => ({
+          port,
+          protocol: "TCP",
+        })),
+      },
     ],
   };
 }

@@ -72,6 +72,7 @@ export const CONFIG_SCHEMA = {
   querierReplicas: { type: "integer", default: 2, roles: "observer" },
   replicaLabels: { type: "array", default: ["prometheus_replica"], roles: "observer" },
   extraEndpoints: { type: "array", default: [], roles: "observer" },
+  clientNamespaces: { type: "array", default: [], roles: "observer" },
   querierCpu: { type: "string", default: "500m", roles: "observer" },
   querierMemory: { type: "string", default: "1Gi", roles: "observer" },
   envoyImage: { type: "string", default: "envoyproxy/envoy:v1.38.3", roles: "observer" },
@@ -135,6 +136,8 @@ export interface ObserverConfig {
     readonly replicaLabels: readonly string[];
     /** In-cluster StoreAPI endpoints Querier reaches directly, sorted. */
     readonly extraEndpoints: readonly string[];
+    /** Namespaces besides its own whose pods may query it (NetworkPolicy), sorted. */
+    readonly clientNamespaces: readonly string[];
     readonly resources: ContainerResources;
   };
   readonly envoy: { readonly image: string; readonly resources: ContainerResources };
@@ -505,6 +508,12 @@ function readObserver(r: Reader): ObserverConfig {
         "extraEndpoints",
         STORE_ENDPOINT,
         "host:port, dns+host:port or dnssrv+_<port name>._tcp.<service>, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc",
+      ),
+      clientNamespaces: readList(
+        r,
+        "clientNamespaces",
+        /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+        "a namespace name (a DNS label), e.g. grafana",
       ),
       resources: readResources(r, "querierCpu", "querierMemory"),
     },

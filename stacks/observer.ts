@@ -64,6 +64,7 @@ export function observerStack(config: ObserverConfig): ObserverStack {
       replicas: config.querier.replicas,
       replicaLabels: config.querier.replicaLabels,
       extraEndpoints: config.querier.extraEndpoints,
+      clientNamespaces: config.querier.clientNamespaces,
       cpu: config.querier.resources.cpu,
       memory: config.querier.resources.memory,
     },

@@ -351,6 +351,11 @@ describe("leaf config", () => {
         'thanos-bridge:extraEndpoints: "http://thanos-store:10901" is not allowed; use host:port, dns+host:port or dnssrv+_<port name>._tcp.<service>, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc',
       ],
       [
+        "clientNamespaces",
+        { ...OBSERVER, clientNamespaces: '["Grafana"]' },
+        'thanos-bridge:clientNamespaces: "Grafana" is not allowed; use a namespace name (a DNS label), e.g. grafana',
+      ],
+      [
         "querierCpu",
         { ...OBSERVER, querierCpu: "half" },
         'thanos-bridge:querierCpu: "half" is not allowed; use a CPU quantity above zero such as 250m or 1',
@@ -415,6 +420,7 @@ describe("observer config", () => {
         replicas: 2,
         replicaLabels: ["prometheus_replica"],
         extraEndpoints: [],
+        clientNamespaces: [],
         resources: { cpu: "500m", memory: "1Gi" },
       },
       envoy: { image: "envoyproxy/envoy:v1.38.3", resources: { cpu: "100m", memory: "256Mi" } },

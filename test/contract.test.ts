@@ -126,6 +126,14 @@ describe("leaf→observer contract", () => {
     );
   });
 
+  it("rejects an endpoint whose host is not the server name", () => {
+    rejects(
+      withField("endpoint", "lb.leaf-a.example.com:443"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'endpoint' host "lb.leaf-a.example.com" differs from 'serverName' "thanos.leaf-a.example.com"; they must be the leaf's one hostname`,
+    );
+  });
+
   it("rejects certificates that are not PEM, not a CA, or not from the leaf's CA", () => {
     rejects(
       withField("caCert", "not a certificate"),
@@ -229,6 +237,7 @@ describe("leaf→observer contract", () => {
     const sameHost = parseLeafBridge("acme/thanos-bridge/leaf-b", {
       ...b.bridge,
       serverName: a.bridge.serverName,
+      endpoint: a.bridge.endpoint,
     });
     assert.throws(
       () => distinctLeaves([leafA, sameHost]),

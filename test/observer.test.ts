@@ -5,17 +5,18 @@ import { parse } from "yaml";
 import { ENVOY_PORTS, envoyFilePaths } from "../components/envoy";
 import { configHash } from "../components/querier";
 import { stableYaml } from "../components/yaml";
-import { runStack } from "../stacks";
 import { loadConfig } from "../stacks/config";
-import { ObserverStackOutputs, observerStack } from "../stacks/observer";
+import { observerStack } from "../stacks/observer";
 import { assertValidEnvoyBootstrap } from "./support/envoy-validator";
 import { FakeTls } from "./support/fake-tls";
 import { expectGolden } from "./support/golden";
 import { LEAF_A, LEAF_B, LeafRun, leafRawConfig, runLeaf } from "./support/leaf";
 import {
   RecordedResource,
+  RecordingMocks,
   StackOutputs,
   forgetPendingRegistrations,
+  isSecretValue,
   runOnMocks,
   unwrapSecrets,
 } from "./support/mocks";
@@ -227,6 +228,21 @@ describe("observer stack on the mock runtime", () => {
     );
   });
 
+  it("admits only the observer's and the client namespaces to Querier's pods", () => {
+    const policy = plain(run.mocks.one("kubernetes:networking.k8s.io/v1:NetworkPolicy")).spec as {
+      podSelector: { matchLabels: Record<string, string> };
+      ingress: { from: { namespaceSelector: { matchExpressions: { values: string[] }[] } }[] }[];
+    };
+    const template = (
+      plain(run.deployment).spec as { template: { metadata: { labels: Record<string, string> } } }
+    ).template.metadata.labels;
+    for (const [k, v] of Object.entries(policy.podSelector.matchLabels))
+      assert.equal(template[k], v);
+    assert.deepEqual(policy.ingress[0].from[0].namespaceSelector.matchExpressions[0].values, [
+      "thanos",
+    ]);
+  });
+
   it("exposes Querier's HTTP and gRPC ports through its Service, and no Envoy port", () => {
     const service = plain(run.mocks.one("kubernetes:core/v1:Service"));
     const spec = service.spec as {
@@ -266,22 +282,33 @@ describe("observer stack on the mock runtime", () => {
     assert.equal(run.pod.automountServiceAccountToken, false);
   });
 
-  it("rolls the pods when the config changes, not when certificates are renewed", async () => {
-    const annotations = (
-      plain(run.deployment).spec as {
-        template: { metadata: { annotations: Record<string, string> } };
-      }
-    ).template.metadata.annotations;
-    assert.equal(annotations["thanos-bridge/config-hash"], configHash(run.files));
+  it("rolls the pods when the config changes or a leaf's certificate is re-issued", async () => {
+    const annotations = (r: ObserverRun) =>
+      (
+        plain(r.deployment).spec as {
+          template: { metadata: { annotations: Record<string, string> } };
+        }
+      ).template.metadata.annotations;
+    assert.equal(annotations(run)["thanos-bridge/config-hash"], configHash(run.files));
 
-    // New certificates for leaf-a (a fresh state): same hash.
+    // New certificates for leaf-a (a fresh state): same config, new credentials hash.
     const renewed = await runLeaf(LEAF_A, "leaf-a", new FakeTls());
     assert.notEqual(renewed.bridge.clientCert, a.bridge.clientCert);
     const again = await runObserver(OBSERVER, stacksOf({ [STACK_A]: renewed, [STACK_B]: b }));
-    assert.equal(configHash(again.files), configHash(run.files));
-    // One leaf fewer: a new hash.
+    assert.equal(
+      annotations(again)["thanos-bridge/config-hash"],
+      annotations(run)["thanos-bridge/config-hash"],
+    );
+    assert.notEqual(
+      annotations(again)["thanos-bridge/credentials-hash"],
+      annotations(run)["thanos-bridge/credentials-hash"],
+    );
+    // One leaf fewer: a new config hash.
     const fewer = await runObserver({ ...OBSERVER, leaves: `["${STACK_A}"]` }, stacks);
-    assert.notEqual(configHash(fewer.files), configHash(run.files));
+    assert.notEqual(
+      annotations(fewer)["thanos-bridge/config-hash"],
+      annotations(run)["thanos-bridge/config-hash"],
+    );
   });
 
   it("keeps one Querier unavailable at most, spreads replicas, and never surges below the replica count", () => {
@@ -374,12 +401,20 @@ describe("observer stack on the mock runtime", () => {
       leaves = [STACK_A, STACK_B],
       where: "leaves" | "key" = "leaves",
     ): Promise<Error> {
+      return (await failureRun(leafStacks, leaves, where)).e;
+    }
+
+    async function failureRun(
+      leafStacks: Record<string, StackOutputs>,
+      leaves = [STACK_A, STACK_B],
+      where: "leaves" | "key" = "leaves",
+    ): Promise<{ e: Error; mocks: RecordingMocks }> {
       const config = loadConfig(
         leafRawConfig({ ...OBSERVER, leaves: JSON.stringify(leaves) }),
         "observer",
       );
       assert.equal(config.role, "observer");
-      const { result } = await runOnMocks(() => observerStack(config), {
+      const { result, mocks } = await runOnMocks(() => observerStack(config), {
         stack: "observer",
         stacks: leafStacks,
         drain: false,
@@ -391,10 +426,11 @@ describe("observer stack on the mock runtime", () => {
           : result.leaves[result.leaves.length - 1].clientKey;
       // Output#promise is internal to the SDK, but the only way to see an apply's failure.
       const settle = (output as unknown as { promise(): Promise<unknown> }).promise();
-      return settle.then(
+      const e = await settle.then(
         () => assert.fail("the observer accepted the leaves"),
-        (e: unknown) => e as Error,
+        (error: unknown) => error as Error,
       );
+      return { e, mocks };
     }
 
     it("a leaf stack with no outputs yet", async () => {
@@ -445,8 +481,12 @@ describe("observer stack on the mock runtime", () => {
       );
     });
 
-    it("two leaves with the same cluster name", async () => {
-      const e = await failure({ ...stacks, [STACK_B]: stacks[STACK_A] });
+    it("two leaves with the same cluster name, declaring neither leaf's Secret", async () => {
+      const { e, mocks } = await failureRun({ ...stacks, [STACK_B]: stacks[STACK_A] });
+      // The ConfigMap's data failed; give the SDK time to register anything it still would.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(mocks.ofType("kubernetes:core/v1:Secret"), []);
+      assert.deepEqual(mocks.ofType("kubernetes:core/v1:ConfigMap"), []);
       assert.match(
         e.message,
         /has the same cluster name "leaf-a" as stack acme\/thanos-bridge\/leaf-[ab]; every leaf needs its own/,
@@ -454,18 +494,18 @@ describe("observer stack on the mock runtime", () => {
     });
   });
 
-  it("keeps the client keys secret when read from the leaves", async () => {
-    const { mocks } = await runOnMocks(
-      () => runStack(leafRawConfig(OBSERVER), "observer") as ObserverStackOutputs,
-      { stack: "observer", stacks },
-    );
-    for (const secret of mocks.ofType("kubernetes:core/v1:Secret")) {
-      assert.ok(pulumi.runtime !== undefined);
-      const data = (secret.inputs as { stringData: unknown }).stringData;
+  it("keeps each leaf's client key a secret value in its Secret", () => {
+    const secrets = run.mocks.ofType("kubernetes:core/v1:Secret");
+    assert.deepEqual(secrets.map((x) => metadata(x).name).sort(), [
+      "thanos-bridge-leaf-leaf-a",
+      "thanos-bridge-leaf-leaf-b",
+    ]);
+    for (const secret of secrets) {
+      const data = secret.inputs.stringData;
+      assert.ok(isSecretValue(data), `${secret.name}: stringData is not a secret value`);
       assert.match(
-        JSON.stringify(data),
-        /1b47061264138c4ac30d75fd1eb44270/,
-        `${secret.name} data is not secret`,
+        (data.value as Record<string, string>)["tls.key"],
+        /^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/,
       );
     }
   });

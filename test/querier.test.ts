@@ -4,9 +4,11 @@ import {
   ObserverInput,
   assertFitsConfigMap,
   configHash,
+  credentialsHash,
   endpointsConfig,
   observerPodTemplate,
   querierArgs,
+  querierNetworkPolicySpec,
 } from "../components/querier";
 import { resolveMountedFile } from "./support/mounts";
 import { PodSpec } from "./support/observer";
@@ -27,10 +29,11 @@ const INPUT: ObserverInput = {
     replicas: 3,
     replicaLabels: ["replica", "prometheus_replica"],
     extraEndpoints: ["thanos-store:10901"],
+    clientNamespaces: ["grafana"],
   },
   envoy: { image: "envoyproxy/envoy:v1.38.3", cpu: "100m", memory: "256Mi" },
 };
-const pod = (): PodSpec => observerPodTemplate(INPUT, "hash").spec;
+const pod = (): PodSpec => observerPodTemplate(INPUT, { config: "c", credentials: "k" }).spec;
 
 describe("observer pod generator", () => {
   it("lists every leaf through Envoy, sorted, then the extra endpoints", () => {
@@ -67,12 +70,85 @@ describe("observer pod generator", () => {
     assert.match(base, /^[0-9a-f]{64}$/);
   });
 
+  it("hashes the leaves' certificates so that a re-issued one changes the hash, in any order", () => {
+    const a = { cluster: "leaf-a", clientCert: "A1", caCert: "CA-A" };
+    const b = { cluster: "leaf-b", clientCert: "B1", caCert: "CA-B" };
+    const base = credentialsHash([a, b]);
+    assert.equal(credentialsHash([b, a]), base);
+    assert.notEqual(credentialsHash([{ ...a, clientCert: "A2" }, b]), base);
+    assert.notEqual(credentialsHash([a, { ...b, caCert: "CA-B2" }]), base);
+    assert.notEqual(credentialsHash([a]), base);
+  });
+
+  it("puts both hashes on the pod template", () => {
+    assert.deepEqual(
+      observerPodTemplate(INPUT, { config: "c", credentials: "k" }).metadata.annotations,
+      {
+        "thanos-bridge/config-hash": "c",
+        "thanos-bridge/credentials-hash": "k",
+      },
+    );
+  });
+
+  it("runs Envoy with two workers, its config and no hot restart", () => {
+    const envoy = pod().initContainers?.[0];
+    assert.deepEqual(
+      [envoy?.command, envoy?.args],
+      [
+        ["envoy"],
+        [
+          "--config-path",
+          "/etc/envoy/config/envoy.yaml",
+          "--disable-hot-restart",
+          "--concurrency",
+          "2",
+          "--log-level",
+          "info",
+        ],
+      ],
+    );
+  });
+
   it("refuses config that would not fit in one ConfigMap, saying what to do", () => {
     assertFitsConfigMap({ "envoy.yaml": "x".repeat(1000 * 1000) }, 380);
     assert.throws(
       () => assertFitsConfigMap({ "envoy.yaml": "x".repeat(1032192), "endpoints.yaml": "" }, 400),
       /^Error: 400 leaves need 1032216 bytes of Envoy and Querier config, more than one ConfigMap holds \(1032192 bytes with room for metadata\); split the leaves over several observer stacks and put one Querier above their Queriers$/,
     );
+  });
+
+  it("lets only its own and the client namespaces reach Querier and Envoy's metrics", () => {
+    assert.deepEqual(querierNetworkPolicySpec("thanos", ["monitoring", "grafana", "thanos"]), {
+      podSelector: {
+        matchLabels: {
+          "app.kubernetes.io/component": "querier",
+          "app.kubernetes.io/name": "thanos-bridge",
+        },
+      },
+      policyTypes: ["Ingress"],
+      ingress: [
+        {
+          from: [
+            {
+              namespaceSelector: {
+                matchExpressions: [
+                  {
+                    key: "kubernetes.io/metadata.name",
+                    operator: "In",
+                    values: ["grafana", "monitoring", "thanos"],
+                  },
+                ],
+              },
+            },
+          ],
+          ports: [
+            { port: 10902, protocol: "TCP" },
+            { port: 10901, protocol: "TCP" },
+            { port: 9902, protocol: "TCP" },
+          ],
+        },
+      ],
+    });
   });
 
   it("maps every leaf alias to loopback", () => {

@@ -30,6 +30,7 @@ export const KNOWN_TYPES: readonly string[] = [
   "kubernetes:apps/v1:Deployment",
   "kubernetes:policy/v1:PodDisruptionBudget",
   "kubernetes:networking.k8s.io/v1:Ingress",
+  "kubernetes:networking.k8s.io/v1:NetworkPolicy",
   ...TLS_TYPES,
 ];
 
