@@ -204,6 +204,16 @@ describe("leaf stack on the mock runtime", () => {
       }
     });
 
+    it("passes a configured kubeconfig to the provider as a secret", async () => {
+      const run = await runLeaf(
+        { ...LEAF_A, kubeContext: "", kubeconfig: "apiVersion: v1\nkind: Config\n" },
+        "leaf-a",
+      );
+      const inputs = run.mocks.one("pulumi:providers:kubernetes").inputs;
+      assert.ok(isSecretValue(inputs.kubeconfig), "kubeconfig is not a secret value");
+      assert.equal(inputs.kubeconfig.value, "apiVersion: v1\nkind: Config\n");
+    });
+
     it("renders to a directory instead of a cluster when renderDir is set", async () => {
       const rendered = await runLeaf(
         { role: "leaf", hostname: LEAF_A.hostname, renderDir: "out/leaf-a" },
