@@ -20,8 +20,7 @@ import {
   runOnMocks,
   unwrapSecrets,
 } from "./support/mocks";
-import { resolveMountedFile } from "./support/mounts";
-import { OBSERVER, ObserverRun, PodSpec, runObserver, stacksOf } from "./support/observer";
+import { OBSERVER, ObserverRun, mountedFile, runObserver, stacksOf } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
@@ -77,29 +76,6 @@ function envoyParts(run: ObserverRun) {
   };
 }
 
-/** The data of the Secret or ConfigMap a mounted file comes from, by resolving the mounts. */
-function mountedFile(run: ObserverRun, pod: PodSpec, container: string, path: string): string {
-  const resolved = resolveMountedFile(pod, container, path);
-  if (typeof resolved === "string") assert.fail(`${path} does not resolve: ${resolved}`);
-  const type =
-    resolved.kind === "Secret" ? "kubernetes:core/v1:Secret" : "kubernetes:core/v1:ConfigMap";
-  const objects = run.mocks
-    .ofType(type)
-    .filter((r) => metadata(r).name === resolved.name && metadata(r).namespace === "thanos");
-  assert.equal(
-    objects.length,
-    1,
-    `${path}: the program creates no ${resolved.kind} ${resolved.name}`,
-  );
-  const inputs = plain(objects[0]);
-  const data = (inputs.stringData ?? inputs.data) as Record<string, string>;
-  assert.ok(
-    resolved.key in data,
-    `${path}: ${resolved.kind} ${resolved.name} has no key ${resolved.key}`,
-  );
-  return data[resolved.key];
-}
-
 describe("observer stack on the mock runtime", () => {
   let a: LeafRun;
   let b: LeafRun;
@@ -128,7 +104,7 @@ describe("observer stack on the mock runtime", () => {
     const querier = run.pod.containers.find((c) => c.name === "querier");
     assert.ok(querier?.args?.includes("--endpoint.sd-config-file=/etc/thanos/endpoints.yaml"));
     assert.equal(
-      mountedFile(run, run.pod, "querier", "/etc/thanos/endpoints.yaml"),
+      mountedFile(run, "querier", "/etc/thanos/endpoints.yaml"),
       run.files["endpoints.yaml"],
     );
     assert.deepEqual(run.pod.hostAliases, [
@@ -159,14 +135,9 @@ describe("observer stack on the mock runtime", () => {
 
       // Follow each file through the pod's mounts to the Secret the program wrote.
       const ctx = tls.common_tls_context;
-      const ca = mountedFile(run, run.pod, "envoy", ctx.validation_context.trusted_ca.filename);
-      const cert = mountedFile(
-        run,
-        run.pod,
-        "envoy",
-        ctx.tls_certificates[0].certificate_chain.filename,
-      );
-      const key = mountedFile(run, run.pod, "envoy", ctx.tls_certificates[0].private_key.filename);
+      const ca = mountedFile(run, "envoy", ctx.validation_context.trusted_ca.filename);
+      const cert = mountedFile(run, "envoy", ctx.tls_certificates[0].certificate_chain.filename);
+      const key = mountedFile(run, "envoy", ctx.tls_certificates[0].private_key.filename);
       assert.equal(ca, leaf.bridge.caCert);
       assert.equal(cert, leaf.bridge.clientCert);
       assert.equal(key, leaf.clientKey);
@@ -184,10 +155,10 @@ describe("observer stack on the mock runtime", () => {
   it("resolves every file path in envoy.yaml to a key of a Secret or ConfigMap it creates (invariant 4)", () => {
     const paths = envoyFilePaths(run.envoy);
     assert.equal(paths.length, 6, "three files per leaf");
-    for (const path of paths) mountedFile(run, run.pod, "envoy", path);
+    for (const path of paths) mountedFile(run, "envoy", path);
     const envoy = run.pod.initContainers?.find((c) => c.name === "envoy");
     const configPath = envoy?.args?.[envoy.args.indexOf("--config-path") + 1] ?? "";
-    assert.equal(mountedFile(run, run.pod, "envoy", configPath), run.files["envoy.yaml"]);
+    assert.equal(mountedFile(run, "envoy", configPath), run.files["envoy.yaml"]);
   });
 
   it("generates an Envoy config that Envoy's own v3 protos accept", () => {

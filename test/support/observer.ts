@@ -1,8 +1,11 @@
+import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { CLIENT_KEY_OUTPUT, BRIDGE_OUTPUT } from "../../components/contract";
 import { runStack } from "../../stacks";
 import { ObservedLeaf, ObserverStackOutputs } from "../../stacks/observer";
+import { UpstreamTls } from "./grpc";
 import { LeafRun, leafRawConfig } from "./leaf";
+import { resolveMountedFile } from "./mounts";
 import {
   RecordedResource,
   RecordingMocks,
@@ -86,5 +89,76 @@ export async function runObserver(
     envoy: parse(config.data["envoy.yaml"]) as Record<string, unknown>,
     deployment,
     pod: spec.spec.template.spec,
+  };
+}
+
+/**
+ * The content of a file a container of the observer pod reads, found the way the kubelet would:
+ * through the container's volume mounts to a key of a Secret or ConfigMap the program creates.
+ */
+export function mountedFile(run: ObserverRun, container: string, path: string): string {
+  const resolved = resolveMountedFile(run.pod, container, path);
+  if (typeof resolved === "string") assert.fail(`${path} does not resolve: ${resolved}`);
+  const type =
+    resolved.kind === "Secret" ? "kubernetes:core/v1:Secret" : "kubernetes:core/v1:ConfigMap";
+  const namespace = (unwrapSecrets(run.deployment.inputs) as { metadata: { namespace: string } })
+    .metadata.namespace;
+  const objects = run.mocks.ofType(type).filter((r) => {
+    const meta = (unwrapSecrets(r.inputs) as { metadata: { name: string; namespace: string } })
+      .metadata;
+    return meta.name === resolved.name && meta.namespace === namespace;
+  });
+  assert.equal(
+    objects.length,
+    1,
+    `${path}: the program creates no ${resolved.kind} ${resolved.name}`,
+  );
+  const inputs = unwrapSecrets(objects[0].inputs) as {
+    stringData?: Record<string, string>;
+    data?: Record<string, string>;
+  };
+  const data = inputs.stringData ?? inputs.data ?? {};
+  assert.ok(
+    resolved.key in data,
+    `${path}: ${resolved.kind} ${resolved.name} has no key ${resolved.key}`,
+  );
+  return data[resolved.key];
+}
+
+interface TlsContext {
+  sni: string;
+  common_tls_context: {
+    tls_certificates: {
+      certificate_chain: { filename: string };
+      private_key: { filename: string };
+    }[];
+    validation_context: {
+      trusted_ca: { filename: string };
+      match_typed_subject_alt_names: { matcher: { exact: string } }[];
+    };
+  };
+}
+
+/**
+ * What Envoy presents to and expects of one leaf: read from that leaf's cluster in envoy.yaml,
+ * every file resolved through the pod's mounts to the Secret the program wrote. No shortcut
+ * around the program's wiring.
+ */
+export function envoyUpstreamTls(run: ObserverRun, cluster: string): UpstreamTls {
+  const clusters = (
+    run.envoy.static_resources as {
+      clusters: { name: string; transport_socket?: { typed_config: TlsContext } }[];
+    }
+  ).clusters;
+  const tls = clusters.find((c) => c.name === cluster)?.transport_socket?.typed_config;
+  assert.ok(tls !== undefined, `envoy.yaml has no TLS cluster ${cluster}`);
+  const ctx = tls.common_tls_context;
+  const san = ctx.validation_context.match_typed_subject_alt_names.map((m) => m.matcher.exact);
+  assert.deepEqual(san, [tls.sni], "Envoy must expect the SAN it sends as SNI");
+  return {
+    serverName: tls.sni,
+    ca: mountedFile(run, "envoy", ctx.validation_context.trusted_ca.filename),
+    cert: mountedFile(run, "envoy", ctx.tls_certificates[0].certificate_chain.filename),
+    key: mountedFile(run, "envoy", ctx.tls_certificates[0].private_key.filename),
   };
 }

@@ -1,0 +1,178 @@
+// A gRPC backend standing in for the Thanos sidecar (plaintext h2c on 127.0.0.1), and a client
+// that dials through TLS with exactly the settings Envoy would use for one leaf.
+
+import * as grpc from "@grpc/grpc-js";
+import * as loader from "@grpc/proto-loader";
+import { checkServerIdentity } from "node:tls";
+import { join } from "node:path";
+
+const FIXTURES = join(__dirname, "..", "fixtures");
+
+type Unary = (
+  request: object,
+  options: { deadline: Date },
+  callback: (error: grpc.ServiceError | null, response?: Record<string, unknown>) => void,
+) => grpc.ClientUnaryCall;
+
+interface ServiceClient extends grpc.Client {
+  [method: string]: unknown;
+}
+
+type ServiceClientConstructor = grpc.ServiceClientConstructor;
+
+function loadServices(): {
+  Info: ServiceClientConstructor;
+  Store: ServiceClientConstructor;
+  Rules: ServiceClientConstructor;
+} {
+  const definition = loader.loadSync(
+    [join(FIXTURES, "info.proto"), join(FIXTURES, "store.proto")],
+    {
+      keepCase: true,
+      longs: String,
+      defaults: true,
+    },
+  );
+  const root = grpc.loadPackageDefinition(definition) as unknown as {
+    thanos: {
+      Store: ServiceClientConstructor;
+      Rules: ServiceClientConstructor;
+      info: { Info: ServiceClientConstructor };
+    };
+  };
+  return { Info: root.thanos.info.Info, Store: root.thanos.Store, Rules: root.thanos.Rules };
+}
+
+const SERVICES = loadServices();
+
+export interface Backend {
+  readonly address: string;
+  /** gRPC paths the backend answered, in order. */
+  readonly calls: string[];
+  close(): Promise<void>;
+}
+
+/** Starts the stand-in sidecar on 127.0.0.1 (an ephemeral port). */
+export async function startBackend(): Promise<Backend> {
+  const server = new grpc.Server();
+  const calls: string[] = [];
+  server.addService(SERVICES.Info.service, {
+    Info: (_call: unknown, callback: grpc.sendUnaryData<object>) => {
+      calls.push("/thanos.info.Info/Info");
+      callback(null, { component_type: "sidecar" });
+    },
+  });
+  server.addService(SERVICES.Store.service, {
+    Series: (call: grpc.ServerWritableStream<object, object>) => {
+      calls.push("/thanos.Store/Series");
+      for (const series of ['up{job="a"}', 'up{job="b"}', 'up{job="c"}']) call.write({ series });
+      call.end();
+    },
+  });
+  server.addService(SERVICES.Rules.service, {
+    Rules: (_call: unknown, callback: grpc.sendUnaryData<object>) => {
+      calls.push("/thanos.Rules/Rules");
+      callback(null, {});
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    calls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+      }),
+  };
+}
+
+/** What Envoy presents and expects for one leaf (from its cluster's UpstreamTlsContext). */
+export interface UpstreamTls {
+  /** SNI, and the DNS SAN the server certificate must carry. */
+  readonly serverName: string;
+  /** The only CA trusted for the server certificate. */
+  readonly ca: string;
+  /** Client certificate and key; absent to connect without one. */
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+export type CallResult =
+  | { readonly ok: true; readonly messages: number }
+  | { readonly ok: false; readonly code: grpc.status; readonly details: string };
+
+function client(
+  service: ServiceClientConstructor,
+  address: string,
+  tls: UpstreamTls,
+): ServiceClient {
+  const credentials = grpc.credentials.createSsl(
+    Buffer.from(tls.ca),
+    tls.key === undefined ? null : Buffer.from(tls.key),
+    tls.cert === undefined ? null : Buffer.from(tls.cert),
+    // Envoy's match_typed_subject_alt_names: the certificate must name the server name.
+    { checkServerIdentity: (_host, cert) => checkServerIdentity(tls.serverName, cert) },
+  );
+  return new service(address, credentials, {
+    // SNI and :authority are the leaf's hostname, as Envoy sends them (sni, host_rewrite_literal).
+    "grpc.ssl_target_name_override": tls.serverName,
+    "grpc.default_authority": tls.serverName,
+  });
+}
+
+const deadline = (ms: number) => new Date(Date.now() + ms);
+
+function unary(
+  service: ServiceClientConstructor,
+  method: string,
+  address: string,
+  tls: UpstreamTls,
+  timeoutMs: number,
+): Promise<CallResult> {
+  const c = client(service, address, tls);
+  return new Promise<CallResult>((resolve) => {
+    (c[method] as Unary).call(c, {}, { deadline: deadline(timeoutMs) }, (error) => {
+      resolve(
+        error ? { ok: false, code: error.code, details: error.details } : { ok: true, messages: 1 },
+      );
+    });
+  }).finally(() => c.close());
+}
+
+/** `/thanos.info.Info/Info`, the call Querier makes first. */
+export function callInfo(address: string, tls: UpstreamTls, timeoutMs = 5000): Promise<CallResult> {
+  return unary(SERVICES.Info, "Info", address, tls, timeoutMs);
+}
+
+/** `/thanos.Rules/Rules`: a Thanos service outside the default allowlist. */
+export function callRules(
+  address: string,
+  tls: UpstreamTls,
+  timeoutMs = 5000,
+): Promise<CallResult> {
+  return unary(SERVICES.Rules, "Rules", address, tls, timeoutMs);
+}
+
+/** `/thanos.Store/Series`, a server stream; counts the messages received. */
+export function callSeries(
+  address: string,
+  tls: UpstreamTls,
+  timeoutMs = 5000,
+): Promise<CallResult> {
+  const c = client(SERVICES.Store, address, tls);
+  return new Promise<CallResult>((resolve) => {
+    const stream = (
+      c.Series as (r: object, o: { deadline: Date }) => grpc.ClientReadableStream<object>
+    ).call(c, { min_time: "0", max_time: "1" }, { deadline: deadline(timeoutMs) });
+    let messages = 0;
+    stream.on("data", () => messages++);
+    stream.on("error", (error: grpc.ServiceError) =>
+      resolve({ ok: false, code: error.code, details: error.details }),
+    );
+    stream.on("end", () => resolve({ ok: true, messages }));
+  }).finally(() => c.close());
+}
