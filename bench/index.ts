@@ -10,6 +10,7 @@ import { QUERIER_FAN_OUT } from "../components/querier";
 import { stableYaml } from "../components/yaml";
 import { loadEnvoyProtos, validateEnvoyBootstrap } from "../test/support/envoy-validator";
 import { LEAF_A, runLeaf } from "../test/support/leaf";
+import { benchTls } from "./tls";
 
 const SIZES = [1, 10, 100, 1000];
 const ROOT = join(__dirname, "..");
@@ -133,6 +134,8 @@ async function main(): Promise<void> {
       `(${problems.length} problems); total ${ms(d(t1, t4))}, plus ${ms(load)} to load the protos once`,
   );
   rmSync(dir, { recursive: true, force: true });
+
+  await benchTls();
 }
 
 main().catch((e: unknown) => {
