@@ -1,8 +1,8 @@
-// The data path with real TLS: the leaf's Ingress served by Debian's nginx (configured from the
+// The data path with real TLS: each leaf's Ingress served by Debian's nginx (configured from the
 // program's own Ingress and Secrets), a gRPC backend standing in for the Thanos sidecar, and a
 // client using exactly what the observer's Envoy config gives that leaf. Everything listens on
-// 127.0.0.1 and stops at the end. Without nginx these tests are skipped outside CI, and fail
-// under CI=true (.ci/run installs it).
+// 127.0.0.1 and stops at the end. Without nginx these tests are skipped outside CI, and fail in
+// CI (.ci/run installs it).
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
@@ -16,15 +16,17 @@ import {
   callInfo,
   callRules,
   callSeries,
+  openConnection,
   startBackend,
 } from "./support/grpc";
-import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "./support/leaf";
+import { LEAF_A, LeafRun, runLeaf, shippedLeafConfig } from "./support/leaf";
 import { unwrapSecrets } from "./support/mocks";
 import { Nginx, leafIngressObjects, nginxAvailable, startLeafNginx } from "./support/nginx";
-import { OBSERVER, ObserverRun, envoyUpstreamTls, runObserver, stacksOf } from "./support/observer";
+import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "./support/observer";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
+const inCi = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false";
 
 /** The CA key the leaf signed with (an input of its LocallySignedCert resources). */
 function caKeyOf(run: LeafRun): string {
@@ -32,19 +34,6 @@ function caKeyOf(run: LeafRun): string {
     caPrivateKeyPem: string;
   };
   return cert.caPrivateKeyPem;
-}
-
-/**
- * Refused by the ingress for its client certificate: with `ssl_verify_client on`, nginx finishes
- * the handshake and answers 400, which gRPC reports as INTERNAL.
- */
-function assertRefusedByIngress(result: CallResult): void {
-  assert.ok(
-    !result.ok &&
-      result.code === grpc.status.INTERNAL &&
-      result.details.includes("HTTP status code 400"),
-    JSON.stringify(result),
-  );
 }
 
 /** The certificate a TLS server presents for a server name. */
@@ -67,60 +56,103 @@ function servedCertificate(port: number, serverName: string): Promise<X509Certif
   });
 }
 
-describe("the data path with real TLS (nginx as the leaf ingress)", function () {
-  this.timeout(60_000);
+describe("the data path with real TLS (nginx as each leaf's ingress)", function () {
+  this.timeout(90_000);
   let a: LeafRun;
   let b: LeafRun;
   let tlsA: FakeTls;
-  let observer: ObserverRun;
   let backend: Backend;
-  let nginx: Nginx;
-  let address: string;
+  let nginxA: Nginx;
+  let nginxB: Nginx;
+  let addressA: string;
+  let addressB: string;
   let envoyA: UpstreamTls;
+  let envoyB: UpstreamTls;
+
+  /**
+   * Calls `call`, then checks nginx refused it for its client certificate: with
+   * `ssl_verify_client on` nginx finishes the handshake, logs why, and answers 400 (gRPC's
+   * INTERNAL); the backend sees nothing.
+   */
+  async function assertRefusedByIngress(
+    nginx: Nginx,
+    call: () => Promise<CallResult>,
+    logged: RegExp,
+  ): Promise<void> {
+    const logBefore = nginx.errorLog().length;
+    const callsBefore = backend.calls.length;
+    const result = await call();
+    assert.ok(
+      !result.ok &&
+        result.code === grpc.status.INTERNAL &&
+        result.details.includes("HTTP status code 400"),
+      JSON.stringify(result),
+    );
+    assert.match(nginx.errorLog().slice(logBefore), logged);
+    assert.equal(backend.calls.length, callsBefore, "the backend saw the call");
+  }
 
   before(async function () {
     if (!nginxAvailable()) {
       const message =
         "nginx is not installed (apt-get install nginx-light): the real-TLS tests cannot run";
-      if (process.env.CI === "true") throw new Error(message);
+      if (inCi) throw new Error(message);
       console.warn(`\n  !!! SKIPPED: ${message}\n`);
       this.skip();
     }
     tlsA = new FakeTls();
     a = await runLeaf(LEAF_A, "leaf-a", tlsA);
-    b = await runLeaf(LEAF_B, "leaf-b");
-    observer = await runObserver(OBSERVER, stacksOf({ [STACK_A]: a, [STACK_B]: b }));
+    // leaf-b exactly as shipped: RSA-3072 keys, the Rules API also routed.
+    b = await runLeaf(shippedLeafConfig("Pulumi.leaf-b.yaml"), "leaf-b");
+    const observer = await runObserver(OBSERVER, stacksOf({ [STACK_A]: a, [STACK_B]: b }));
     envoyA = envoyUpstreamTls(observer, "leaf-a");
+    envoyB = envoyUpstreamTls(observer, "leaf-b");
     backend = await startBackend();
-    nginx = await startLeafNginx(a, backend.address);
-    address = `127.0.0.1:${nginx.port}`;
+    nginxA = await startLeafNginx(a, backend.address);
+    nginxB = await startLeafNginx(b, backend.address);
+    addressA = `127.0.0.1:${nginxA.port}`;
+    addressB = `127.0.0.1:${nginxB.port}`;
   });
 
   after(async () => {
-    await nginx?.stop();
+    await nginxA?.stop();
+    await nginxB?.stop();
     await backend?.close();
   });
 
-  it("a valid client: Info and a Series stream succeed, with Envoy's settings for leaf-a", async () => {
-    assert.equal(envoyA.serverName, "thanos.leaf-a.example.com");
-    assert.deepEqual(await callInfo(address, envoyA), { ok: true, messages: 1 });
-    assert.deepEqual(await callSeries(address, envoyA), { ok: true, messages: 3 });
+  it("a valid client: Info and a Series stream succeed at each leaf, with Envoy's settings", async () => {
+    assert.deepEqual(
+      [envoyA.serverName, envoyA.authority],
+      ["thanos.leaf-a.example.com", "thanos.leaf-a.example.com"],
+    );
+    assert.deepEqual(await callInfo(addressA, envoyA), { ok: true, messages: 1 });
+    assert.deepEqual(await callSeries(addressA, envoyA), { ok: true, messages: 3 });
     assert.deepEqual(backend.calls.slice(-2), ["/thanos.info.Info/Info", "/thanos.Store/Series"]);
+    // leaf-b: RSA-3072 certificates, and thanos.Rules on its allowlist.
+    assert.match(new X509Certificate(b.bridge.caCert).publicKey.asymmetricKeyType ?? "", /^rsa$/);
+    assert.deepEqual(await callInfo(addressB, envoyB), { ok: true, messages: 1 });
+    assert.deepEqual(await callRules(addressB, envoyB), { ok: true, messages: 1 });
   });
 
-  it("no client certificate: refused before the backend", async () => {
-    const before = backend.calls.length;
-    const result = await callInfo(address, { serverName: envoyA.serverName, ca: envoyA.ca });
-    assertRefusedByIngress(result);
-    assert.equal(backend.calls.length, before);
+  it("no client certificate: refused", async () => {
+    await assertRefusedByIngress(
+      nginxA,
+      () => callInfo(addressA, { serverName: envoyA.serverName, ca: envoyA.ca }),
+      /client sent no required SSL certificate/,
+    );
   });
 
-  it("leaf-b's client certificate at leaf-a: refused", async () => {
-    const envoyB = envoyUpstreamTls(observer, "leaf-b");
-    const before = backend.calls.length;
-    const result = await callInfo(address, { ...envoyA, cert: envoyB.cert, key: envoyB.key });
-    assertRefusedByIngress(result);
-    assert.equal(backend.calls.length, before);
+  it("leaf-b's client certificate at leaf-a, and leaf-a's at leaf-b: refused", async () => {
+    await assertRefusedByIngress(
+      nginxA,
+      () => callInfo(addressA, { ...envoyA, cert: envoyB.cert, key: envoyB.key }),
+      /client SSL certificate verify error: \((20|21):/,
+    );
+    await assertRefusedByIngress(
+      nginxB,
+      () => callInfo(addressB, { ...envoyB, cert: envoyA.cert, key: envoyA.key }),
+      /client SSL certificate verify error: \((20|21):/,
+    );
   });
 
   it("a client certificate from an unrelated CA: refused", async () => {
@@ -134,12 +166,11 @@ describe("the data path with real TLS (nginx as the leaf ingress)", function () 
       notBefore: new Date(now - 3600_000),
       notAfter: new Date(now + 3600_000),
     });
-    const result = await callInfo(address, {
-      ...envoyA,
-      cert: foreign.certPem,
-      key: foreign.keyPem,
-    });
-    assertRefusedByIngress(result);
+    await assertRefusedByIngress(
+      nginxA,
+      () => callInfo(addressA, { ...envoyA, cert: foreign.certPem, key: foreign.keyPem }),
+      /client SSL certificate verify error: \((20|21):/,
+    );
   });
 
   it("an expired client certificate from leaf-a's own CA: refused", async () => {
@@ -155,85 +186,115 @@ describe("the data path with real TLS (nginx as the leaf ingress)", function () 
     assert.ok(
       new X509Certificate(expired.certPem).checkIssued(new X509Certificate(a.bridge.caCert)),
     );
-    const result = await callInfo(address, {
-      ...envoyA,
-      cert: expired.certPem,
-      key: expired.keyPem,
-    });
-    assertRefusedByIngress(result);
-  });
-
-  it("a wrong server name: the client refuses the server", async () => {
-    const result = await callInfo(address, { ...envoyA, serverName: "thanos.leaf-b.example.net" });
-    assert.ok(
-      !result.ok &&
-        result.code === grpc.status.UNAVAILABLE &&
-        result.details.includes("ERR_TLS_CERT_ALTNAME_INVALID"),
-      JSON.stringify(result),
+    await assertRefusedByIngress(
+      nginxA,
+      () => callInfo(addressA, { ...envoyA, cert: expired.certPem, key: expired.keyPem }),
+      /client SSL certificate verify error: \(10:certificate has expired\)/,
     );
   });
 
-  it("the server certificate presented as a client certificate: refused", async () => {
-    const { secrets } = leafIngressObjects(a);
-    const server = secrets["monitoring/thanos-bridge-server-tls"];
+  it("a wrong server name: the client refuses the server", async () => {
+    // Another name gets the controller's catch-all certificate, which leaf-a's CA did not sign.
     const before = backend.calls.length;
-    const result = await callInfo(address, {
+    const result = await callInfo(addressA, { ...envoyA, serverName: "thanos.leaf-b.example.net" });
+    assert.ok(
+      !result.ok &&
+        result.code === grpc.status.UNAVAILABLE &&
+        result.details.startsWith("No connection established"),
+      JSON.stringify(result),
+    );
+    // The right server's certificate, but another name expected: the SAN check refuses it.
+    const san = await callInfo(addressA, {
       ...envoyA,
-      cert: server["tls.crt"],
-      key: server["tls.key"],
+      authority: envoyA.serverName,
+      serverName: "thanos.leaf-a.example.com.",
     });
-    assertRefusedByIngress(result);
+    assert.ok(!san.ok && san.code === grpc.status.UNAVAILABLE, JSON.stringify(san));
     assert.equal(backend.calls.length, before);
+  });
+
+  it("the server certificate presented as a client certificate: refused", async () => {
+    const server = leafIngressObjects(a).secrets["monitoring/thanos-bridge-server-tls"];
+    await assertRefusedByIngress(
+      nginxA,
+      () => callInfo(addressA, { ...envoyA, cert: server["tls.crt"], key: server["tls.key"] }),
+      /client SSL certificate verify error: \(26:unsuitable certificate purpose\)/,
+    );
   });
 
   it("a gRPC path outside the allowlist: not routed", async () => {
     const before = backend.calls.length;
-    const result = await callRules(address, envoyA);
+    const result = await callRules(addressA, envoyA);
     // nginx answers 404, which gRPC reports as UNIMPLEMENTED.
     assert.ok(!result.ok && result.code === grpc.status.UNIMPLEMENTED, JSON.stringify(result));
     assert.equal(backend.calls.length, before, "the backend must not see /thanos.Rules/Rules");
   });
 
-  it("renews the server and client certificates (same CA) under load with zero failed calls", async () => {
-    const servedBefore = await servedCertificate(nginx.port, envoyA.serverName);
+  it("Querier's alias as :authority (no rewrite in Envoy): not routed", async () => {
+    const before = backend.calls.length;
+    const result = await callInfo(addressA, {
+      ...envoyA,
+      authority: "leaf-a.thanos-bridge.internal:10000",
+    });
+    assert.ok(!result.ok, JSON.stringify(result));
+    assert.equal(backend.calls.length, before);
+  });
+
+  it("renews the server and client certificates (same CA) under load: no call fails", async () => {
+    // The renewal as Pulumi would make it: leaf-a's server and client certificates re-issued,
+    // its CA kept; the observer's Secret then holds the new client certificate.
+    tlsA.forget((name) => /^leaf-a-(server|client)-(key|csr|cert)$/.test(name));
+    const next = await runLeaf(LEAF_A, "leaf-a", tlsA);
+    assert.equal(next.bridge.caCert, a.bridge.caCert);
+    assert.notEqual(next.bridge.clientCert, a.bridge.clientCert);
+    const nextObserver = await runObserver(OBSERVER, stacksOf({ [STACK_A]: next, [STACK_B]: b }));
+    const renewed = envoyUpstreamTls(nextObserver, "leaf-a");
+    const servedBefore = await servedCertificate(nginxA.port, envoyA.serverName);
+
+    // One long-lived connection, as Envoy keeps, carrying a stream that spans the reload; and
+    // calls on new connections, every 25 ms for 5 s, which switch to the new client
+    // certificate once nginx has reloaded.
+    const connection = openConnection(addressA, envoyA);
+    let inFlight = 0;
+    const track = (p: Promise<CallResult>): Promise<CallResult> => {
+      inFlight++;
+      return p.finally(() => inFlight--);
+    };
+    const stream = track(connection.series(40, 100));
+    const calls: Promise<CallResult>[] = [];
     let settings = envoyA;
-    const results: Promise<CallResult>[] = [];
-    const total = 200;
-    const spacingMs = 25;
-    let renewed: Promise<void> | undefined;
-    for (let i = 0; i < total; i++) {
-      results.push(callInfo(address, settings, 10_000));
-      if (i === total / 2) {
-        renewed = (async () => {
-          // Re-issue leaf-a's server and client certificates; its CA stays, as in Pulumi state.
-          tlsA.forget((name) => /^leaf-a-(server|client)-(key|csr|cert)$/.test(name));
-          const next = await runLeaf(LEAF_A, "leaf-a", tlsA);
-          assert.equal(next.bridge.caCert, a.bridge.caCert);
-          assert.notEqual(next.bridge.clientCert, a.bridge.clientCert);
-          const objects = leafIngressObjects(next);
-          await nginx.reload(objects.ingress, objects.secrets);
-          // The observer's side: the new client certificate, through the same wiring.
-          const nextObserver = await runObserver(
-            OBSERVER,
-            stacksOf({ [STACK_A]: next, [STACK_B]: b }),
-          );
-          settings = envoyUpstreamTls(nextObserver, "leaf-a");
-        })();
+    let inFlightAtReload = 0;
+    let reload: Promise<void> | undefined;
+    for (let i = 0; i < 200; i++) {
+      calls.push(track(i % 2 === 0 ? callInfo(addressA, settings, 10_000) : connection.info()));
+      if (i === 100) {
+        inFlightAtReload = inFlight;
+        reload = nginxA
+          .reload(leafIngressObjects(next).ingress, leafIngressObjects(next).secrets)
+          .then(() => {
+            settings = renewed;
+          });
       }
-      await new Promise((resolve) => setTimeout(resolve, spacingMs));
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    await renewed;
-    const outcomes = await Promise.all(results);
+    await reload;
+    const outcomes = await Promise.all([stream, ...calls]);
+    connection.close();
     const failed = outcomes.filter((r) => !r.ok);
-    console.log(`      rotation: ${total} calls, ${failed.length} failed`);
+    console.log(
+      `      rotation: ${outcomes.length} calls (a 4 s stream among them), ${failed.length} failed; ` +
+        `${inFlightAtReload} in flight at the reload`,
+    );
     assert.deepEqual(failed, []);
-    const servedAfter = await servedCertificate(nginx.port, envoyA.serverName);
+    assert.deepEqual(await stream, { ok: true, messages: 40 });
+    assert.ok(inFlightAtReload >= 1, "nothing was in flight when nginx reloaded");
+    const servedAfter = await servedCertificate(nginxA.port, envoyA.serverName);
     assert.notEqual(
       servedAfter.serialNumber,
       servedBefore.serialNumber,
       "nginx still serves the old certificate",
     );
-    assert.notEqual(settings.cert, envoyA.cert, "the client never switched to its new certificate");
-    assert.deepEqual(await callInfo(address, settings), { ok: true, messages: 1 });
+    assert.equal(settings, renewed, "the client never switched to its new certificate");
+    assert.deepEqual(await callInfo(addressA, renewed), { ok: true, messages: 1 });
   });
 });

@@ -21,6 +21,13 @@
 // - the subjectAltName extension is critical only when the subject is empty;
 // - the signature hash follows the signing key: SHA-384 for P-384, SHA-512 for P-521, else SHA-256;
 // - ready_for_renewal is true once now >= validity_end_time - early_renewal_hours.
+//
+// Known differences from the provider: times are whole seconds in UTC (the provider keeps
+// nanoseconds and its local offset); ready_for_renewal is computed on every create (the provider
+// stores false on creation and flips it on the next refresh); the automatic authority key id
+// compares openssl's text form of the names, not their encoding; several street addresses become
+// separate name components; empty subject fields are left out; an Ed25519 CA's subject key id
+// differs; SANs are read from `openssl req -text`; OpenSSH and fingerprint outputs are not made.
 
 import { execFileSync } from "node:child_process";
 import {

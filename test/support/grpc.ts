@@ -3,7 +3,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import * as loader from "@grpc/proto-loader";
-import { checkServerIdentity } from "node:tls";
+import { PeerCertificate } from "node:tls";
 import { join } from "node:path";
 
 const FIXTURES = join(__dirname, "..", "fixtures");
@@ -63,10 +63,25 @@ export async function startBackend(): Promise<Backend> {
     },
   });
   server.addService(SERVICES.Store.service, {
-    Series: (call: grpc.ServerWritableStream<object, object>) => {
+    // Three series at once; or, asked for more (max_time), one every min_time milliseconds: a
+    // long stream that outlives a reload.
+    Series: (call: grpc.ServerWritableStream<{ min_time: string; max_time: string }, object>) => {
       calls.push("/thanos.Store/Series");
-      for (const series of ['up{job="a"}', 'up{job="b"}', 'up{job="c"}']) call.write({ series });
-      call.end();
+      const count = Number(call.request.max_time);
+      if (count <= 1) {
+        for (const series of ['up{job="a"}', 'up{job="b"}', 'up{job="c"}']) call.write({ series });
+        call.end();
+        return;
+      }
+      let sent = 0;
+      const timer = setInterval(() => {
+        call.write({ series: `up{n="${sent}"}` });
+        if (++sent === count) {
+          clearInterval(timer);
+          call.end();
+        }
+      }, Number(call.request.min_time));
+      call.on("cancelled", () => clearInterval(timer));
     },
   });
   server.addService(SERVICES.Rules.service, {
@@ -94,6 +109,8 @@ export async function startBackend(): Promise<Backend> {
 export interface UpstreamTls {
   /** SNI, and the DNS SAN the server certificate must carry. */
   readonly serverName: string;
+  /** The :authority sent upstream (the route's host_rewrite_literal); default serverName. */
+  readonly authority?: string;
   /** The only CA trusted for the server certificate. */
   readonly ca: string;
   /** Client certificate and key; absent to connect without one. */
@@ -105,27 +122,77 @@ export type CallResult =
   | { readonly ok: true; readonly messages: number }
   | { readonly ok: false; readonly code: grpc.status; readonly details: string };
 
+/**
+ * Envoy's `match_typed_subject_alt_names` with an exact DNS matcher: the certificate must carry
+ * the server name as a DNS SAN; unlike Node's default check, no fallback to the common name.
+ */
+function exactDnsSan(serverName: string) {
+  return (_host: string, cert: PeerCertificate): Error | undefined => {
+    const names = (cert.subjectaltname ?? "").split(", ");
+    return names.includes(`DNS:${serverName}`)
+      ? undefined
+      : new Error(
+          `ERR_TLS_CERT_ALTNAME_INVALID: ${serverName} is not a DNS SAN of ${cert.subjectaltname ?? "(none)"}`,
+        );
+  };
+}
+
 function client(
   service: ServiceClientConstructor,
   address: string,
   tls: UpstreamTls,
+  channel?: grpc.Channel,
 ): ServiceClient {
   const credentials = grpc.credentials.createSsl(
     Buffer.from(tls.ca),
     tls.key === undefined ? null : Buffer.from(tls.key),
     tls.cert === undefined ? null : Buffer.from(tls.cert),
-    // Envoy's match_typed_subject_alt_names: the certificate must name the server name.
-    { checkServerIdentity: (_host, cert) => checkServerIdentity(tls.serverName, cert) },
+    { checkServerIdentity: exactDnsSan(tls.serverName) },
   );
   return new service(address, credentials, {
-    // SNI and :authority are the leaf's hostname, as Envoy sends them (sni, host_rewrite_literal).
+    // SNI from the cluster's sni, :authority from the route's rewrite, as Envoy sends them.
     "grpc.ssl_target_name_override": tls.serverName,
-    "grpc.default_authority": tls.serverName,
+    "grpc.default_authority": tls.authority ?? tls.serverName,
+    ...(channel === undefined ? {} : { channelOverride: channel }),
   });
 }
 
 const deadline = (ms: number) => new Date(Date.now() + ms);
 
+function unaryOn(c: ServiceClient, method: string, timeoutMs: number): Promise<CallResult> {
+  return new Promise<CallResult>((resolve) => {
+    (c[method] as Unary).call(c, {}, { deadline: deadline(timeoutMs) }, (error) => {
+      resolve(
+        error ? { ok: false, code: error.code, details: error.details } : { ok: true, messages: 1 },
+      );
+    });
+  });
+}
+
+function seriesOn(
+  c: ServiceClient,
+  timeoutMs: number,
+  count: number,
+  intervalMs: number,
+): Promise<CallResult> {
+  return new Promise<CallResult>((resolve) => {
+    const stream = (
+      c.Series as (r: object, o: { deadline: Date }) => grpc.ClientReadableStream<object>
+    ).call(
+      c,
+      { min_time: String(intervalMs), max_time: String(count) },
+      { deadline: deadline(timeoutMs) },
+    );
+    let messages = 0;
+    stream.on("data", () => messages++);
+    stream.on("error", (error: grpc.ServiceError) =>
+      resolve({ ok: false, code: error.code, details: error.details }),
+    );
+    stream.on("end", () => resolve({ ok: true, messages }));
+  });
+}
+
+/** One call on a new connection (a fresh TLS handshake), closed afterwards. */
 function unary(
   service: ServiceClientConstructor,
   method: string,
@@ -134,13 +201,7 @@ function unary(
   timeoutMs: number,
 ): Promise<CallResult> {
   const c = client(service, address, tls);
-  return new Promise<CallResult>((resolve) => {
-    (c[method] as Unary).call(c, {}, { deadline: deadline(timeoutMs) }, (error) => {
-      resolve(
-        error ? { ok: false, code: error.code, details: error.details } : { ok: true, messages: 1 },
-      );
-    });
-  }).finally(() => c.close());
+  return unaryOn(c, method, timeoutMs).finally(() => c.close());
 }
 
 /** `/thanos.info.Info/Info`, the call Querier makes first. */
@@ -157,22 +218,35 @@ export function callRules(
   return unary(SERVICES.Rules, "Rules", address, tls, timeoutMs);
 }
 
-/** `/thanos.Store/Series`, a server stream; counts the messages received. */
+/** `/thanos.Store/Series`, a server stream on a new connection; counts the messages received. */
 export function callSeries(
   address: string,
   tls: UpstreamTls,
   timeoutMs = 5000,
 ): Promise<CallResult> {
   const c = client(SERVICES.Store, address, tls);
-  return new Promise<CallResult>((resolve) => {
-    const stream = (
-      c.Series as (r: object, o: { deadline: Date }) => grpc.ClientReadableStream<object>
-    ).call(c, { min_time: "0", max_time: "1" }, { deadline: deadline(timeoutMs) });
-    let messages = 0;
-    stream.on("data", () => messages++);
-    stream.on("error", (error: grpc.ServiceError) =>
-      resolve({ ok: false, code: error.code, details: error.details }),
-    );
-    stream.on("end", () => resolve({ ok: true, messages }));
-  }).finally(() => c.close());
+  return seriesOn(c, timeoutMs, 1, 0).finally(() => c.close());
+}
+
+/**
+ * One long-lived HTTP/2 connection, as Envoy keeps to each leaf: calls and streams share it
+ * until close().
+ */
+export interface Connection {
+  info(timeoutMs?: number): Promise<CallResult>;
+  /** A stream of `count` series, one every `intervalMs`. */
+  series(count: number, intervalMs: number, timeoutMs?: number): Promise<CallResult>;
+  close(): void;
+}
+
+export function openConnection(address: string, tls: UpstreamTls): Connection {
+  const info = client(SERVICES.Info, address, tls);
+  // The Store client rides on the Info client's channel: one connection for both.
+  const store = client(SERVICES.Store, address, tls, info.getChannel() as grpc.Channel);
+  return {
+    info: (timeoutMs = 10_000) => unaryOn(info, "Info", timeoutMs),
+    series: (count, intervalMs, timeoutMs = 30_000) =>
+      seriesOn(store, timeoutMs, count, intervalMs),
+    close: () => info.close(),
+  };
 }

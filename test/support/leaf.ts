@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
 import { LeafBridgeOutput } from "../../components/contract";
 import { RawConfig } from "../../stacks/config";
 import { runStack } from "../../stacks";
@@ -21,6 +24,19 @@ export const LEAF_B = {
   kubeContext: "leaf-b",
   namespace: "observability",
 };
+
+/** The config of a shipped stack file (`Pulumi.leaf-b.yaml`), as runLeaf takes it. */
+export function shippedLeafConfig(file: string): Record<string, string> {
+  const doc = parse(readFileSync(join(__dirname, "..", "..", file), "utf8")) as {
+    config: Record<string, unknown>;
+  };
+  return Object.fromEntries(
+    Object.entries(doc.config).map(([k, v]) => [
+      k.replace(/^thanos-bridge:/, ""),
+      typeof v === "string" ? v : JSON.stringify(v),
+    ]),
+  );
+}
 
 export interface LeafRun {
   readonly mocks: RecordingMocks;

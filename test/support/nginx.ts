@@ -1,21 +1,23 @@
 // Debian's nginx as a leaf's ingress-nginx, configured from the program's own Ingress and
 // Secrets the way ingress-nginx renders those annotations: TLS from the Ingress's secret,
-// HTTP/2, client verification from auth-tls-*, grpc_pass to the backend for the Ingress's
-// paths only. Listens on 127.0.0.1; tests start and stop it.
+// HTTP/2, client verification from auth-tls-*, grpc_pass to the backend for the Ingress's paths
+// only, and the controller's catch-all server (its own certificate, 404) for any other host.
+// Listens on 127.0.0.1; tests start and stop it, and it is killed if the test process exits.
 
 import { ChildProcess, spawn } from "node:child_process";
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
   writeFileSync,
-  chmodSync,
 } from "node:fs";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { selfSignedCa } from "./fake-tls";
 import { LeafRun } from "./leaf";
 import { unwrapSecrets } from "./mocks";
 
@@ -47,6 +49,23 @@ export type SecretsByName = Readonly<Record<string, Readonly<Record<string, stri
 /** What each `service:port` of the Ingress reaches here: a 127.0.0.1 address. */
 export type ServiceAddresses = Readonly<Record<string, string>>;
 
+/**
+ * Annotations this translation renders, each with the values it supports. Anything else fails
+ * the translation, so a test can never pass while silently ignoring part of the Ingress.
+ */
+const TRANSLATED: Record<string, (value: string) => boolean> = {
+  "backend-protocol": (v) => v === "GRPC",
+  "auth-tls-verify-client": (v) => ["on", "off", "optional", "optional_no_ca"].includes(v),
+  "auth-tls-secret": (v) => /^[a-z0-9-]+\/[a-z0-9.-]+$/.test(v),
+  "auth-tls-verify-depth": (v) => /^[0-9]+$/.test(v),
+  // "false" is the controller's behaviour without the annotation: nothing to render.
+  "auth-tls-pass-certificate-to-upstream": (v) => v === "false",
+  // Only a TLS listener is rendered here, so there is no plain-HTTP server to redirect from.
+  "ssl-redirect": (v) => v === "true",
+  "proxy-read-timeout": (v) => /^[0-9]+$/.test(v),
+  "proxy-send-timeout": (v) => /^[0-9]+$/.test(v),
+};
+
 /** Renders nginx.conf for one Ingress; writes the certificate files it needs into `dir`. */
 export function renderNginx(
   ingress: IngressObject,
@@ -57,28 +76,16 @@ export function renderNginx(
 ): string {
   const ns = ingress.metadata.namespace;
   const annotations = ingress.metadata.annotations ?? {};
-  const known = new Set([
-    "backend-protocol",
-    "auth-tls-verify-client",
-    "auth-tls-secret",
-    "auth-tls-verify-depth",
-    "auth-tls-pass-certificate-to-upstream",
-    "ssl-redirect",
-    "proxy-read-timeout",
-    "proxy-send-timeout",
-  ]);
-  for (const key of Object.keys(annotations)) {
-    if (key.startsWith(PREFIX) && !known.has(key.slice(PREFIX.length))) {
-      throw new Error(
-        `renderNginx: annotation ${key} is not translated; add it before relying on it`,
-      );
+  for (const [key, value] of Object.entries(annotations)) {
+    if (!key.startsWith(PREFIX)) continue;
+    const supported = TRANSLATED[key.slice(PREFIX.length)];
+    if (supported === undefined || !supported(value)) {
+      throw new Error(`renderNginx: ${key}: ${JSON.stringify(value)} is not translated`);
     }
   }
   const annotation = (name: string): string | undefined => annotations[PREFIX + name];
   if (annotation("backend-protocol") !== "GRPC") {
-    throw new Error(
-      `renderNginx: only backend-protocol GRPC is translated, got ${annotation("backend-protocol")}`,
-    );
+    throw new Error("renderNginx: only backend-protocol GRPC is translated");
   }
   const secret = (ref: string): Readonly<Record<string, string>> => {
     const found = secrets[ref];
@@ -92,9 +99,9 @@ export function renderNginx(
   writeFileSync(join(dir, "tls.crt"), serverTls["tls.crt"]);
   writeFileSync(join(dir, "tls.key"), serverTls["tls.key"], { mode: 0o600 });
 
-  const lines: string[] = [];
+  const verifyLines: string[] = [];
   const verify = annotation("auth-tls-verify-client");
-  if (verify !== undefined) {
+  if (verify !== undefined && verify !== "off") {
     const caRef = annotation("auth-tls-secret");
     if (caRef === undefined)
       throw new Error("renderNginx: auth-tls-verify-client without auth-tls-secret");
@@ -102,48 +109,68 @@ export function renderNginx(
     if (!caRef.startsWith(`${ns}/`))
       throw new Error(`renderNginx: auth-tls-secret ${caRef} is not in ${ns}`);
     writeFileSync(join(dir, "ca.crt"), secret(caRef)["ca.crt"]);
-    lines.push(
+    verifyLines.push(
       `ssl_client_certificate ${join(dir, "ca.crt")};`,
       `ssl_verify_client ${verify};`,
       `ssl_verify_depth ${annotation("auth-tls-verify-depth") ?? "1"};`,
     );
   }
+  // ingress-nginx writes proxy-*-timeout as grpc_*_timeout for gRPC backends; connect: its 5 s.
   const timeouts = [
-    ["proxy-read-timeout", "grpc_read_timeout"],
-    ["proxy-send-timeout", "grpc_send_timeout"],
-  ]
-    .filter(([a]) => annotation(a) !== undefined)
-    .map(([a, directive]) => `${directive} ${annotation(a)}s;`);
+    "grpc_connect_timeout 5s;",
+    ...[
+      ["proxy-read-timeout", "grpc_read_timeout"],
+      ["proxy-send-timeout", "grpc_send_timeout"],
+    ]
+      .filter(([a]) => annotation(a) !== undefined)
+      .map(([a, directive]) => `${directive} ${annotation(a)}s;`),
+  ];
 
   const servers = ingress.spec.rules.map((rule) => {
-    if (!(tls.hosts ?? []).includes(rule.host))
-      throw new Error(`renderNginx: no TLS for ${rule.host}`);
+    if (!tls.hosts.includes(rule.host)) throw new Error(`renderNginx: no TLS for ${rule.host}`);
     const locations = rule.http.paths.map((p) => {
-      const upstream = services[`${p.backend.service.name}:${p.backend.service.port.number}`];
-      if (upstream === undefined) {
-        throw new Error(
-          `renderNginx: no address for Service ${p.backend.service.name}:${p.backend.service.port.number}`,
-        );
-      }
+      const target = `${p.backend.service.name}:${p.backend.service.port.number}`;
+      const upstream = services[target];
+      if (upstream === undefined) throw new Error(`renderNginx: no address for Service ${target}`);
       // Prefix and ImplementationSpecific become prefix locations, Exact an exact one.
       const match = p.pathType === "Exact" ? `= ${p.path}` : p.path;
-      return `    location ${match} {\n      grpc_pass grpc://${upstream};\n${timeouts.map((t) => `      ${t}\n`).join("")}    }`;
+      return [
+        `    location ${match} {`,
+        `      grpc_pass grpc://${upstream};`,
+        ...timeouts.map((t) => `      ${t}`),
+        "    }",
+      ].join("\n");
     });
     return [
-      `  server {`,
+      "  server {",
       `    listen 127.0.0.1:${port} ssl http2;`,
       `    server_name ${rule.host};`,
       `    ssl_certificate ${join(dir, "tls.crt")};`,
       `    ssl_certificate_key ${join(dir, "tls.key")};`,
       // ingress-nginx's default protocols.
-      `    ssl_protocols TLSv1.2 TLSv1.3;`,
-      ...lines.map((l) => `    ${l}`),
+      "    ssl_protocols TLSv1.2 TLSv1.3;",
+      ...verifyLines.map((l) => `    ${l}`),
       ...locations,
-      // No default backend: any other path is not routed.
-      `    location / {\n      return 404;\n    }`,
-      `  }`,
+      // No default backend on the Ingress: any other path is not routed.
+      "    location / {\n      return 404;\n    }",
+      "  }",
     ].join("\n");
   });
+
+  // The controller's catch-all server for any other host, with its own certificate.
+  const fallback = selfSignedCa("Kubernetes Ingress Controller Fake Certificate");
+  writeFileSync(join(dir, "default.crt"), fallback.certPem);
+  writeFileSync(join(dir, "default.key"), fallback.keyPem, { mode: 0o600 });
+  const catchAll = [
+    "  server {",
+    `    listen 127.0.0.1:${port} ssl http2 default_server;`,
+    "    server_name _;",
+    `    ssl_certificate ${join(dir, "default.crt")};`,
+    `    ssl_certificate_key ${join(dir, "default.key")};`,
+    "    ssl_protocols TLSv1.2 TLSv1.3;",
+    "    location / {\n      return 404;\n    }",
+    "  }",
+  ].join("\n");
 
   const temp = join(dir, "temp");
   mkdirSync(temp, { recursive: true });
@@ -156,6 +183,7 @@ export function renderNginx(
     "http {",
     "  access_log off;",
     ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${temp};`),
+    catchAll,
     ...servers,
     "}",
     "",
@@ -163,35 +191,16 @@ export function renderNginx(
 }
 
 export interface Nginx {
-  readonly dir: string;
   readonly port: number;
-  /** Rewrites the certificate files from the given Secrets and reloads gracefully. */
+  /** Rewrites the config and certificate files, then reloads gracefully (SIGHUP). */
   reload(ingress: IngressObject, secrets: SecretsByName): Promise<void>;
+  /** The error log so far; client certificate failures are logged there at level info. */
   errorLog(): string;
   stop(): Promise<void>;
 }
 
-function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const socket = connect(port, "127.0.0.1");
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve();
-      });
-      socket.once("error", () => {
-        socket.destroy();
-        if (Date.now() > until) reject(new Error(`nginx did not listen on 127.0.0.1:${port}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
-
-/** A free port on 127.0.0.1, from the kernel. */
-export function freePort(): Promise<number> {
+/** A port on 127.0.0.1 that was free a moment ago (startNginx retries if it is taken since). */
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -204,53 +213,104 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts nginx in the foreground for one Ingress; stop() ends it and removes its files. */
+const running = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of running) {
+    try {
+      process.kill(-(child.pid ?? 0), "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** Kills nginx's whole process group (master and workers). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-(child.pid ?? 0), signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Starts nginx in the foreground for one Ingress. It is up once its pid file exists: nginx
+ * writes it after binding its listener, so the port is nginx's and nobody else's.
+ */
 export async function startNginx(
   ingress: IngressObject,
   secrets: SecretsByName,
   services: ServiceAddresses,
+  attempts = 3,
 ): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), "thanos-bridge-nginx-"));
   const port = await freePort();
   const conf = join(dir, "nginx.conf");
+  const pidFile = join(dir, "nginx.pid");
   writeFileSync(conf, renderNginx(ingress, secrets, services, port, dir));
-  const child: ChildProcess = spawn(
+  const child = spawn(
     NGINX_BINARY,
     ["-p", dir, "-c", conf, "-e", join(dir, "error.log"), "-g", "daemon off;"],
     {
       stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
     },
   );
+  running.add(child);
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  try {
-    await Promise.race([
-      waitForPort(port, 5000),
-      exited.then(() => {
-        throw new Error(`nginx exited: ${stderr}`);
-      }),
-    ]);
-  } catch (e) {
-    child.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-    throw e;
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      exited = true;
+      running.delete(child);
+      resolve();
+    });
+    child.once("error", (e) => {
+      stderr += String(e);
+      exited = true;
+      running.delete(child);
+      resolve();
+    });
+  });
+  const until = Date.now() + 10_000;
+  while (
+    !exited &&
+    !(existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid))
+  ) {
+    if (Date.now() > until) {
+      killGroup(child, "SIGKILL");
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  if (exited || Date.now() > until) {
+    await exit;
+    rmSync(dir, { recursive: true, force: true });
+    if (attempts > 1 && stderr.includes("Address already in use")) {
+      return startNginx(ingress, secrets, services, attempts - 1);
+    }
+    throw new Error(`nginx did not start: ${stderr}`);
+  }
+  const log = join(dir, "error.log");
   return {
-    dir,
     port,
     reload: async (nextIngress, nextSecrets) => {
       writeFileSync(conf, renderNginx(nextIngress, nextSecrets, services, port, dir));
+      const before = readFileSync(log, "utf8").length;
       child.kill("SIGHUP");
-      // The master re-reads the config and starts new workers; old ones finish their requests.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Reloaded once the master has started the new worker.
+      const deadline = Date.now() + 10_000;
+      while (!readFileSync(log, "utf8").slice(before).includes("start worker process")) {
+        if (Date.now() > deadline) throw new Error("nginx did not reload");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     },
-    errorLog: () =>
-      existsSync(join(dir, "error.log")) ? readFileSync(join(dir, "error.log"), "utf8") : "",
+    errorLog: () => (existsSync(log) ? readFileSync(log, "utf8") : ""),
     stop: async () => {
-      child.kill("SIGQUIT");
-      const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await exited;
+      killGroup(child, "SIGQUIT");
+      const killer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
+      await exit;
       clearTimeout(killer);
       rmSync(dir, { recursive: true, force: true });
     },

@@ -155,8 +155,29 @@ export function envoyUpstreamTls(run: ObserverRun, cluster: string): UpstreamTls
   const ctx = tls.common_tls_context;
   const san = ctx.validation_context.match_typed_subject_alt_names.map((m) => m.matcher.exact);
   assert.deepEqual(san, [tls.sni], "Envoy must expect the SAN it sends as SNI");
+  // The :authority Envoy sends: the rewrite on the route to this cluster, else Querier's own.
+  const listeners = (
+    run.envoy.static_resources as {
+      listeners: { name: string; filter_chains: { filters: { typed_config: unknown }[] }[] }[];
+    }
+  ).listeners;
+  const hcm = listeners.find((l) => l.name === "leaves")?.filter_chains[0].filters[0]
+    .typed_config as {
+    route_config: {
+      virtual_hosts: {
+        domains: string[];
+        routes: { route: { cluster: string; host_rewrite_literal?: string } }[];
+      }[];
+    };
+  };
+  const vhost = hcm.route_config.virtual_hosts.find((v) =>
+    v.routes.some((r) => r.route.cluster === cluster),
+  );
+  assert.ok(vhost !== undefined, `no virtual host routes to ${cluster}`);
+  const route = vhost.routes.find((r) => r.route.cluster === cluster);
   return {
     serverName: tls.sni,
+    authority: route?.route.host_rewrite_literal ?? vhost.domains[0],
     ca: mountedFile(run, "envoy", ctx.validation_context.trusted_ca.filename),
     cert: mountedFile(run, "envoy", ctx.tls_certificates[0].certificate_chain.filename),
     key: mountedFile(run, "envoy", ctx.tls_certificates[0].private_key.filename),
