@@ -43,97 +43,101 @@ async function main(): Promise<void> {
   // One real leaf (real CA, certificate and key), cloned under N names by the child's mocks.
   const leaf = await runLeaf(LEAF_A, "leaf-a");
   const dir = mkdtempSync(join(tmpdir(), "bench-"));
-  const leafFile = join(dir, "leaf.json");
-  writeFileSync(leafFile, JSON.stringify({ bridge: leaf.bridge, clientKey: leaf.clientKey }));
+  try {
+    const leafFile = join(dir, "leaf.json");
+    writeFileSync(leafFile, JSON.stringify({ bridge: leaf.bridge, clientKey: leaf.clientKey }));
 
-  console.log(
-    `observer program on the mock runtime (node ${process.version}, one process per case)`,
-  );
-  console.log(`floor: as many trivial resources; types: the same resource types, fixed inputs\n`);
-  console.log(
-    [
-      pad("leaves", 6),
-      pad("wall", 9),
-      pad("peak RSS", 9),
-      pad("resources", 9),
-      pad("envoy.yaml", 11),
-      pad("per leaf", 9),
-      pad("floor", 8),
-      pad("ratio", 6),
-      pad("types", 8),
-      pad("ratio", 6),
-    ].join("  "),
-  );
-  const rows: { n: number; program: Case; floor: Case; types: Case }[] = [];
-  for (const n of SIZES) {
-    const program = child(["program", String(n), leafFile]);
-    const floor = child(["floor", String(n)]);
-    const types = child(["types", String(n)]);
-    rows.push({ n, program, floor, types });
+    console.log(
+      `observer program on the mock runtime (node ${process.version}, one process per case)`,
+    );
+    console.log(`floor: as many trivial resources; types: the same resource types, fixed inputs\n`);
     console.log(
       [
-        pad(n, 6),
-        pad(ms(program.wallMs), 9),
-        pad(`${program.maxRssMb.toFixed(0)} MB`, 9),
-        pad(program.resources, 9),
-        pad(program.refused ? "refused" : `${(program.envoyBytes / 1024).toFixed(0)} KiB`, 11),
-        pad(program.refused ? "-" : `${(program.envoyBytes / n).toFixed(0)} B`, 9),
-        pad(ms(floor.wallMs), 8),
-        pad((program.wallMs / floor.wallMs).toFixed(2), 6),
-        pad(ms(types.wallMs), 8),
-        pad((program.wallMs / types.wallMs).toFixed(2), 6),
+        pad("leaves", 6),
+        pad("wall", 9),
+        pad("peak RSS", 9),
+        pad("resources", 9),
+        pad("envoy.yaml", 11),
+        pad("per leaf", 9),
+        pad("floor", 8),
+        pad("ratio", 6),
+        pad("types", 8),
+        pad("ratio", 6),
       ].join("  "),
     );
-  }
-  for (const { n, program } of rows) {
-    if (program.refused) {
+    const rows: { n: number; program: Case; floor: Case; types: Case }[] = [];
+    for (const n of SIZES) {
+      const program = child(["program", String(n), leafFile]);
+      const floor = child(["floor", String(n)]);
+      const types = child(["types", String(n)]);
+      rows.push({ n, program, floor, types });
       console.log(
-        `\n${n} leaves: refused at plan time, after reading every leaf and before declaring ` +
-          `their Secrets: ${program.refused}`,
+        [
+          pad(n, 6),
+          pad(ms(program.wallMs), 9),
+          pad(`${program.maxRssMb.toFixed(0)} MB`, 9),
+          pad(program.resources, 9),
+          pad(program.refused ? "refused" : `${(program.envoyBytes / 1024).toFixed(0)} KiB`, 11),
+          pad(program.refused ? "-" : `${(program.envoyBytes / n).toFixed(0)} B`, 9),
+          pad(ms(floor.wallMs), 8),
+          pad((program.wallMs / floor.wallMs).toFixed(2), 6),
+          pad(ms(types.wallMs), 8),
+          pad((program.wallMs / types.wallMs).toFixed(2), 6),
+        ].join("  "),
       );
     }
-  }
-  // Cost per leaf from the two largest runs that completed: a refused run stops at the capacity
-  // check, before the per-leaf Secrets, so it is not the same work.
-  const complete = rows.filter((r) => r.program.refused === undefined);
-  const [small, large] = complete.slice(-2);
-  const perLeaf = (pick: (r: (typeof rows)[number]) => Case) =>
-    ((pick(large).wallMs - pick(small).wallMs) / (large.n - small.n)).toFixed(2);
-  console.log(
-    `\ncost per leaf between ${small.n} and ${large.n} leaves: ${perLeaf((r) => r.program)} ms ` +
-      `(floor: ${perLeaf((r) => r.floor)} ms, types: ${perLeaf((r) => r.types)} ms)`,
-  );
+    for (const { n, program } of rows) {
+      if (program.refused) {
+        console.log(
+          `\n${n} leaves: refused at plan time, after reading every leaf and before declaring ` +
+            `their Secrets: ${program.refused}`,
+        );
+      }
+    }
+    // Cost per leaf from the two largest runs that completed: a refused run stops at the capacity
+    // check, before the per-leaf Secrets, so it is not the same work.
+    const complete = rows.filter((r) => r.program.refused === undefined);
+    const [small, large] = complete.slice(-2);
+    const perLeaf = (pick: (r: (typeof rows)[number]) => Case) =>
+      ((pick(large).wallMs - pick(small).wallMs) / (large.n - small.n)).toFixed(2);
+    console.log(
+      `\ncost per leaf between ${small.n} and ${large.n} leaves: ${perLeaf((r) => r.program)} ms ` +
+        `(floor: ${perLeaf((r) => r.floor)} ms, types: ${perLeaf((r) => r.types)} ms)`,
+    );
 
-  // Generation and strict validation alone, in this process.
-  const t0 = process.hrtime.bigint();
-  loadEnvoyProtos();
-  const load = Number(process.hrtime.bigint() - t0) / 1e6;
-  const leaves = Array.from({ length: 1000 }, (_, i) => {
-    const cluster = `leaf-${String(i).padStart(4, "0")}`;
-    return {
-      cluster,
-      host: `thanos.${cluster}.example.com`,
-      port: 443,
-      serverName: `thanos.${cluster}.example.com`,
-    };
-  });
-  const t1 = process.hrtime.bigint();
-  const config = envoyBootstrap(leaves, {
-    endpointSuffix: "thanos-bridge.internal",
-    fanOut: QUERIER_FAN_OUT,
-  });
-  const t2 = process.hrtime.bigint();
-  const yaml = stableYaml(config);
-  const t3 = process.hrtime.bigint();
-  const problems = validateEnvoyBootstrap(config);
-  const t4 = process.hrtime.bigint();
-  const d = (a: bigint, b: bigint) => Number(b - a) / 1e6;
-  console.log(
-    `\nenvoy.yaml for 1000 leaves: generate ${ms(d(t1, t2))}, serialise ${ms(d(t2, t3))} ` +
-      `(${(yaml.length / 1024 / 1024).toFixed(2)} MiB), validate ${ms(d(t3, t4))} ` +
-      `(${problems.length} problems); total ${ms(d(t1, t4))}, plus ${ms(load)} to load the protos once`,
-  );
-  rmSync(dir, { recursive: true, force: true });
+    // Generation and strict validation alone, in this process.
+    const t0 = process.hrtime.bigint();
+    loadEnvoyProtos();
+    const load = Number(process.hrtime.bigint() - t0) / 1e6;
+    const leaves = Array.from({ length: 1000 }, (_, i) => {
+      const cluster = `leaf-${String(i).padStart(4, "0")}`;
+      return {
+        cluster,
+        host: `thanos.${cluster}.example.com`,
+        port: 443,
+        serverName: `thanos.${cluster}.example.com`,
+      };
+    });
+    const t1 = process.hrtime.bigint();
+    const config = envoyBootstrap(leaves, {
+      endpointSuffix: "thanos-bridge.internal",
+      fanOut: QUERIER_FAN_OUT,
+    });
+    const t2 = process.hrtime.bigint();
+    const yaml = stableYaml(config);
+    const t3 = process.hrtime.bigint();
+    const problems = validateEnvoyBootstrap(config);
+    const t4 = process.hrtime.bigint();
+    const d = (a: bigint, b: bigint) => Number(b - a) / 1e6;
+    console.log(
+      `\nenvoy.yaml for 1000 leaves: generate ${ms(d(t1, t2))}, serialise ${ms(d(t2, t3))} ` +
+        `(${(yaml.length / 1024 / 1024).toFixed(2)} MiB), validate ${ms(d(t3, t4))} ` +
+        `(${problems.length} problems); total ${ms(d(t1, t4))}, plus ${ms(load)} to load the protos once`,
+    );
+  } finally {
+    // The leaf file holds a (test) private key.
+    rmSync(dir, { recursive: true, force: true });
+  }
 
   await benchTls();
 }
