@@ -116,10 +116,16 @@ async function main(): Promise<void> {
       opts,
     );
     new k8s.policy.v1.PodDisruptionBudget("pdb", { metadata: { name: "pdb" } }, opts);
+    new k8s.networking.v1.NetworkPolicy(
+      "np",
+      { metadata: { name: "np" }, spec: { podSelector: {} } },
+      opts,
+    );
     new Trivial("component");
   } else {
-    // The observer registers per leaf a StackReference and a Secret, plus 9 fixed resources.
-    for (let i = 0; i < 2 * n + 9; i++) new Trivial(`r-${i}`);
+    // The observer registers per leaf a StackReference and a Secret, plus 8 fixed resources
+    // (component, provider, ConfigMap, ServiceAccount, Deployment, Service, NetworkPolicy, PDB).
+    for (let i = 0; i < 2 * n + 8; i++) new Trivial(`r-${i}`);
   }
   await Promise.race([settings.waitForRPCs(), until(() => refused !== undefined)]);
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;

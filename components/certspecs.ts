@@ -36,10 +36,12 @@ export interface LeafPkiSpec {
   readonly client: CertSpec;
 }
 
+export type KeyAlgorithm = "ECDSA-P256" | "ECDSA-P384" | "RSA-2048" | "RSA-3072" | "RSA-4096";
+
 export interface LeafPkiInput {
   readonly clusterName: string;
   readonly hostname: string;
-  readonly keyAlgorithm: "ECDSA-P256" | "ECDSA-P384" | "RSA-2048" | "RSA-3072" | "RSA-4096";
+  readonly keyAlgorithm: KeyAlgorithm;
   readonly caValidityHours: number;
   readonly certValidityHours: number;
   readonly renewBeforeHours: number;
@@ -49,7 +51,7 @@ export const ORGANIZATION = "thanos-bridge";
 /** Common name of the client certificate every leaf issues to the observer. */
 export const OBSERVER_COMMON_NAME = "thanos-bridge-observer";
 
-export function keySpec(algorithm: LeafPkiInput["keyAlgorithm"]): KeySpec {
+export function keySpec(algorithm: KeyAlgorithm): KeySpec {
   switch (algorithm) {
     case "ECDSA-P256":
       return { algorithm: "ECDSA", ecdsaCurve: "P256" };

@@ -7,7 +7,7 @@
 // a secret) travel separately.
 
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { isDnsLabel, isFqdn, isPort, isRfc3339 } from "./validate";
+import { byCluster, isDnsLabel, isFqdn, isPort, isRfc3339 } from "./validate";
 
 export const CONTRACT_VERSION = 1;
 export const BRIDGE_OUTPUT = "bridge";
@@ -271,9 +271,7 @@ export function parseLeafClientKey(leaf: LeafBridge, clientKey: unknown): string
  * server name (each is one Envoy virtual host's upstream). Returns the leaves sorted by cluster.
  */
 export function distinctLeaves(leaves: readonly LeafBridge[]): readonly LeafBridge[] {
-  const sorted = [...leaves].sort((a, b) =>
-    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
-  );
+  const sorted = [...leaves].sort(byCluster);
   for (const [field, what] of [
     ["cluster", "cluster name"],
     ["serverName", "hostname"],

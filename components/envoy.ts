@@ -6,6 +6,8 @@
 // `<leaf>.<suffix>:<listener port>`; the pod's hostAliases resolve every such name to 127.0.0.1,
 // so Envoy routes on `:authority` and the Stores page shows leaf names, not port numbers.
 
+import { byCluster } from "./validate";
+
 /** A leaf as Envoy needs it: where to connect and what name to expect. */
 export interface EnvoyUpstream {
   /** Leaf cluster name (a DNS label); names the Envoy cluster, its cert directory and alias. */
@@ -241,9 +243,7 @@ export function envoyBootstrap(
   leaves: readonly EnvoyUpstream[],
   options: EnvoyOptions,
 ): Record<string, unknown> {
-  const sorted = [...leaves].sort((a, b) =>
-    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
-  );
+  const sorted = [...leaves].sort(byCluster);
   const loopback = "127.0.0.1";
   // One instance of the settings every leaf cluster shares, so the YAML can say them once.
   const shared = sharedClusterSettings(options.fanOut);
@@ -280,7 +280,10 @@ export function envoyBootstrap(
           name: "stats",
           // The only listener outside loopback, so the kubelet and Prometheus can reach it; it
           // forwards exactly two read-only admin paths.
-          address: socketAddress("0.0.0.0", ENVOY_PORTS.stats),
+          // All addresses, IPv6 and IPv4 alike, for single- and dual-stack clusters.
+          address: {
+            socket_address: { address: "::", port_value: ENVOY_PORTS.stats, ipv4_compat: true },
+          },
           filter_chains: [
             {
               filters: [

@@ -1,14 +1,13 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { LeafBridge, distinctLeaves } from "./contract";
-import { envoyBootstrap } from "./envoy";
 import {
   OBSERVER_OBJECT_NAMES,
   ObserverInput,
   QUERIER_FAN_OUT,
   THANOS_PATHS,
   assertFitsConfigMap,
-  configHash,
+  configMapName,
   credentialsHash,
   endpointsConfig,
   leafSecretName,
@@ -18,7 +17,7 @@ import {
   querierNetworkPolicySpec,
   querierServiceSpec,
 } from "./querier";
-import { ENVOY_PATHS } from "./envoy";
+import { ENVOY_PATHS, envoyBootstrap } from "./envoy";
 import { stableYaml } from "./yaml";
 
 /** One leaf as read from its stack: the checked public outputs and the checked client key. */
@@ -85,7 +84,6 @@ export class Observer extends pulumi.ComponentResource {
     this.leaves = pulumi.all(args.leaves.map((l) => l.bridge)).apply(distinctLeaves);
 
     const input = this.leaves.apply((leaves): ObserverInput => ({
-      namespace: args.namespace,
       leaves,
       endpointSuffix: args.endpointSuffix,
       querier: args.querier,
@@ -104,7 +102,11 @@ export class Observer extends pulumi.ComponentResource {
 
     this.config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
-      { metadata: { name: OBSERVER_OBJECT_NAMES.config, namespace, labels }, data },
+      {
+        metadata: { name: data.apply(configMapName), namespace, labels },
+        immutable: true,
+        data,
+      },
       childOpts,
     );
     // One Secret per leaf stack, named after the leaf's cluster, holding what Envoy presents
@@ -144,7 +146,7 @@ export class Observer extends pulumi.ComponentResource {
         metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
         spec: pulumi.all([input, data, this.leaves]).apply(([i, d, leaves]) =>
           querierDeploymentSpec(i, {
-            config: configHash(d),
+            configMap: configMapName(d),
             credentials: credentialsHash(leaves),
           }),
         ),

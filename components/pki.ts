@@ -44,7 +44,8 @@ export class LeafPki extends pulumi.ComponentResource {
       {
         privateKeyPem: caKey.privateKeyPem,
         subject: subjectArgs(spec.ca),
-        isCaCertificate: true,
+        isCaCertificate: spec.ca.isCaCertificate,
+        dnsNames: [...spec.ca.dnsNames],
         allowedUses: [...spec.ca.allowedUses],
         validityPeriodHours: spec.ca.validityPeriodHours,
         earlyRenewalHours: spec.ca.earlyRenewalHours,
@@ -74,7 +75,7 @@ export class LeafPki extends pulumi.ComponentResource {
           certRequestPem: csr.certRequestPem,
           caCertPem: caCert.certPem,
           caPrivateKeyPem: caKey.privateKeyPem,
-          isCaCertificate: false,
+          isCaCertificate: cert.isCaCertificate,
           allowedUses: [...cert.allowedUses],
           validityPeriodHours: cert.validityPeriodHours,
           earlyRenewalHours: cert.earlyRenewalHours,

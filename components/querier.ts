@@ -12,11 +12,12 @@ import {
   leafCertFiles,
   leafEndpoint,
 } from "./envoy";
+import { byCluster } from "./validate";
 
 export const OBSERVER_OBJECT_NAMES = {
   /** Deployment, Service, PodDisruptionBudget and ServiceAccount. */
   querier: "thanos-bridge-querier",
-  /** ConfigMap with envoy.yaml and endpoints.yaml. */
+  /** Prefix of the ConfigMap with envoy.yaml and endpoints.yaml (see `configMapName`). */
   config: "thanos-bridge-observer",
 } as const;
 
@@ -69,7 +70,6 @@ export interface ContainerSpec {
 }
 
 export interface ObserverInput {
-  readonly namespace: string;
   /** Parsed, distinct leaves. */
   readonly leaves: readonly EnvoyUpstream[];
   readonly endpointSuffix: string;
@@ -81,9 +81,6 @@ export interface ObserverInput {
   };
   readonly envoy: ContainerSpec;
 }
-
-const byCluster = (a: EnvoyUpstream, b: EnvoyUpstream): number =>
-  a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0;
 
 export function observerLabels(): Record<string, string> {
   return {
@@ -129,20 +126,27 @@ export function credentialsHash(
   }[],
 ): string {
   const hash = createHash("sha256");
-  for (const leaf of [...leaves].sort((a, b) =>
-    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
-  )) {
+  for (const leaf of [...leaves].sort(byCluster)) {
     hash.update(`${leaf.cluster}\0${leaf.clientCert}\0${leaf.caCert}\0`);
   }
   return hash.digest("hex");
 }
 
-/** Hashes the pod template carries, so that a change to what they cover rolls the pods. */
-export interface PodHashes {
-  /** Of envoy.yaml and endpoints.yaml (`configHash`). */
-  readonly config: string;
+/** What the pod template names, so that a change to either rolls the pods. */
+export interface PodRevision {
+  /** The ConfigMap holding this revision of envoy.yaml and endpoints.yaml (`configMapName`). */
+  readonly configMap: string;
   /** Of the leaves' certificates (`credentialsHash`). */
   readonly credentials: string;
+}
+
+/**
+ * The ConfigMap's name carries a hash of its data, and the ConfigMap is immutable: each config
+ * is a new object that only the pods of its revision mount. An old pod whose Envoy restarts
+ * during a rollout still reads the config that matches its own certificate volume.
+ */
+export function configMapName(data: Readonly<Record<string, string>>): string {
+  return `${OBSERVER_OBJECT_NAMES.config}-${configHash(data).slice(0, 10)}`;
 }
 
 /** SHA-256 over a config map's data, keys sorted: changes exactly when a file changes. */
@@ -177,19 +181,16 @@ export function querierArgs(input: ObserverInput): string[] {
  * The pod template: Querier, and Envoy as a native sidecar (an init container with restartPolicy
  * Always, Kubernetes 1.29+), so Envoy is ready before Querier starts and stops after it.
  */
-export function observerPodTemplate(input: ObserverInput, hashes: PodHashes) {
+export function observerPodTemplate(input: ObserverInput, revision: PodRevision) {
   const leaves = [...input.leaves].sort(byCluster);
   const envoyProbe = { httpGet: { path: "/ready", port: "envoy-stats" } };
   return {
     metadata: {
       labels: observerLabels(),
-      // Roll the pods when envoy.yaml or endpoints.yaml change, and when a leaf's certificate is
-      // re-issued: Envoy reads certificate files once, at start, until it reads them through
-      // SDS with a watched directory (the rotation work), which will drop the second hash.
-      annotations: {
-        "thanos-bridge/config-hash": hashes.config,
-        "thanos-bridge/credentials-hash": hashes.credentials,
-      },
+      // A new config is a new ConfigMap name below, which rolls the pods. So must a re-issued
+      // certificate: Envoy reads certificate files once, at start, until it reads them through
+      // SDS with a watched directory (the rotation work), which will drop this hash.
+      annotations: { "thanos-bridge/credentials-hash": revision.credentials },
     },
     spec: {
       serviceAccountName: OBSERVER_OBJECT_NAMES.querier,
@@ -258,14 +259,14 @@ export function observerPodTemplate(input: ObserverInput, hashes: PodHashes) {
         {
           name: "envoy-config",
           configMap: {
-            name: OBSERVER_OBJECT_NAMES.config,
+            name: revision.configMap,
             items: [{ key: ENVOY_PATHS.configFile, path: ENVOY_PATHS.configFile }],
           },
         },
         {
           name: "querier-config",
           configMap: {
-            name: OBSERVER_OBJECT_NAMES.config,
+            name: revision.configMap,
             items: [{ key: THANOS_PATHS.endpointsFile, path: THANOS_PATHS.endpointsFile }],
           },
         },
@@ -304,14 +305,14 @@ export function observerPodTemplate(input: ObserverInput, hashes: PodHashes) {
   };
 }
 
-export function querierDeploymentSpec(input: ObserverInput, hashes: PodHashes) {
+export function querierDeploymentSpec(input: ObserverInput, revision: PodRevision) {
   return {
     replicas: input.querier.replicas,
     revisionHistoryLimit: 5,
     selector: { matchLabels: querierSelector() },
     // Never fewer ready Queriers than asked for during a rollout.
     strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-    template: observerPodTemplate(input, hashes),
+    template: observerPodTemplate(input, revision),
   };
 }
 

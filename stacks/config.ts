@@ -3,6 +3,7 @@
 // program (stacks/index.ts) and the tests. Every problem is reported at once, each naming the
 // key, the value and what is allowed, before any resource is declared.
 
+import type { KeyAlgorithm } from "../components/certspecs";
 import {
   isDnsLabel,
   isDnsSubdomain,
@@ -16,7 +17,7 @@ export const PROJECT = "thanos-bridge";
 export type Role = "leaf" | "observer";
 export const ROLES: readonly Role[] = ["leaf", "observer"];
 
-export type KeyAlgorithm = "ECDSA-P256" | "ECDSA-P384" | "RSA-2048" | "RSA-3072" | "RSA-4096";
+export type { KeyAlgorithm };
 export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
   "ECDSA-P256",
   "ECDSA-P384",
@@ -422,10 +423,15 @@ function uniqueSorted(r: Reader, key: ConfigKey, values: readonly string[]): rea
   return [...new Set(values)].sort();
 }
 
-function readList(r: Reader, key: ConfigKey, pattern: RegExp, allowed: string): readonly string[] {
+function readList(
+  r: Reader,
+  key: ConfigKey,
+  valid: (value: string) => boolean,
+  allowed: string,
+): readonly string[] {
   const values = r.stringList(key);
   for (const value of values) {
-    if (!pattern.test(value)) r.problem(key, `${show(value)} is not allowed; use ${allowed}`);
+    if (!valid(value)) r.problem(key, `${show(value)} is not allowed; use ${allowed}`);
   }
   return uniqueSorted(r, key, values);
 }
@@ -475,7 +481,7 @@ function readObserver(r: Reader): ObserverConfig {
   const leaves = readList(
     r,
     "leaves",
-    QUALIFIED_STACK,
+    (v) => QUALIFIED_STACK.test(v),
     "a fully qualified stack name <organization>/<project>/<stack>, e.g. acme/thanos-bridge/leaf-a",
   );
   if (leaves.length === 0 && r.problems.every((p) => !p.startsWith(fullKey("leaves")))) {
@@ -502,17 +508,22 @@ function readObserver(r: Reader): ObserverConfig {
     querier: {
       image: readImage(r, "querierImage"),
       replicas: r.integer("querierReplicas", 1, 100),
-      replicaLabels: readList(r, "replicaLabels", LABEL_NAME, "a Prometheus label name"),
+      replicaLabels: readList(
+        r,
+        "replicaLabels",
+        (v) => LABEL_NAME.test(v),
+        "a Prometheus label name",
+      ),
       extraEndpoints: readList(
         r,
         "extraEndpoints",
-        STORE_ENDPOINT,
+        (v) => STORE_ENDPOINT.test(v),
         "host:port, dns+host:port or dnssrv+_<port name>._tcp.<service>, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc",
       ),
       clientNamespaces: readList(
         r,
         "clientNamespaces",
-        /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+        isDnsLabel,
         "a namespace name (a DNS label), e.g. grafana",
       ),
       resources: readResources(r, "querierCpu", "querierMemory"),

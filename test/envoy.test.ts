@@ -175,7 +175,7 @@ describe("Envoy config generator", () => {
     );
     assert.deepEqual(addresses, {
       leaves: { address: "127.0.0.1", port_value: ENVOY_PORTS.listener },
-      stats: { address: "0.0.0.0", port_value: ENVOY_PORTS.stats },
+      stats: { address: "::", port_value: ENVOY_PORTS.stats, ipv4_compat: true },
     });
     const routes = at(hcm("stats"), "route_config", "virtual_hosts", 0, "routes") as Json[];
     assert.deepEqual(

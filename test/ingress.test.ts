@@ -33,12 +33,6 @@ describe("leaf ingress generator", () => {
     });
   });
 
-  it("uses no snippet annotation", () => {
-    for (const key of Object.keys(leafIngressAnnotations(INPUT))) {
-      assert.doesNotMatch(key, /snippet/);
-    }
-  });
-
   it("routes one path per allowed gRPC service, sorted, and nothing else", () => {
     const body = leafIngress(INPUT);
     assert.equal(body.spec.rules.length, 1);

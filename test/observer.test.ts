@@ -253,33 +253,41 @@ describe("observer stack on the mock runtime", () => {
     assert.equal(run.pod.automountServiceAccountToken, false);
   });
 
-  it("rolls the pods when the config changes or a leaf's certificate is re-issued", async () => {
-    const annotations = (r: ObserverRun) =>
-      (
+  it("rolls the pods onto a new immutable ConfigMap when the config changes, and on re-issued certificates", async () => {
+    const revision = (r: ObserverRun) => {
+      const template = (
         plain(r.deployment).spec as {
           template: { metadata: { annotations: Record<string, string> } };
         }
-      ).template.metadata.annotations;
-    assert.equal(annotations(run)["thanos-bridge/config-hash"], configHash(run.files));
+      ).template;
+      const configMap = plain(r.mocks.one("kubernetes:core/v1:ConfigMap"));
+      const volume = r.pod.volumes?.find((v) => v.name === "envoy-config") as {
+        configMap: { name: string };
+      };
+      return {
+        configMap: (configMap.metadata as { name: string }).name,
+        mounted: volume.configMap.name,
+        immutable: configMap.immutable,
+        credentials: template.metadata.annotations["thanos-bridge/credentials-hash"],
+      };
+    };
+    const first = revision(run);
+    assert.equal(first.configMap, `thanos-bridge-observer-${configHash(run.files).slice(0, 10)}`);
+    assert.equal(first.mounted, first.configMap);
+    assert.equal(first.immutable, true);
 
-    // New certificates for leaf-a (a fresh state): same config, new credentials hash.
+    // New certificates for leaf-a (a fresh state): same ConfigMap, new credentials hash.
     const renewed = await runLeaf(LEAF_A, "leaf-a", new FakeTls());
     assert.notEqual(renewed.bridge.clientCert, a.bridge.clientCert);
-    const again = await runObserver(OBSERVER, stacksOf({ [STACK_A]: renewed, [STACK_B]: b }));
-    assert.equal(
-      annotations(again)["thanos-bridge/config-hash"],
-      annotations(run)["thanos-bridge/config-hash"],
+    const again = revision(
+      await runObserver(OBSERVER, stacksOf({ [STACK_A]: renewed, [STACK_B]: b })),
     );
-    assert.notEqual(
-      annotations(again)["thanos-bridge/credentials-hash"],
-      annotations(run)["thanos-bridge/credentials-hash"],
-    );
-    // One leaf fewer: a new config hash.
-    const fewer = await runObserver({ ...OBSERVER, leaves: `["${STACK_A}"]` }, stacks);
-    assert.notEqual(
-      annotations(fewer)["thanos-bridge/config-hash"],
-      annotations(run)["thanos-bridge/config-hash"],
-    );
+    assert.equal(again.configMap, first.configMap);
+    assert.notEqual(again.credentials, first.credentials);
+    // One leaf fewer: a new ConfigMap, which the pods mount.
+    const fewer = revision(await runObserver({ ...OBSERVER, leaves: `["${STACK_A}"]` }, stacks));
+    assert.notEqual(fewer.configMap, first.configMap);
+    assert.equal(fewer.mounted, fewer.configMap);
   });
 
   it("keeps one Querier unavailable at most, spreads replicas, and never surges below the replica count", () => {

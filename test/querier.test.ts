@@ -4,6 +4,7 @@ import {
   ObserverInput,
   assertFitsConfigMap,
   configHash,
+  configMapName,
   credentialsHash,
   endpointsConfig,
   observerPodTemplate,
@@ -19,7 +20,6 @@ const LEAVES: EnvoyUpstream[] = [
   { cluster: "leaf-a", host: "a.example.com", port: 443, serverName: "a.example.com" },
 ];
 const INPUT: ObserverInput = {
-  namespace: "thanos",
   leaves: LEAVES,
   endpointSuffix: "bridge.internal",
   querier: {
@@ -33,7 +33,9 @@ const INPUT: ObserverInput = {
   },
   envoy: { image: "envoyproxy/envoy:v1.38.3", cpu: "100m", memory: "256Mi" },
 };
-const pod = (): PodSpec => observerPodTemplate(INPUT, { config: "c", credentials: "k" }).spec;
+const pod = (): PodSpec =>
+  observerPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789", credentials: "k" })
+    .spec;
 
 describe("observer pod generator", () => {
   it("lists every leaf through Envoy, sorted, then the extra endpoints", () => {
@@ -80,11 +82,19 @@ describe("observer pod generator", () => {
     assert.notEqual(credentialsHash([a]), base);
   });
 
-  it("puts both hashes on the pod template", () => {
+  it("names the ConfigMap after its content", () => {
+    const data = { "envoy.yaml": "a", "endpoints.yaml": "b" };
+    assert.equal(configMapName(data), `thanos-bridge-observer-${configHash(data).slice(0, 10)}`);
+    assert.notEqual(configMapName({ ...data, "envoy.yaml": "a2" }), configMapName(data));
+  });
+
+  it("puts the credentials hash on the pod template", () => {
     assert.deepEqual(
-      observerPodTemplate(INPUT, { config: "c", credentials: "k" }).metadata.annotations,
+      observerPodTemplate(INPUT, {
+        configMap: "thanos-bridge-observer-0123456789",
+        credentials: "k",
+      }).metadata.annotations,
       {
-        "thanos-bridge/config-hash": "c",
         "thanos-bridge/credentials-hash": "k",
       },
     );
@@ -165,12 +175,12 @@ describe("observer pod generator", () => {
     });
     assert.deepEqual(resolveMountedFile(pod(), "envoy", "/etc/envoy/config/envoy.yaml"), {
       kind: "ConfigMap",
-      name: "thanos-bridge-observer",
+      name: "thanos-bridge-observer-0123456789",
       key: "envoy.yaml",
     });
     assert.deepEqual(resolveMountedFile(pod(), "querier", "/etc/thanos/endpoints.yaml"), {
       kind: "ConfigMap",
-      name: "thanos-bridge-observer",
+      name: "thanos-bridge-observer-0123456789",
       key: "endpoints.yaml",
     });
   });
