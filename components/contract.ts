@@ -9,19 +9,32 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { byCluster, isDnsLabel, isFqdn, isPort, isRfc3339 } from "./validate";
 
-export const CONTRACT_VERSION = 1;
+/**
+ * Version 2 (thanos-bridge 0.2): `caCerts` is a bundle, so a CA change can overlap, and each
+ * expiry says when the certificate is due for renewal as well as when it expires.
+ */
+export const CONTRACT_VERSION = 2;
 export const BRIDGE_OUTPUT = "bridge";
 export const CLIENT_KEY_OUTPUT = "bridgeClientKey";
 
 /** OID of the extended key usage id-kp-clientAuth (RFC 5280, 4.2.1.12). */
 const CLIENT_AUTH_OID = "1.3.6.1.5.5.7.3.2";
 
-/** Expiry (notAfter) of each certificate of the leaf, RFC 3339. */
-export interface LeafExpiry {
-  readonly ca: string;
-  readonly server: string;
-  readonly client: string;
+/** When a certificate expires, and from when on it should have been renewed; RFC 3339. */
+export interface CertificateTimes {
+  readonly notAfter: string;
+  /** notAfter minus the certificate kind's renew-before time. */
+  readonly renewAfter: string;
 }
+
+/** Each certificate kind of the leaf. `ca` is the newest CA, the one the next CA replaces. */
+export interface LeafExpiry {
+  readonly ca: CertificateTimes;
+  readonly server: CertificateTimes;
+  readonly client: CertificateTimes;
+}
+
+export const CERTIFICATE_KINDS = ["ca", "server", "client"] as const;
 
 /** The `bridge` output of a leaf stack, version 1. Holds no secret. */
 export interface LeafBridgeOutput {
@@ -32,8 +45,11 @@ export interface LeafBridgeOutput {
   readonly endpoint: string;
   /** The name the ingress's server certificate carries; the observer sends it as SNI. */
   readonly serverName: string;
-  /** PEM of the leaf's CA: the observer trusts it for the leaf's server certificate. */
-  readonly caCert: string;
+  /**
+   * PEM bundle of every CA the leaf trusts, oldest first: one, or two while a CA change
+   * overlaps. The observer trusts all of them for the leaf's server certificate.
+   */
+  readonly caCerts: string;
   /** PEM of the client certificate the leaf issued to the observer. */
   readonly clientCert: string;
   readonly expiry: LeafExpiry;
@@ -51,9 +67,27 @@ export interface LeafBridgeValues {
   readonly cluster: string;
   readonly host: string;
   readonly port: number;
-  readonly caCert: string;
+  /** PEM of each trusted CA, oldest first. */
+  readonly caCerts: readonly string[];
   readonly clientCert: string;
   readonly expiry: LeafExpiry;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** The certificates of a PEM bundle, each as its own PEM block (without surrounding text). */
+export function splitPemBundle(bundle: string): string[] {
+  return bundle.match(PEM_CERTIFICATE) ?? [];
+}
+
+/** Joins PEM certificates into one bundle, one block per line group, ending in a newline. */
+export function joinPemBundle(pems: readonly string[]): string {
+  return pems.map((p) => `${p.trim()}\n`).join("");
+}
+
+/** `notAfter` minus `renewBeforeHours`, RFC 3339 in UTC. */
+export function renewAfter(notAfter: string, renewBeforeHours: number): string {
+  return new Date(Date.parse(notAfter) - renewBeforeHours * 3_600_000).toISOString();
 }
 
 /** Builds the `bridge` output of a leaf, keys in a fixed order. */
@@ -63,10 +97,18 @@ export function leafBridgeOutput(values: LeafBridgeValues): LeafBridgeOutput {
     cluster: values.cluster,
     endpoint: `${values.host}:${values.port}`,
     serverName: values.host,
-    caCert: values.caCert,
+    caCerts: joinPemBundle(values.caCerts),
     clientCert: values.clientCert,
-    expiry: { ca: values.expiry.ca, server: values.expiry.server, client: values.expiry.client },
+    expiry: {
+      ca: times(values.expiry.ca),
+      server: times(values.expiry.server),
+      client: times(values.expiry.client),
+    },
   };
+}
+
+function times(t: CertificateTimes): CertificateTimes {
+  return { notAfter: t.notAfter, renewAfter: t.renewAfter };
 }
 
 export class ContractError extends Error {
@@ -176,18 +218,26 @@ export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
     );
   }
 
-  const ca = certificate(stack, "caCert", bridge["caCert"]);
-  if (!ca.ca) {
+  const caField = bridge["caCerts"];
+  const caPems = typeof caField === "string" ? splitPemBundle(caField) : [];
+  if (caPems.length === 0) {
     throw new ContractError(
       stack,
-      `output '${BRIDGE_OUTPUT}' field 'caCert' is not a CA certificate`,
+      `output '${BRIDGE_OUTPUT}' field 'caCerts' must be a PEM bundle of CA certificates, got ${describe(caField)}`,
+    );
+  }
+  const cas = caPems.map((pem) => certificate(stack, "caCerts", pem));
+  if (cas.some((ca) => !ca.ca)) {
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' field 'caCerts' holds a certificate that is not a CA`,
     );
   }
   const client = certificate(stack, "clientCert", bridge["clientCert"]);
-  if (!client.checkIssued(ca) || !client.verify(ca.publicKey)) {
+  if (!cas.some((ca) => client.checkIssued(ca) && client.verify(ca.publicKey))) {
     throw new ContractError(
       stack,
-      `output '${BRIDGE_OUTPUT}' field 'clientCert' was not issued by its 'caCert' (${client.issuer.trim()})`,
+      `output '${BRIDGE_OUTPUT}' field 'clientCert' was not issued by a CA of its 'caCerts' (${client.issuer.trim()})`,
     );
   }
   if (!(client.keyUsage ?? []).includes(CLIENT_AUTH_OID)) {
@@ -197,24 +247,7 @@ export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
     );
   }
 
-  const rawExpiry = bridge["expiry"];
-  if (!isRecord(rawExpiry)) {
-    throw new ContractError(
-      stack,
-      `output '${BRIDGE_OUTPUT}' field 'expiry' must be an object, got ${describe(rawExpiry)}`,
-    );
-  }
-  const expiryOf = (name: keyof LeafExpiry): string => {
-    const value = rawExpiry[name];
-    if (typeof value !== "string" || !isRfc3339(value)) {
-      throw new ContractError(
-        stack,
-        `output '${BRIDGE_OUTPUT}' field 'expiry.${name}' is ${describe(value)}; expected an RFC 3339 time`,
-      );
-    }
-    return value;
-  };
-  const expiry = { ca: expiryOf("ca"), server: expiryOf("server"), client: expiryOf("client") };
+  const expiry = parseLeafExpiry(stack, bridge["expiry"]);
 
   return {
     stack,
@@ -224,10 +257,49 @@ export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
     host,
     port,
     serverName,
-    caCert: bridge["caCert"] as string,
+    caCerts: joinPemBundle(caPems),
     clientCert: bridge["clientCert"] as string,
     expiry,
   };
+}
+
+/**
+ * Checks the `expiry` field of a leaf's `bridge` output: for each certificate kind, RFC 3339
+ * `notAfter` and `renewAfter`, the latter not after the former.
+ */
+export function parseLeafExpiry(stack: string, value: unknown): LeafExpiry {
+  const where = (field: string) => `output '${BRIDGE_OUTPUT}' field '${field}'`;
+  if (!isRecord(value)) {
+    throw new ContractError(stack, `${where("expiry")} must be an object, got ${describe(value)}`);
+  }
+  const kind = (name: (typeof CERTIFICATE_KINDS)[number]): CertificateTimes => {
+    const entry = value[name];
+    if (!isRecord(entry)) {
+      throw new ContractError(
+        stack,
+        `${where(`expiry.${name}`)} must be an object, got ${describe(entry)}`,
+      );
+    }
+    const time = (field: keyof CertificateTimes): string => {
+      const t = entry[field];
+      if (typeof t !== "string" || !isRfc3339(t)) {
+        throw new ContractError(
+          stack,
+          `${where(`expiry.${name}.${field}`)} is ${describe(t)}; expected an RFC 3339 time`,
+        );
+      }
+      return t;
+    };
+    const times = { notAfter: time("notAfter"), renewAfter: time("renewAfter") };
+    if (Date.parse(times.renewAfter) > Date.parse(times.notAfter)) {
+      throw new ContractError(
+        stack,
+        `${where(`expiry.${name}.renewAfter`)} ${times.renewAfter} is after its notAfter ${times.notAfter}`,
+      );
+    }
+    return times;
+  };
+  return { ca: kind("ca"), server: kind("server"), client: kind("client") };
 }
 
 /**

@@ -126,7 +126,7 @@ export class Observer extends pulumi.ComponentResource {
             stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) => ({
               "tls.crt": b.clientCert,
               "tls.key": key,
-              "ca.crt": b.caCert,
+              "ca.crt": b.caCerts,
             })),
           },
           { ...childOpts, dependsOn: [this.config] },

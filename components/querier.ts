@@ -122,12 +122,12 @@ export function credentialsHash(
   leaves: readonly {
     readonly cluster: string;
     readonly clientCert: string;
-    readonly caCert: string;
+    readonly caCerts: string;
   }[],
 ): string {
   const hash = createHash("sha256");
   for (const leaf of [...leaves].sort(byCluster)) {
-    hash.update(`${leaf.cluster}\0${leaf.clientCert}\0${leaf.caCert}\0`);
+    hash.update(`${leaf.cluster}\0${leaf.clientCert}\0${leaf.caCerts}\0`);
   }
   return hash.digest("hex");
 }

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { leafPkiSpec } from "../components/certspecs";
-import { LeafBridgeOutput, leafBridgeOutput } from "../components/contract";
+import { LeafBridgeOutput, leafBridgeOutput, renewAfter } from "../components/contract";
 import { LeafExposure } from "../components/exposure";
 import { LeafPki } from "../components/pki";
 import { LeafConfig } from "./config";
@@ -53,9 +53,13 @@ export function leafStack(config: LeafConfig): LeafStack {
         cluster: name,
         host: config.hostname,
         port: config.publicPort,
-        caCert,
+        caCerts: [caCert],
         clientCert,
-        expiry: { ca, server, client },
+        expiry: {
+          ca: { notAfter: ca, renewAfter: renewAfter(ca, config.pki.certValidityHours) },
+          server: { notAfter: server, renewAfter: renewAfter(server, config.pki.renewBeforeHours) },
+          client: { notAfter: client, renewAfter: renewAfter(client, config.pki.renewBeforeHours) },
+        },
       }),
     );
   return {

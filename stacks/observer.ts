@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   BRIDGE_OUTPUT,
   CLIENT_KEY_OUTPUT,
+  LeafExpiry,
   parseLeafBridge,
   parseLeafClientKey,
 } from "../components/contract";
@@ -18,7 +19,7 @@ export interface ObservedLeaf {
   readonly endpoint: string;
   /** The leaf's ingress. */
   readonly upstream: string;
-  readonly expiry: { readonly ca: string; readonly server: string; readonly client: string };
+  readonly expiry: LeafExpiry;
 }
 
 export interface ObserverStackOutputs {

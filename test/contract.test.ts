@@ -50,7 +50,7 @@ describe("leaf→observer contract", () => {
     assert.equal(leaf.host, "thanos.leaf-a.example.com");
     assert.equal(leaf.port, 443);
     assert.equal(leaf.serverName, "thanos.leaf-a.example.com");
-    assert.equal(leaf.caCert, a.bridge.caCert);
+    assert.equal(leaf.caCerts, a.bridge.caCerts);
     assert.equal(leaf.clientCert, a.bridge.clientCert);
     assert.equal(parseLeafClientKey(leaf, a.clientKey), a.clientKey);
     assert.ok(!("clientKey" in leaf), "the public part must not carry the key");
@@ -92,14 +92,14 @@ describe("leaf→observer contract", () => {
       `stack ${STACK}: output 'bridge' has no 'version'; it was not written by thanos-bridge`,
     );
     rejects(
-      withField("version", 2),
+      withField("version", 3),
       a.clientKey,
-      `stack ${STACK}: output 'bridge' has contract version 2, but this program reads version 1: upgrade thanos-bridge on the observer`,
+      `stack ${STACK}: output 'bridge' has contract version 3, but this program reads version 2: upgrade thanos-bridge on the observer`,
     );
     rejects(
-      withField("version", "1"),
+      withField("version", 1),
       a.clientKey,
-      `stack ${STACK}: output 'bridge' has contract version "1", but this program reads version 1: run \`pulumi up\` on that stack with this release of thanos-bridge`,
+      `stack ${STACK}: output 'bridge' has contract version 1, but this program reads version 2: run \`pulumi up\` on that stack with this release of thanos-bridge`,
     );
   });
 
@@ -136,25 +136,37 @@ describe("leaf→observer contract", () => {
 
   it("rejects certificates that are not PEM, not a CA, or not from the leaf's CA", () => {
     rejects(
-      withField("caCert", "not a certificate"),
+      withField("caCerts", "not a certificate"),
       a.clientKey,
-      `stack ${STACK}: output 'bridge' field 'caCert' must be a PEM certificate, got the string "not a certificate"`,
+      `stack ${STACK}: output 'bridge' field 'caCerts' must be a PEM bundle of CA certificates, got the string "not a certificate"`,
     );
-    const truncated = a.bridge.caCert.replace(/\n[A-Za-z0-9+/=]+\n-----END/, "\n-----END");
+    const truncated = a.bridge.caCerts.replace(/\n[A-Za-z0-9+/=]+\n-----END/, "\n-----END");
     assert.throws(
-      () => parseBoth(withField("caCert", truncated), a.clientKey),
-      /output 'bridge' field 'caCert' is not a valid X.509 certificate/,
+      () => parseBoth(withField("caCerts", truncated), a.clientKey),
+      /output 'bridge' field 'caCerts' is not a valid X.509 certificate/,
     );
     rejects(
-      withField("caCert", a.bridge.clientCert),
+      withField("caCerts", a.bridge.clientCert),
       a.clientKey,
-      `stack ${STACK}: output 'bridge' field 'caCert' is not a CA certificate`,
+      `stack ${STACK}: output 'bridge' field 'caCerts' holds a certificate that is not a CA`,
+    );
+    rejects(
+      withField("caCerts", a.bridge.caCerts + a.bridge.clientCert),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'caCerts' holds a certificate that is not a CA`,
     );
     // leaf-b's CA did not issue leaf-a's client certificate.
     assert.throws(
-      () => parseBoth(withField("caCert", b.bridge.caCert), a.clientKey),
-      /^ContractError: stack acme\/thanos-bridge\/leaf-a: output 'bridge' field 'clientCert' was not issued by its 'caCert' \(.*CN=thanos-bridge leaf-a CA.*\)$/s,
+      () => parseBoth(withField("caCerts", b.bridge.caCerts), a.clientKey),
+      /^ContractError: stack acme\/thanos-bridge\/leaf-a: output 'bridge' field 'clientCert' was not issued by a CA of its 'caCerts' \(.*CN=thanos-bridge leaf-a CA.*\)$/s,
     );
+    // A bundle is accepted when any of its CAs issued the client certificate, in either order.
+    for (const bundle of [
+      a.bridge.caCerts + b.bridge.caCerts,
+      b.bridge.caCerts + a.bridge.caCerts,
+    ]) {
+      assert.equal(parseLeafBridge(STACK, withField("caCerts", bundle)).caCerts, bundle);
+    }
   });
 
   it("rejects a client certificate without clientAuth", () => {
@@ -179,7 +191,23 @@ describe("leaf→observer contract", () => {
     rejects(
       withField("expiry", { ...a.bridge.expiry, server: "next year" }),
       a.clientKey,
-      `stack ${STACK}: output 'bridge' field 'expiry.server' is the string "next year"; expected an RFC 3339 time`,
+      `stack ${STACK}: output 'bridge' field 'expiry.server' must be an object, got the string "next year"`,
+    );
+    rejects(
+      withField("expiry", {
+        ...a.bridge.expiry,
+        client: { ...a.bridge.expiry.client, renewAfter: "soon" },
+      }),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'expiry.client.renewAfter' is the string "soon"; expected an RFC 3339 time`,
+    );
+    rejects(
+      withField("expiry", {
+        ...a.bridge.expiry,
+        ca: { notAfter: "2030-01-01T00:00:00Z", renewAfter: "2030-01-02T00:00:00Z" },
+      }),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'expiry.ca.renewAfter' 2030-01-02T00:00:00Z is after its notAfter 2030-01-01T00:00:00Z`,
     );
   });
 

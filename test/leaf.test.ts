@@ -82,10 +82,10 @@ describe("leaf stack on the mock runtime", () => {
       assert.equal(field(ca, "setSubjectKeyId"), true);
       // Signed with its own key, which also signs the two certificates and nothing else uses.
       const caKey = field<string>(ca, "privateKeyPem");
-      assert.ok(new X509Certificate(a.bridge.caCert).checkPrivateKey(createPrivateKey(caKey)));
+      assert.ok(new X509Certificate(a.bridge.caCerts).checkPrivateKey(createPrivateKey(caKey)));
       for (const part of ["server", "client"]) {
         assert.equal(field(a.mocks.named(`leaf-a-${part}-cert`), "caPrivateKeyPem"), caKey);
-        assert.equal(field(a.mocks.named(`leaf-a-${part}-cert`), "caCertPem"), a.bridge.caCert);
+        assert.equal(field(a.mocks.named(`leaf-a-${part}-cert`), "caCertPem"), a.bridge.caCerts);
         assert.notEqual(field(a.mocks.named(`leaf-a-${part}-csr`), "privateKeyPem"), caKey);
       }
     });
@@ -114,7 +114,7 @@ describe("leaf stack on the mock runtime", () => {
     });
 
     it("produces certificates that chain to the leaf CA with the right SAN and EKU (invariants 2, 3)", () => {
-      const ca = new X509Certificate(a.bridge.caCert);
+      const ca = new X509Certificate(a.bridge.caCerts);
       const server = new X509Certificate(stringData(a.mocks.named("leaf-a-server-tls"))["tls.crt"]);
       const client = new X509Certificate(a.bridge.clientCert);
       assert.ok(ca.ca);
@@ -167,7 +167,7 @@ describe("leaf stack on the mock runtime", () => {
 
     it("stores the leaf CA as ca.crt in the Secret that auth-tls-secret names", () => {
       const secret = a.mocks.named("leaf-a-client-ca");
-      assert.deepEqual(stringData(secret), { "ca.crt": a.bridge.caCert });
+      assert.deepEqual(stringData(secret), { "ca.crt": a.bridge.caCerts });
       const ingress = a.mocks.one("kubernetes:networking.k8s.io/v1:Ingress");
       const annotations = field<Record<string, string>>(ingress, "metadata", "annotations");
       assert.equal(
@@ -236,17 +236,17 @@ describe("leaf stack on the mock runtime", () => {
 
     it("export each certificate's expiry as RFC 3339, matching the certificate", () => {
       assert.equal(
-        Date.parse(a.bridge.expiry.ca),
-        Date.parse(new X509Certificate(a.bridge.caCert).validTo),
+        Date.parse(a.bridge.expiry.ca.notAfter),
+        Date.parse(new X509Certificate(a.bridge.caCerts).validTo),
       );
       assert.equal(
-        Date.parse(a.bridge.expiry.client),
+        Date.parse(a.bridge.expiry.client.notAfter),
         Date.parse(new X509Certificate(a.bridge.clientCert).validTo),
       );
       const server = new X509Certificate(stringData(a.mocks.named("leaf-a-server-tls"))["tls.crt"]);
-      assert.equal(Date.parse(a.bridge.expiry.server), Date.parse(server.validTo));
-      for (const time of [a.bridge.expiry.ca, a.bridge.expiry.server, a.bridge.expiry.client]) {
-        assert.match(time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      assert.equal(Date.parse(a.bridge.expiry.server.notAfter), Date.parse(server.validTo));
+      for (const kind of [a.bridge.expiry.ca, a.bridge.expiry.server, a.bridge.expiry.client]) {
+        assert.match(kind.notAfter, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       }
     });
 

@@ -138,7 +138,7 @@ describe("observer stack on the mock runtime", () => {
       const ca = mountedFile(run, "envoy", ctx.validation_context.trusted_ca.filename);
       const cert = mountedFile(run, "envoy", ctx.tls_certificates[0].certificate_chain.filename);
       const key = mountedFile(run, "envoy", ctx.tls_certificates[0].private_key.filename);
-      assert.equal(ca, leaf.bridge.caCert);
+      assert.equal(ca, leaf.bridge.caCerts);
       assert.equal(cert, leaf.bridge.clientCert);
       assert.equal(key, leaf.clientKey);
       const caCert = new X509Certificate(ca);
@@ -149,7 +149,7 @@ describe("observer stack on the mock runtime", () => {
     }
     // leaf-b's client certificate does not chain to leaf-a's CA.
     const bCert = new X509Certificate(b.bridge.clientCert);
-    assert.equal(bCert.verify(new X509Certificate(a.bridge.caCert).publicKey), false);
+    assert.equal(bCert.verify(new X509Certificate(a.bridge.caCerts).publicKey), false);
   });
 
   it("resolves every file path in envoy.yaml to a key of a Secret or ConfigMap it creates (invariant 4)", () => {
@@ -425,12 +425,12 @@ describe("observer stack on the mock runtime", () => {
     it("an unknown contract version", async () => {
       const future = {
         ...stacks[STACK_B],
-        outputs: { ...stacks[STACK_B].outputs, bridge: { ...b.bridge, version: 2 } },
+        outputs: { ...stacks[STACK_B].outputs, bridge: { ...b.bridge, version: 3 } },
       };
       const e = await failure({ ...stacks, [STACK_B]: future });
       assert.ok(
         e.message.endsWith(
-          `stack ${STACK_B}: output 'bridge' has contract version 2, but this program reads version 1: upgrade thanos-bridge on the observer`,
+          `stack ${STACK_B}: output 'bridge' has contract version 3, but this program reads version 2: upgrade thanos-bridge on the observer`,
         ),
         e.message,
       );

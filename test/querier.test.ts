@@ -73,12 +73,12 @@ describe("observer pod generator", () => {
   });
 
   it("hashes the leaves' certificates so that a re-issued one changes the hash, in any order", () => {
-    const a = { cluster: "leaf-a", clientCert: "A1", caCert: "CA-A" };
-    const b = { cluster: "leaf-b", clientCert: "B1", caCert: "CA-B" };
+    const a = { cluster: "leaf-a", clientCert: "A1", caCerts: "CA-A" };
+    const b = { cluster: "leaf-b", clientCert: "B1", caCerts: "CA-B" };
     const base = credentialsHash([a, b]);
     assert.equal(credentialsHash([b, a]), base);
     assert.notEqual(credentialsHash([{ ...a, clientCert: "A2" }, b]), base);
-    assert.notEqual(credentialsHash([a, { ...b, caCert: "CA-B2" }]), base);
+    assert.notEqual(credentialsHash([a, { ...b, caCerts: "CA-B2" }]), base);
     assert.notEqual(credentialsHash([a]), base);
   });
 

@@ -129,7 +129,7 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
     assert.deepEqual(await callSeries(addressA, envoyA), { ok: true, messages: 3 });
     assert.deepEqual(backend.calls.slice(-2), ["/thanos.info.Info/Info", "/thanos.Store/Series"]);
     // leaf-b: RSA-3072 certificates, and thanos.Rules on its allowlist.
-    assert.match(new X509Certificate(b.bridge.caCert).publicKey.asymmetricKeyType ?? "", /^rsa$/);
+    assert.match(new X509Certificate(b.bridge.caCerts).publicKey.asymmetricKeyType ?? "", /^rsa$/);
     assert.deepEqual(await callInfo(addressB, envoyB), { ok: true, messages: 1 });
     assert.deepEqual(await callRules(addressB, envoyB), { ok: true, messages: 1 });
   });
@@ -176,7 +176,7 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
   it("an expired client certificate from leaf-a's own CA: refused", async () => {
     const now = Date.now();
     const expired = issueCertificate({
-      caCertPem: a.bridge.caCert,
+      caCertPem: a.bridge.caCerts,
       caKeyPem: caKeyOf(a),
       commonName: "thanos-bridge-observer",
       allowedUses: ["digital_signature", "client_auth"],
@@ -184,7 +184,7 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
       notAfter: new Date(now - 24 * 3600_000),
     });
     assert.ok(
-      new X509Certificate(expired.certPem).checkIssued(new X509Certificate(a.bridge.caCert)),
+      new X509Certificate(expired.certPem).checkIssued(new X509Certificate(a.bridge.caCerts)),
     );
     await assertRefusedByIngress(
       nginxA,
@@ -249,7 +249,7 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
     // its CA kept; the observer's Secret then holds the new client certificate.
     tlsA.forget((name) => /^leaf-a-(server|client)-(key|csr|cert)$/.test(name));
     const next = await runLeaf(LEAF_A, "leaf-a", tlsA);
-    assert.equal(next.bridge.caCert, a.bridge.caCert);
+    assert.equal(next.bridge.caCerts, a.bridge.caCerts);
     assert.notEqual(next.bridge.clientCert, a.bridge.clientCert);
     const nextObserver = await runObserver(OBSERVER, stacksOf({ [STACK_A]: next, [STACK_B]: b }));
     const renewed = envoyUpstreamTls(nextObserver, "leaf-a");
