@@ -30,21 +30,100 @@ export interface CertSpec {
   readonly earlyRenewalHours: number;
 }
 
-export interface LeafPkiSpec {
-  readonly ca: CertSpec;
-  readonly server: CertSpec;
-  readonly client: CertSpec;
-}
-
 export type KeyAlgorithm = "ECDSA-P256" | "ECDSA-P384" | "RSA-2048" | "RSA-3072" | "RSA-4096";
+
+/** How long a kind of certificate is valid, and how long before its expiry it is renewed. */
+export interface CertificateLifetime {
+  readonly validityHours: number;
+  readonly renewBeforeHours: number;
+}
 
 export interface LeafPkiInput {
   readonly clusterName: string;
   readonly hostname: string;
   readonly keyAlgorithm: KeyAlgorithm;
-  readonly caValidityHours: number;
-  readonly certValidityHours: number;
-  readonly renewBeforeHours: number;
+  readonly ca: CertificateLifetime;
+  readonly server: CertificateLifetime;
+  readonly client: CertificateLifetime;
+  /** The CA generations to declare and the one that signs (see `caSchedule`). */
+  readonly schedule: CaSchedule;
+}
+
+/** One CA of the leaf: its generation number names its resources. */
+export interface CaSpec extends CertSpec {
+  readonly generation: number;
+}
+
+/** A server or client certificate, and the rotation clock that renews it. */
+export interface IssuedCertSpec extends CertSpec {
+  /** Hours after issue at which the rotation clock replaces the key and certificate. */
+  readonly rotationHours: number;
+}
+
+export interface LeafPkiSpec {
+  /** Every CA the leaf trusts, oldest first: one, or two while a CA change overlaps. */
+  readonly cas: readonly CaSpec[];
+  /** The generation of the CA that signs the server and client certificates. */
+  readonly signer: number;
+  readonly server: IssuedCertSpec;
+  readonly client: IssuedCertSpec;
+}
+
+/**
+ * Where a leaf's CA change stands at a moment in time:
+ * - `steady`: one CA, which signs;
+ * - `introduced`: the new CA is trusted on both sides, the old one still signs;
+ * - `switched`: the new CA signs, the old one is still trusted;
+ * then back to `steady` without the old CA.
+ */
+export type CaPhase = "steady" | "introduced" | "switched";
+
+export interface CaSchedule {
+  readonly phase: CaPhase;
+  /** Generations whose CA exists and is trusted, oldest first. */
+  readonly trusted: readonly number[];
+  readonly signer: number;
+  /** When the phase ends and the next begins, RFC 3339. */
+  readonly nextChange: string;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Hours between the starts of two CA generations: a CA is replaced `renewBeforeHours` before it
+ * expires, so each generation starts `validityHours - renewBeforeHours` after the previous one.
+ */
+export function caGenerationHours(ca: CertificateLifetime): number {
+  return ca.validityHours - ca.renewBeforeHours;
+}
+
+/** When generation `n` starts: generations are counted from the Unix epoch, the same everywhere. */
+export function caGenerationStart(ca: CertificateLifetime, generation: number): Date {
+  return new Date(generation * caGenerationHours(ca) * HOUR_MS);
+}
+
+/**
+ * The CA generations a leaf declares at `now`, and which one signs. Generation `g` starts at
+ * `g * (validity - renewBefore)` hours after the Unix epoch. For the first half of its
+ * renew-before window the new CA is only trusted (the observer learns it on its next run); for
+ * the second half it signs while the old CA stays trusted (the observer picks up certificates
+ * from the new CA); then the old CA goes. Each half spans at least two scheduled runs (checked
+ * by the config), so every change reaches the observer before the next one depends on it.
+ * A pure function of the config and the clock: no state is needed to know where a leaf stands.
+ */
+export function caSchedule(ca: CertificateLifetime, now: Date): CaSchedule {
+  const period = caGenerationHours(ca) * HOUR_MS;
+  const current = Math.floor(now.getTime() / period);
+  const elapsed = now.getTime() - current * period;
+  const half = (ca.renewBeforeHours * HOUR_MS) / 2;
+  const at = (offset: number) => new Date(current * period + offset).toISOString();
+  if (current === 0 || elapsed >= 2 * half) {
+    return { phase: "steady", trusted: [current], signer: current, nextChange: at(period) };
+  }
+  const trusted = [current - 1, current];
+  return elapsed < half
+    ? { phase: "introduced", trusted, signer: current - 1, nextChange: at(half) }
+    : { phase: "switched", trusted, signer: current, nextChange: at(2 * half) };
 }
 
 export const ORGANIZATION = "thanos-bridge";
@@ -67,14 +146,17 @@ export function keySpec(algorithm: KeyAlgorithm): KeySpec {
 }
 
 /**
- * The three certificates of a leaf:
- * - its CA, which signs the other two and is the only CA the leaf's ingress trusts for clients;
+ * The certificates of a leaf:
+ * - its CAs (one per trusted generation), which sign the other two and are the only CAs the
+ *   leaf's ingress trusts for clients;
  * - the server certificate of the ingress, SAN = the public hostname (the SNI the observer sends);
  * - the client certificate the leaf issues to the observer (clientAuth only).
  *
  * The RSA server certificate also allows key encipherment (RSA key exchange); ECDSA keys can
- * only sign, and a TLS client only ever signs, so the others carry digital signature alone. The CA renews once less than one leaf-certificate lifetime is left,
- * so a freshly issued certificate never outlives its CA.
+ * only sign, and a TLS client only ever signs, so the others carry digital signature alone.
+ * Server and client certificates renew `renewBeforeHours` before they expire, through a rotation
+ * clock and the tls provider's early renewal alike. A CA never renews in place: a new generation
+ * replaces it (see `caSchedule`), because an in-place renewal would drop the old CA at once.
  */
 export function leafPkiSpec(input: LeafPkiInput): LeafPkiSpec {
   const key = keySpec(input.keyAlgorithm);
@@ -83,31 +165,38 @@ export function leafPkiSpec(input: LeafPkiInput): LeafPkiSpec {
       ? ["digital_signature", "key_encipherment", "server_auth"]
       : ["digital_signature", "server_auth"];
   const unit = input.clusterName;
+  const issued = (lifetime: CertificateLifetime) => ({
+    key,
+    isCaCertificate: false,
+    validityPeriodHours: lifetime.validityHours,
+    earlyRenewalHours: lifetime.renewBeforeHours,
+    rotationHours: lifetime.validityHours - lifetime.renewBeforeHours,
+  });
   return {
-    ca: {
+    cas: input.schedule.trusted.map((generation) => ({
+      generation,
       key,
       subject: {
-        commonName: `thanos-bridge ${input.clusterName} CA`,
+        // The generation in the name tells overlapping CAs apart, in logs and in chain building.
+        commonName: `thanos-bridge ${input.clusterName} CA ${generation}`,
         organization: ORGANIZATION,
         organizationalUnit: unit,
       },
       dnsNames: [],
       allowedUses: ["cert_signing", "crl_signing"],
       isCaCertificate: true,
-      validityPeriodHours: input.caValidityHours,
-      earlyRenewalHours: input.certValidityHours,
-    },
+      validityPeriodHours: input.ca.validityHours,
+      earlyRenewalHours: 0,
+    })),
+    signer: input.schedule.signer,
     server: {
-      key,
+      ...issued(input.server),
       subject: { commonName: input.hostname, organization: ORGANIZATION, organizationalUnit: unit },
       dnsNames: [input.hostname],
       allowedUses: serverUses,
-      isCaCertificate: false,
-      validityPeriodHours: input.certValidityHours,
-      earlyRenewalHours: input.renewBeforeHours,
     },
     client: {
-      key,
+      ...issued(input.client),
       subject: {
         commonName: OBSERVER_COMMON_NAME,
         organization: ORGANIZATION,
@@ -115,9 +204,6 @@ export function leafPkiSpec(input: LeafPkiInput): LeafPkiSpec {
       },
       dnsNames: [],
       allowedUses: ["digital_signature", "client_auth"],
-      isCaCertificate: false,
-      validityPeriodHours: input.certValidityHours,
-      earlyRenewalHours: input.renewBeforeHours,
     },
   };
 }

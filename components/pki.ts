@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { CertSpec, KeySpec, LeafPkiSpec } from "./certspecs";
+import * as time from "@pulumiverse/time";
+import { CertSpec, IssuedCertSpec, KeySpec, LeafPkiSpec } from "./certspecs";
 
 export interface LeafPkiArgs {
-  /** Subjects, SANs, usages and validity of the three certificates (see `leafPkiSpec`). */
+  /** Subjects, SANs, usages, validity and CA generations of the certificates (`leafPkiSpec`). */
   readonly spec: LeafPkiSpec;
 }
 
@@ -11,6 +12,14 @@ export interface LeafPkiArgs {
 export interface IssuedCertificate {
   readonly certPem: pulumi.Output<string>;
   readonly keyPem: pulumi.Output<string>;
+  /** notAfter, RFC 3339. */
+  readonly expiry: pulumi.Output<string>;
+}
+
+/** One CA generation. Its key never leaves the component. */
+export interface LeafCa {
+  readonly generation: number;
+  readonly certPem: pulumi.Output<string>;
   /** notAfter, RFC 3339. */
   readonly expiry: pulumi.Output<string>;
 }
@@ -26,11 +35,20 @@ function subjectArgs(spec: CertSpec): tls.types.input.CertRequestSubject {
 }
 
 /**
- * A leaf's PKI: its own CA, the ingress's server certificate and the client certificate the leaf
- * issues to the observer. Each certificate has its own key; leaf certificates go through a CSR.
+ * A leaf's PKI: its CA generations (see `caSchedule`), the ingress's server certificate and the
+ * client certificate the leaf issues to the observer. Each certificate has its own key; leaf
+ * certificates go through a CSR and are signed by the schedule's signing CA.
+ *
+ * Renewal: each leaf certificate has a rotation clock (`@pulumiverse/time` Rotating) that turns
+ * `validity - renewBefore` hours after issue, and whose new time is the `replacementTrigger` of
+ * the key and the certificate (honoured by the Pulumi engine from CLI v3.208.0), so a run after
+ * that moment issues a new key and certificate. `earlyRenewalHours` asks the same of the tls
+ * provider, which alone is not enough (pulumi-tls#39). A change of signing CA restarts the
+ * clocks through their `triggers`, so keys are replaced along with the certificates.
  */
 export class LeafPki extends pulumi.ComponentResource {
-  readonly ca: { readonly certPem: pulumi.Output<string>; readonly expiry: pulumi.Output<string> };
+  /** Every trusted CA, oldest first. */
+  readonly cas: readonly LeafCa[];
   readonly server: IssuedCertificate;
   readonly client: IssuedCertificate;
 
@@ -38,28 +56,47 @@ export class LeafPki extends pulumi.ComponentResource {
     super("thanos-bridge:leaf:Pki", name, {}, opts);
     const { spec } = args;
 
-    const caKey = new tls.PrivateKey(`${name}-ca-key`, keyArgs(spec.ca.key), { parent: this });
-    const caCert = new tls.SelfSignedCert(
-      `${name}-ca`,
-      {
-        privateKeyPem: caKey.privateKeyPem,
-        subject: subjectArgs(spec.ca),
-        isCaCertificate: spec.ca.isCaCertificate,
-        dnsNames: [...spec.ca.dnsNames],
-        allowedUses: [...spec.ca.allowedUses],
-        validityPeriodHours: spec.ca.validityPeriodHours,
-        earlyRenewalHours: spec.ca.earlyRenewalHours,
-        // The subject key id becomes the authority key id of every certificate it signs.
-        setSubjectKeyId: true,
-        setAuthorityKeyId: true,
-      },
-      { parent: this },
-    );
-    // The CA key never leaves this component: it only signs the two certificates below.
-    this.ca = { certPem: caCert.certPem, expiry: caCert.validityEndTime };
+    const cas = spec.cas.map((ca) => {
+      // Named by generation: a new generation is a new pair of resources, and a retired one is
+      // deleted, while the CAs in between stay untouched.
+      const part = `${name}-ca-${ca.generation}`;
+      const key = new tls.PrivateKey(`${part}-key`, keyArgs(ca.key), { parent: this });
+      const cert = new tls.SelfSignedCert(
+        part,
+        {
+          privateKeyPem: key.privateKeyPem,
+          subject: subjectArgs(ca),
+          isCaCertificate: ca.isCaCertificate,
+          dnsNames: [...ca.dnsNames],
+          allowedUses: [...ca.allowedUses],
+          validityPeriodHours: ca.validityPeriodHours,
+          earlyRenewalHours: ca.earlyRenewalHours,
+          // The subject key id becomes the authority key id of every certificate it signs.
+          setSubjectKeyId: true,
+          setAuthorityKeyId: true,
+        },
+        { parent: this },
+      );
+      return { generation: ca.generation, key, cert };
+    });
+    const signer = cas.find((ca) => ca.generation === spec.signer);
+    if (signer === undefined) {
+      throw new Error(`CA generation ${spec.signer} signs, but is not among the trusted CAs`);
+    }
+    this.cas = cas.map((ca) => ({
+      generation: ca.generation,
+      certPem: ca.cert.certPem,
+      expiry: ca.cert.validityEndTime,
+    }));
 
-    const issue = (part: string, cert: CertSpec): IssuedCertificate => {
-      const key = new tls.PrivateKey(`${name}-${part}-key`, keyArgs(cert.key), { parent: this });
+    const issue = (part: string, cert: IssuedCertSpec): IssuedCertificate => {
+      const clock = new time.Rotating(
+        `${name}-${part}-clock`,
+        { rotationHours: cert.rotationHours, triggers: { signer: String(spec.signer) } },
+        { parent: this },
+      );
+      const renewal = { parent: this, replacementTrigger: clock.rfc3339 };
+      const key = new tls.PrivateKey(`${name}-${part}-key`, keyArgs(cert.key), renewal);
       const csr = new tls.CertRequest(
         `${name}-${part}-csr`,
         {
@@ -73,15 +110,15 @@ export class LeafPki extends pulumi.ComponentResource {
         `${name}-${part}-cert`,
         {
           certRequestPem: csr.certRequestPem,
-          caCertPem: caCert.certPem,
-          caPrivateKeyPem: caKey.privateKeyPem,
+          caCertPem: signer.cert.certPem,
+          caPrivateKeyPem: signer.key.privateKeyPem,
           isCaCertificate: cert.isCaCertificate,
           allowedUses: [...cert.allowedUses],
           validityPeriodHours: cert.validityPeriodHours,
           earlyRenewalHours: cert.earlyRenewalHours,
           setSubjectKeyId: true,
         },
-        { parent: this },
+        renewal,
       );
       return {
         certPem: signed.certPem,
@@ -93,8 +130,8 @@ export class LeafPki extends pulumi.ComponentResource {
     this.client = issue("client", spec.client);
 
     this.registerOutputs({
-      caCertPem: this.ca.certPem,
-      caExpiry: this.ca.expiry,
+      caCertPems: this.cas.map((ca) => ca.certPem),
+      caExpiries: this.cas.map((ca) => ca.expiry),
       serverCertPem: this.server.certPem,
       serverExpiry: this.server.expiry,
       clientCertPem: this.client.certPem,

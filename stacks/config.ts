@@ -3,7 +3,7 @@
 // program (stacks/index.ts) and the tests. Every problem is reported at once, each naming the
 // key, the value and what is allowed, before any resource is declared.
 
-import type { KeyAlgorithm } from "../components/certspecs";
+import type { CertificateLifetime, KeyAlgorithm } from "../components/certspecs";
 import {
   isDnsLabel,
   isDnsSubdomain,
@@ -17,7 +17,7 @@ export const PROJECT = "thanos-bridge";
 export type Role = "leaf" | "observer";
 export const ROLES: readonly Role[] = ["leaf", "observer"];
 
-export type { KeyAlgorithm };
+export type { CertificateLifetime, KeyAlgorithm };
 export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
   "ECDSA-P256",
   "ECDSA-P384",
@@ -65,8 +65,12 @@ export const CONFIG_SCHEMA = {
   streamTimeoutSeconds: { type: "integer", default: 600, roles: "leaf" },
   keyAlgorithm: { type: "string", default: "ECDSA-P256", roles: "leaf" },
   caValidityHours: { type: "integer", default: 43800, roles: "leaf" },
-  certValidityHours: { type: "integer", default: 2160, roles: "leaf" },
-  renewBeforeHours: { type: "integer", default: 720, roles: "leaf" },
+  caRenewBeforeHours: { type: "integer", default: 8760, roles: "leaf" },
+  serverValidityHours: { type: "integer", default: 2160, roles: "leaf" },
+  serverRenewBeforeHours: { type: "integer", default: 720, roles: "leaf" },
+  clientValidityHours: { type: "integer", default: 2160, roles: "leaf" },
+  clientRenewBeforeHours: { type: "integer", default: 720, roles: "leaf" },
+  rotationIntervalHours: { type: "integer", default: 24, roles: "leaf" },
   leaves: { type: "array", default: [], roles: "observer" },
   endpointSuffix: { type: "string", default: "thanos-bridge.internal", roles: "observer" },
   querierImage: { type: "string", default: "quay.io/thanos/thanos:v0.42.4", roles: "observer" },
@@ -93,9 +97,11 @@ export type KubernetesTarget =
 
 export interface PkiConfig {
   readonly keyAlgorithm: KeyAlgorithm;
-  readonly caValidityHours: number;
-  readonly certValidityHours: number;
-  readonly renewBeforeHours: number;
+  readonly ca: CertificateLifetime;
+  readonly server: CertificateLifetime;
+  readonly client: CertificateLifetime;
+  /** Hours between two scheduled rotation runs. */
+  readonly rotationIntervalHours: number;
 }
 
 export interface LeafConfig {
@@ -251,16 +257,24 @@ export function readRole(raw: RawConfig, stack: string): Role {
   throw new ConfigError(stack, [problem]);
 }
 
+/** Keys earlier releases read, and what replaced them. */
+const REPLACED_KEYS: Readonly<Record<string, readonly ConfigKey[]>> = {
+  certValidityHours: ["serverValidityHours", "clientValidityHours"],
+  renewBeforeHours: ["serverRenewBeforeHours", "clientRenewBeforeHours"],
+};
+
 /** Rejects keys in the project's namespace that the program does not know (typos). */
 function unknownKeys(raw: RawConfig): string[] {
   const prefix = `${PROJECT}:`;
   return Object.keys(raw)
     .filter((k) => k.startsWith(prefix) && !(k.slice(prefix.length) in CONFIG_SCHEMA))
     .sort()
-    .map(
-      (k) =>
-        `${k} is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`,
-    );
+    .map((k) => {
+      const replaced = REPLACED_KEYS[k.slice(prefix.length)];
+      return replaced
+        ? `${k} was replaced by ${replaced.map(fullKey).join(" and ")}; set those instead`
+        : `${k} is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`;
+    });
 }
 
 function readKubernetesTarget(r: Reader): KubernetesTarget {
@@ -287,27 +301,58 @@ function readKubernetesTarget(r: Reader): KubernetesTarget {
 function readPki(r: Reader): PkiConfig {
   const keyAlgorithm = r.oneOf("keyAlgorithm", KEY_ALGORITHMS);
   const hundredYears = 100 * 365 * 24;
-  const caValidityHours = r.integer("caValidityHours", 1, hundredYears);
-  const certValidityHours = r.integer("certValidityHours", 1, hundredYears);
-  const renewBeforeHours = r.integer("renewBeforeHours", 1, hundredYears);
-  if (renewBeforeHours >= certValidityHours) {
+  const interval = r.integer("rotationIntervalHours", 1, 24 * 31);
+  const lifetime = (kind: "ca" | "server" | "client"): CertificateLifetime => {
+    const validityKey = `${kind}ValidityHours` as const;
+    const renewKey = `${kind}RenewBeforeHours` as const;
+    const validityHours = r.integer(validityKey, 1, hundredYears);
+    const renewBeforeHours = r.integer(renewKey, 1, hundredYears);
+    if (renewBeforeHours >= validityHours) {
+      r.problem(
+        renewKey,
+        `${renewBeforeHours} is not allowed; it must be shorter than ${fullKey(validityKey)} ` +
+          `(${validityHours}), or the certificate would be renewed on every run`,
+      );
+    }
+    return { validityHours, renewBeforeHours };
+  };
+  const ca = lifetime("ca");
+  const server = lifetime("server");
+  const client = lifetime("client");
+  for (const [kind, l] of [
+    ["server", server],
+    ["client", client],
+  ] as const) {
+    if (l.renewBeforeHours < 2 * interval) {
+      r.problem(
+        `${kind}RenewBeforeHours`,
+        `${l.renewBeforeHours} is not allowed; it must be at least twice ` +
+          `${fullKey("rotationIntervalHours")} (${2 * interval}), so that a certificate due for ` +
+          `renewal meets two scheduled runs before it expires and one failed run does no harm`,
+      );
+    }
+  }
+  // See caSchedule: the new CA is trusted for the first half of the renew-before window and
+  // signs in the second; each half must span two scheduled runs.
+  if (ca.renewBeforeHours < 4 * interval) {
     r.problem(
-      "renewBeforeHours",
-      `${renewBeforeHours} is not allowed; it must be shorter than ${fullKey("certValidityHours")} ` +
-        `(${certValidityHours}), or certificates would be renewed on every run`,
+      "caRenewBeforeHours",
+      `${ca.renewBeforeHours} is not allowed; it must be at least 4 times ` +
+        `${fullKey("rotationIntervalHours")} (${4 * interval}): a CA change has two halves (the ` +
+        `new CA trusted, then signing), and each must span two scheduled runs`,
     );
   }
-  // The CA is renewed once less than one certificate lifetime is left; at twice that lifetime it
-  // is due for renewal only in the second half of its life, not on every run.
-  if (caValidityHours < 2 * certValidityHours) {
+  // A generation lasts validity - renewBefore; it must not end before its overlap with the
+  // previous generation has, or three CAs would overlap.
+  if (ca.validityHours < 2 * ca.renewBeforeHours) {
     r.problem(
       "caValidityHours",
-      `${caValidityHours} is not allowed; it must be at least twice ` +
-        `${fullKey("certValidityHours")} (${2 * certValidityHours}), because no certificate may ` +
-        `outlive its CA and the CA renews when one certificate lifetime is left`,
+      `${ca.validityHours} is not allowed; it must be at least twice ` +
+        `${fullKey("caRenewBeforeHours")} (${2 * ca.renewBeforeHours}), so that a CA change ` +
+        `ends before the next one begins`,
     );
   }
-  return { keyAlgorithm, caValidityHours, certValidityHours, renewBeforeHours };
+  return { keyAlgorithm, ca, server, client, rotationIntervalHours: interval };
 }
 
 function readAllowedServices(r: Reader): readonly string[] {

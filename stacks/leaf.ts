@@ -1,6 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
-import { leafPkiSpec } from "../components/certspecs";
-import { LeafBridgeOutput, leafBridgeOutput, renewAfter } from "../components/contract";
+import { CaSchedule, caSchedule, leafPkiSpec } from "../components/certspecs";
+import {
+  LeafBridgeOutput,
+  joinPemBundle,
+  leafBridgeOutput,
+  renewAfter,
+} from "../components/contract";
 import { LeafExposure } from "../components/exposure";
 import { LeafPki } from "../components/pki";
 import { LeafConfig } from "./config";
@@ -15,18 +20,35 @@ export interface LeafStackOutputs {
 }
 
 export interface LeafStack {
+  /** Where the leaf's CA change stands at the time of the run. */
+  readonly schedule: CaSchedule;
   readonly pki: LeafPki;
   readonly exposure: LeafExposure;
   readonly outputs: LeafStackOutputs;
 }
 
-/** Declares a leaf: its PKI, its ingress exposure, and the outputs the observer reads. */
-export function leafStack(config: LeafConfig): LeafStack {
+/**
+ * Declares a leaf: its PKI, its ingress exposure, and the outputs the observer reads. `now`
+ * places the leaf in its CA schedule; the program reads the clock once, at start.
+ */
+export function leafStack(config: LeafConfig, now: Date): LeafStack {
   const name = config.clusterName;
   const provider = kubernetesProvider(name, config.kubernetes);
+  const { pki: lifetimes } = config;
+  const schedule = caSchedule(lifetimes.ca, now);
   const pki = new LeafPki(name, {
-    spec: leafPkiSpec({ clusterName: name, hostname: config.hostname, ...config.pki }),
+    spec: leafPkiSpec({
+      clusterName: name,
+      hostname: config.hostname,
+      keyAlgorithm: lifetimes.keyAlgorithm,
+      ca: lifetimes.ca,
+      server: lifetimes.server,
+      client: lifetimes.client,
+      schedule,
+    }),
   });
+  const caBundle = pulumi.all(pki.cas.map((ca) => ca.certPem));
+  const newestCa = pki.cas[pki.cas.length - 1];
   const exposure = new LeafExposure(name, {
     ingress: {
       clusterName: name,
@@ -42,27 +64,33 @@ export function leafStack(config: LeafConfig): LeafStack {
     createNamespace: config.createNamespace,
     serverCertPem: pki.server.certPem,
     serverKeyPem: pki.server.keyPem,
-    clientCaPem: pki.ca.certPem,
+    clientCaPem: caBundle.apply(joinPemBundle),
     provider,
   });
 
+  const times = (notAfter: string, renewBeforeHours: number) => ({
+    notAfter,
+    renewAfter: renewAfter(notAfter, renewBeforeHours),
+  });
   const bridge = pulumi
-    .all([pki.ca.certPem, pki.client.certPem, pki.ca.expiry, pki.server.expiry, pki.client.expiry])
-    .apply(([caCert, clientCert, ca, server, client]) =>
+    .all([caBundle, pki.client.certPem, newestCa.expiry, pki.server.expiry, pki.client.expiry])
+    .apply(([caCerts, clientCert, ca, server, client]) =>
       leafBridgeOutput({
         cluster: name,
         host: config.hostname,
         port: config.publicPort,
-        caCerts: [caCert],
+        caCerts,
         clientCert,
         expiry: {
-          ca: { notAfter: ca, renewAfter: renewAfter(ca, config.pki.certValidityHours) },
-          server: { notAfter: server, renewAfter: renewAfter(server, config.pki.renewBeforeHours) },
-          client: { notAfter: client, renewAfter: renewAfter(client, config.pki.renewBeforeHours) },
+          // The newest CA: it is due once its successor should exist.
+          ca: times(ca, lifetimes.ca.renewBeforeHours),
+          server: times(server, lifetimes.server.renewBeforeHours),
+          client: times(client, lifetimes.client.renewBeforeHours),
         },
       }),
     );
   return {
+    schedule,
     pki,
     exposure,
     outputs: { bridge, bridgeClientKey: pulumi.secret(pki.client.keyPem) },

@@ -1,27 +1,62 @@
 import assert from "node:assert/strict";
-import { LeafPkiInput, OBSERVER_COMMON_NAME, keySpec, leafPkiSpec } from "../components/certspecs";
+import {
+  CaSchedule,
+  LeafPkiInput,
+  OBSERVER_COMMON_NAME,
+  caGenerationHours,
+  caGenerationStart,
+  caSchedule,
+  keySpec,
+  leafPkiSpec,
+} from "../components/certspecs";
+
+const STEADY: CaSchedule = {
+  phase: "steady",
+  trusted: [15],
+  signer: 15,
+  nextChange: "2033-12-16T00:00:00.000Z",
+};
 
 const INPUT: LeafPkiInput = {
   clusterName: "leaf-a",
   hostname: "thanos.leaf-a.example.com",
   keyAlgorithm: "ECDSA-P256",
-  caValidityHours: 43800,
-  certValidityHours: 2160,
-  renewBeforeHours: 720,
+  ca: { validityHours: 43800, renewBeforeHours: 8760 },
+  server: { validityHours: 2160, renewBeforeHours: 720 },
+  client: { validityHours: 1440, renewBeforeHours: 480 },
+  schedule: STEADY,
 };
 
 describe("leaf certificate specs", () => {
   const spec = leafPkiSpec(INPUT);
+  const [ca] = spec.cas;
 
-  it("makes the CA a CA that can sign certificates and nothing else", () => {
-    assert.equal(spec.ca.isCaCertificate, true);
-    assert.deepEqual([...spec.ca.allowedUses].sort(), ["cert_signing", "crl_signing"]);
-    assert.deepEqual(spec.ca.dnsNames, []);
-    assert.deepEqual(spec.ca.subject, {
-      commonName: "thanos-bridge leaf-a CA",
+  it("makes each CA a CA that can sign certificates and nothing else, named by generation", () => {
+    assert.equal(spec.cas.length, 1);
+    assert.equal(ca.generation, 15);
+    assert.equal(ca.isCaCertificate, true);
+    assert.deepEqual([...ca.allowedUses].sort(), ["cert_signing", "crl_signing"]);
+    assert.deepEqual(ca.dnsNames, []);
+    assert.deepEqual(ca.subject, {
+      commonName: "thanos-bridge leaf-a CA 15",
       organization: "thanos-bridge",
       organizationalUnit: "leaf-a",
     });
+  });
+
+  it("declares every trusted generation, oldest first, and the schedule's signer", () => {
+    const overlap = leafPkiSpec({
+      ...INPUT,
+      schedule: { phase: "introduced", trusted: [14, 15], signer: 14, nextChange: "x" },
+    });
+    assert.deepEqual(
+      overlap.cas.map((c) => [c.generation, c.subject.commonName]),
+      [
+        [14, "thanos-bridge leaf-a CA 14"],
+        [15, "thanos-bridge leaf-a CA 15"],
+      ],
+    );
+    assert.equal(overlap.signer, 14);
   });
 
   it("gives the server certificate SAN = hostname and serverAuth only", () => {
@@ -50,18 +85,19 @@ describe("leaf certificate specs", () => {
       "server_auth",
     ]);
     assert.deepEqual([...rsa.client.allowedUses].sort(), ["client_auth", "digital_signature"]);
-    assert.deepEqual([...rsa.ca.allowedUses].sort(), ["cert_signing", "crl_signing"]);
+    assert.deepEqual([...rsa.cas[0].allowedUses].sort(), ["cert_signing", "crl_signing"]);
   });
 
-  it("uses the configured validity and renewal windows", () => {
-    assert.equal(spec.ca.validityPeriodHours, 43800);
+  it("uses each kind's validity and renewal window, and rotation clocks to match", () => {
+    assert.equal(ca.validityPeriodHours, 43800);
     assert.equal(spec.server.validityPeriodHours, 2160);
-    assert.equal(spec.client.validityPeriodHours, 2160);
     assert.equal(spec.server.earlyRenewalHours, 720);
-    assert.equal(spec.client.earlyRenewalHours, 720);
-    // The CA renews while it still has one certificate lifetime left, so a certificate issued
-    // just before the CA renews still expires before the CA does.
-    assert.equal(spec.ca.earlyRenewalHours, 2160);
+    assert.equal(spec.server.rotationHours, 1440);
+    assert.equal(spec.client.validityPeriodHours, 1440);
+    assert.equal(spec.client.earlyRenewalHours, 480);
+    assert.equal(spec.client.rotationHours, 960);
+    // A CA never renews in place: that would drop the old CA at once. Generations replace it.
+    assert.equal(ca.earlyRenewalHours, 0);
   });
 
   it("maps every key algorithm to the tls provider's key arguments", () => {
@@ -70,8 +106,68 @@ describe("leaf certificate specs", () => {
     assert.deepEqual(keySpec("RSA-2048"), { algorithm: "RSA", rsaBits: 2048 });
     assert.deepEqual(keySpec("RSA-3072"), { algorithm: "RSA", rsaBits: 3072 });
     assert.deepEqual(keySpec("RSA-4096"), { algorithm: "RSA", rsaBits: 4096 });
-    for (const cert of [spec.ca, spec.server, spec.client]) {
+    for (const cert of [ca, spec.server, spec.client]) {
       assert.deepEqual(cert.key, { algorithm: "ECDSA", ecdsaCurve: "P256" });
     }
+  });
+});
+
+describe("CA schedule", () => {
+  const CA = { validityHours: 43800, renewBeforeHours: 8760 };
+  const DAY = 24 * 3_600_000;
+  const at = (generation: number, days: number) =>
+    new Date(caGenerationStart(CA, generation).getTime() + days * DAY);
+
+  it("starts a generation every validity minus renew-before hours, counted from the epoch", () => {
+    assert.equal(caGenerationHours(CA), 35040);
+    assert.equal(caGenerationStart(CA, 0).toISOString(), "1970-01-01T00:00:00.000Z");
+    assert.equal(caGenerationStart(CA, 15).toISOString(), "2029-12-17T00:00:00.000Z");
+  });
+
+  it("walks through introduce, switch and retire, each half of renew-before long", () => {
+    // renew-before is 365 days: the new CA is trusted for 182.5 days, then signs.
+    assert.deepEqual(caSchedule(CA, at(15, 0)), {
+      phase: "introduced",
+      trusted: [14, 15],
+      signer: 14,
+      nextChange: "2030-06-17T12:00:00.000Z",
+    });
+    assert.deepEqual(caSchedule(CA, at(15, 182)), caSchedule(CA, at(15, 0)));
+    assert.deepEqual(caSchedule(CA, at(15, 183)), {
+      phase: "switched",
+      trusted: [14, 15],
+      signer: 15,
+      nextChange: "2030-12-17T00:00:00.000Z",
+    });
+    assert.deepEqual(caSchedule(CA, at(15, 364)), caSchedule(CA, at(15, 183)));
+    assert.deepEqual(caSchedule(CA, at(15, 365)), {
+      phase: "steady",
+      trusted: [15],
+      signer: 15,
+      nextChange: "2033-12-16T00:00:00.000Z",
+    });
+    assert.deepEqual(caSchedule(CA, at(15, 1459)), caSchedule(CA, at(15, 365)));
+    assert.equal(caSchedule(CA, at(16, 0)).phase, "introduced");
+    assert.deepEqual(caSchedule(CA, at(16, 0)).trusted, [15, 16]);
+  });
+
+  it("never retires a CA before its certificates are re-issued by the next (invariant 2)", () => {
+    // Hour by hour over two generations: whatever signs is trusted, and a CA that signed in the
+    // previous hour is still trusted now, so a change never strands the observer's certificate.
+    let previous = caSchedule(CA, at(14, 0));
+    for (let hour = 1; hour <= 2 * 35040; hour += 1) {
+      const now = caSchedule(CA, new Date(at(14, 0).getTime() + hour * 3_600_000));
+      assert.ok(now.trusted.includes(now.signer), `hour ${hour}`);
+      assert.ok(now.trusted.includes(previous.signer), `hour ${hour}: previous signer retired`);
+      // And a new CA is trusted before it signs: a signer switch is to a CA already trusted.
+      if (now.signer !== previous.signer) {
+        assert.ok(previous.trusted.includes(now.signer), `hour ${hour}: signs before trusted`);
+      }
+      previous = now;
+    }
+  });
+
+  it("has one CA in generation 0, with no predecessor", () => {
+    assert.deepEqual(caSchedule(CA, new Date(0)).trusted, [0]);
   });
 });

@@ -70,9 +70,10 @@ describe("leaf config", () => {
       streamTimeoutSeconds: 600,
       pki: {
         keyAlgorithm: "ECDSA-P256",
-        caValidityHours: 43800,
-        certValidityHours: 2160,
-        renewBeforeHours: 720,
+        ca: { validityHours: 43800, renewBeforeHours: 8760 },
+        server: { validityHours: 2160, renewBeforeHours: 720 },
+        client: { validityHours: 2160, renewBeforeHours: 720 },
+        rotationIntervalHours: 24,
       },
       kubernetes: { kind: "cluster" },
     };
@@ -95,8 +96,12 @@ describe("leaf config", () => {
         streamTimeoutSeconds: "3600",
         keyAlgorithm: "RSA-3072",
         caValidityHours: "87600",
-        certValidityHours: "720",
-        renewBeforeHours: "240",
+        caRenewBeforeHours: "17520",
+        serverValidityHours: "720",
+        serverRenewBeforeHours: "240",
+        clientValidityHours: "336",
+        clientRenewBeforeHours: "120",
+        rotationIntervalHours: "12",
         kubeconfig: "/etc/kube/leaf.yaml",
         kubeContext: "eu-1",
       }),
@@ -111,9 +116,10 @@ describe("leaf config", () => {
     assert.equal(config.streamTimeoutSeconds, 3600);
     assert.deepEqual(config.pki, {
       keyAlgorithm: "RSA-3072",
-      caValidityHours: 87600,
-      certValidityHours: 720,
-      renewBeforeHours: 240,
+      ca: { validityHours: 87600, renewBeforeHours: 17520 },
+      server: { validityHours: 720, renewBeforeHours: 240 },
+      client: { validityHours: 336, renewBeforeHours: 120 },
+      rotationIntervalHours: 12,
     });
     assert.deepEqual(config.kubernetes, {
       kind: "cluster",
@@ -276,19 +282,39 @@ describe("leaf config", () => {
         'thanos-bridge:keyAlgorithm: "ED25519" is not allowed; use one of ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072, RSA-4096',
       ],
       [
-        "certValidityHours fractional",
-        { ...LEAF, certValidityHours: "1.5" },
-        'thanos-bridge:certValidityHours: "1.5" is not allowed; use a whole number from 1 to 876000',
+        "serverValidityHours fractional",
+        { ...LEAF, serverValidityHours: "1.5" },
+        'thanos-bridge:serverValidityHours: "1.5" is not allowed; use a whole number from 1 to 876000',
       ],
       [
-        "renewBeforeHours not shorter than validity",
-        { ...LEAF, certValidityHours: "720", renewBeforeHours: "720" },
-        "thanos-bridge:renewBeforeHours: 720 is not allowed; it must be shorter than thanos-bridge:certValidityHours (720), or certificates would be renewed on every run",
+        "clientRenewBeforeHours not shorter than validity",
+        { ...LEAF, clientValidityHours: "720", clientRenewBeforeHours: "720" },
+        "thanos-bridge:clientRenewBeforeHours: 720 is not allowed; it must be shorter than thanos-bridge:clientValidityHours (720), or the certificate would be renewed on every run",
       ],
       [
-        "caValidityHours under twice the certificates' validity",
-        { ...LEAF, caValidityHours: "4319" },
-        "thanos-bridge:caValidityHours: 4319 is not allowed; it must be at least twice thanos-bridge:certValidityHours (4320), because no certificate may outlive its CA and the CA renews when one certificate lifetime is left",
+        "serverRenewBeforeHours shorter than two scheduled runs",
+        { ...LEAF, serverRenewBeforeHours: "47" },
+        "thanos-bridge:serverRenewBeforeHours: 47 is not allowed; it must be at least twice thanos-bridge:rotationIntervalHours (48), so that a certificate due for renewal meets two scheduled runs before it expires and one failed run does no harm",
+      ],
+      [
+        "rotationIntervalHours longer than a month",
+        { ...LEAF, rotationIntervalHours: "745" },
+        'thanos-bridge:rotationIntervalHours: "745" is not allowed; use a whole number from 1 to 744',
+      ],
+      [
+        "caRenewBeforeHours shorter than four scheduled runs",
+        { ...LEAF, rotationIntervalHours: "168", caRenewBeforeHours: "671" },
+        "thanos-bridge:caRenewBeforeHours: 671 is not allowed; it must be at least 4 times thanos-bridge:rotationIntervalHours (672): a CA change has two halves (the new CA trusted, then signing), and each must span two scheduled runs",
+      ],
+      [
+        "caValidityHours under twice caRenewBeforeHours",
+        { ...LEAF, caValidityHours: "17519" },
+        "thanos-bridge:caValidityHours: 17519 is not allowed; it must be at least twice thanos-bridge:caRenewBeforeHours (17520), so that a CA change ends before the next one begins",
+      ],
+      [
+        "a key of an earlier release",
+        { ...LEAF, certValidityHours: "2160" },
+        "thanos-bridge:certValidityHours was replaced by thanos-bridge:serverValidityHours and thanos-bridge:clientValidityHours; set those instead",
       ],
       [
         "renderDir with a cluster target",

@@ -1,14 +1,27 @@
 import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { parseLeafBridge, parseLeafClientKey } from "../components/contract";
+import { parseLeafBridge, parseLeafClientKey, splitPemBundle } from "../components/contract";
 import { stableYaml } from "../components/yaml";
 import { runStack } from "../stacks";
 import { LeafStackOutputs } from "../stacks/leaf";
-import { FakeTls } from "./support/fake-tls";
 import { expectGolden } from "./support/golden";
-import { LEAF_A, LEAF_B, LeafRun, leafRawConfig, runLeaf } from "./support/leaf";
-import { RecordedResource, isSecretValue, runOnMocks, unwrapSecrets } from "./support/mocks";
+import {
+  LEAF_A,
+  LEAF_B,
+  LeafRun,
+  STEADY_NOW,
+  intoGeneration,
+  leafRawConfig,
+  runLeaf,
+} from "./support/leaf";
+import {
+  FakeState,
+  RecordedResource,
+  isSecretValue,
+  runOnMocks,
+  unwrapSecrets,
+} from "./support/mocks";
 
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -46,7 +59,7 @@ describe("leaf stack on the mock runtime", () => {
     it("generates one ECDSA P-256 key per certificate by default", () => {
       const keys = a.mocks.ofType("tls:index/privateKey:PrivateKey");
       assert.deepEqual(keys.map((k) => k.name).sort(), [
-        "leaf-a-ca-key",
+        "leaf-a-ca-15-key",
         "leaf-a-client-key",
         "leaf-a-server-key",
       ]);
@@ -69,17 +82,24 @@ describe("leaf stack on the mock runtime", () => {
     });
 
     it("self-signs a CA that may sign certificates, from the CA key", () => {
-      const ca = a.mocks.named("leaf-a-ca");
+      // STEADY_NOW is in CA generation 15, outside any CA change: one CA.
+      assert.deepEqual(
+        a.mocks.ofType("tls:index/selfSignedCert:SelfSignedCert").map((r) => r.name),
+        ["leaf-a-ca-15"],
+      );
+      const ca = a.mocks.named("leaf-a-ca-15");
       assert.equal(ca.type, "tls:index/selfSignedCert:SelfSignedCert");
       assert.equal(field(ca, "isCaCertificate"), true);
       assert.deepEqual(field(ca, "allowedUses"), ["cert_signing", "crl_signing"]);
       assert.deepEqual(field(ca, "subject"), {
-        commonName: "thanos-bridge leaf-a CA",
+        commonName: "thanos-bridge leaf-a CA 15",
         organization: "thanos-bridge",
         organizationalUnit: "leaf-a",
       });
       assert.equal(field(ca, "validityPeriodHours"), 43800);
+      assert.equal(field(ca, "earlyRenewalHours"), 0);
       assert.equal(field(ca, "setSubjectKeyId"), true);
+      assert.equal(field(a.mocks.named("leaf-a-ca-15-key"), "algorithm"), "ECDSA");
       // Signed with its own key, which also signs the two certificates and nothing else uses.
       const caKey = field<string>(ca, "privateKeyPem");
       assert.ok(new X509Certificate(a.bridge.caCerts).checkPrivateKey(createPrivateKey(caKey)));
@@ -248,12 +268,130 @@ describe("leaf stack on the mock runtime", () => {
       for (const kind of [a.bridge.expiry.ca, a.bridge.expiry.server, a.bridge.expiry.client]) {
         assert.match(kind.notAfter, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
       }
+      // Renewal is due renew-before hours ahead: 8760 for the CA, 720 for the others.
+      for (const [kind, hours] of [
+        ["ca", 8760],
+        ["server", 720],
+        ["client", 720],
+      ] as const) {
+        const { notAfter, renewAfter } = a.bridge.expiry[kind];
+        assert.equal(Date.parse(notAfter) - Date.parse(renewAfter), hours * 3_600_000, kind);
+      }
     });
 
     it("keep the client key in its own secret output and the bridge output public", () => {
       assert.equal(a.clientKeyIsSecret, true);
       assert.equal(a.bridgeIsSecret, false);
       assert.doesNotMatch(JSON.stringify(a.bridge), /PRIVATE KEY/);
+    });
+  });
+
+  describe("rotation", () => {
+    const DAY = 24 * 3_600_000;
+    const later = (days: number) => new Date(STEADY_NOW.getTime() + days * DAY);
+    const issuedBy = (pem: string, caPem: string) => {
+      const cert = new X509Certificate(pem);
+      const ca = new X509Certificate(caPem);
+      return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+    };
+
+    it("gives each certificate a rotation clock of validity minus renew-before", () => {
+      for (const [part, hours] of [
+        ["server", 1440],
+        ["client", 1440],
+      ] as const) {
+        const clock = a.mocks.named(`leaf-a-${part}-clock`);
+        assert.equal(clock.type, "time:index/rotating:Rotating");
+        // A new signing CA restarts the clock, and so replaces the key too.
+        assert.deepEqual(clock.inputs, { rotationHours: hours, triggers: { signer: "15" } });
+      }
+    });
+
+    it("replaces each key and certificate when its clock turns (replacementTrigger)", () => {
+      // What the SDK sent to the engine: the clock's time, the same for key and certificate.
+      for (const part of ["server", "client"]) {
+        for (const resource of ["key", "cert"]) {
+          const r = a.mocks.named(`leaf-a-${part}-${resource}`);
+          assert.equal(r.replacementTrigger, STEADY_NOW.toISOString(), r.name);
+        }
+        assert.equal(a.mocks.named(`leaf-a-${part}-csr`).replacementTrigger, undefined);
+      }
+      for (const r of a.mocks.ofType("tls:index/selfSignedCert:SelfSignedCert")) {
+        assert.equal(r.replacementTrigger, undefined, `${r.name}: a CA never renews in place`);
+      }
+    });
+
+    it("keeps the certificates until the clock turns, then renews them under the same CA", async () => {
+      const state = new FakeState();
+      const config = { ...LEAF_A, clientValidityHours: "1440", clientRenewBeforeHours: "240" };
+      const first = await runLeaf(config, "leaf-a", state, STEADY_NOW);
+      const serverPem = (run: LeafRun) =>
+        stringData(run.mocks.named("leaf-a-server-tls"))["tls.crt"];
+      // The client clock turns after 50 days, the server's after 60.
+      const before = await runLeaf(config, "leaf-a", state, later(49.9));
+      assert.equal(before.bridge.clientCert, first.bridge.clientCert);
+      assert.equal(before.clientKey, first.clientKey);
+      const client = await runLeaf(config, "leaf-a", state, later(50));
+      assert.notEqual(client.bridge.clientCert, first.bridge.clientCert);
+      assert.notEqual(client.clientKey, first.clientKey);
+      assert.equal(serverPem(client), serverPem(first));
+      assert.equal(client.bridge.caCerts, first.bridge.caCerts);
+      const server = await runLeaf(config, "leaf-a", state, later(60));
+      assert.notEqual(serverPem(server), serverPem(first));
+      assert.equal(server.bridge.clientCert, client.bridge.clientCert);
+      assert.equal(server.bridge.caCerts, first.bridge.caCerts);
+      assert.ok(issuedBy(serverPem(server), first.bridge.caCerts));
+    });
+
+    it("changes CA with an overlap: introduce, switch, retire (mock runtime)", async () => {
+      const state = new FakeState();
+      // Certificates for a year (clocks of 335 days), so only the CA schedule re-issues them here.
+      const config = { ...LEAF_A, serverValidityHours: "8760", clientValidityHours: "8760" };
+      const run = (now: Date) => runLeaf(config, "leaf-a", state, now);
+      const cas = (r: LeafRun) =>
+        r.mocks.ofType("tls:index/selfSignedCert:SelfSignedCert").map((c) => c.name);
+      const trusted = (r: LeafRun) =>
+        splitPemBundle(stringData(r.mocks.named("leaf-a-client-ca"))["ca.crt"]);
+      const serverPem = (r: LeafRun) => stringData(r.mocks.named("leaf-a-server-tls"))["tls.crt"];
+
+      const steady = await run(intoGeneration(16, -1));
+      const introduced = await run(intoGeneration(16, 1));
+      const switched = await run(intoGeneration(16, 183));
+      const retired = await run(intoGeneration(16, 366));
+
+      assert.deepEqual(cas(steady), ["leaf-a-ca-15"]);
+      assert.deepEqual(cas(introduced), ["leaf-a-ca-15", "leaf-a-ca-16"]);
+      assert.deepEqual(cas(switched), ["leaf-a-ca-15", "leaf-a-ca-16"]);
+      assert.deepEqual(cas(retired), ["leaf-a-ca-16"]);
+
+      const [ca15] = trusted(steady);
+      const ca16 = trusted(retired)[0];
+      // The ingress trusts exactly the declared CAs, and the observer is told the same bundle.
+      assert.deepEqual(trusted(introduced), [ca15, ca16]);
+      assert.deepEqual(trusted(switched), [ca15, ca16]);
+      for (const r of [steady, introduced, switched, retired]) {
+        assert.deepEqual(splitPemBundle(r.bridge.caCerts), trusted(r));
+      }
+      // Generation 15 keeps signing while 16 is only introduced; then 16 signs both certificates.
+      for (const [r, signer] of [
+        [steady, ca15],
+        [introduced, ca15],
+        [switched, ca16],
+        [retired, ca16],
+      ] as const) {
+        assert.ok(issuedBy(serverPem(r), signer));
+        assert.ok(issuedBy(r.bridge.clientCert, signer));
+      }
+      // Introducing a CA re-issues nothing; the switch re-issues both certificates and keys.
+      assert.equal(introduced.bridge.clientCert, steady.bridge.clientCert);
+      assert.equal(serverPem(introduced), serverPem(steady));
+      assert.notEqual(switched.clientKey, introduced.clientKey);
+      assert.equal(retired.bridge.clientCert, switched.bridge.clientCert);
+      // The newest CA's renewal time is when generation 17 is due.
+      assert.equal(
+        Date.parse(retired.bridge.expiry.ca.renewAfter),
+        Date.parse(new X509Certificate(ca16).validTo) - 8760 * 3_600_000,
+      );
     });
   });
 
@@ -283,20 +421,20 @@ describe("leaf stack on the mock runtime", () => {
   });
 
   it("declares byte-identical resources on a re-run, and for reordered services (invariant 6)", async () => {
-    // One FakeTls models one state: the certificates are kept, as Pulumi keeps them. The inputs
-    // are compared as registered, key order included (no re-sorting here).
-    const tls = new FakeTls();
+    // One FakeState models one stack's state: the certificates are kept, as Pulumi keeps them.
+    // The inputs are compared as registered, key order included (no re-sorting here).
+    const state = new FakeState();
     const dump = (run: LeafRun) =>
       [...run.mocks.resources]
         .sort((x, y) => (x.name + x.type < y.name + y.type ? -1 : 1))
         .map((r) => JSON.stringify(r))
         .join("\n");
-    const first = await runLeaf(LEAF_B, "leaf-b", tls);
-    const second = await runLeaf(LEAF_B, "leaf-b", tls);
+    const first = await runLeaf(LEAF_B, "leaf-b", state);
+    const second = await runLeaf(LEAF_B, "leaf-b", state);
     const reordered = await runLeaf(
       { ...LEAF_B, allowedServices: '["thanos.info.Info","thanos.Store"]' },
       "leaf-b",
-      tls,
+      state,
     );
     assert.equal(dump(second), dump(first));
     assert.equal(dump(reordered), dump(first));

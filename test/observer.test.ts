@@ -8,10 +8,10 @@ import { stableYaml } from "../components/yaml";
 import { loadConfig } from "../stacks/config";
 import { observerStack } from "../stacks/observer";
 import { assertValidEnvoyBootstrap } from "./support/envoy-validator";
-import { FakeTls } from "./support/fake-tls";
 import { expectGolden } from "./support/golden";
 import { LEAF_A, LEAF_B, LeafRun, leafRawConfig, runLeaf } from "./support/leaf";
 import {
+  FakeState,
   RecordedResource,
   RecordingMocks,
   StackOutputs,
@@ -277,7 +277,7 @@ describe("observer stack on the mock runtime", () => {
     assert.equal(first.immutable, true);
 
     // New certificates for leaf-a (a fresh state): same ConfigMap, new credentials hash.
-    const renewed = await runLeaf(LEAF_A, "leaf-a", new FakeTls());
+    const renewed = await runLeaf(LEAF_A, "leaf-a", new FakeState());
     assert.notEqual(renewed.bridge.clientCert, a.bridge.clientCert);
     const again = revision(
       await runObserver(OBSERVER, stacksOf({ [STACK_A]: renewed, [STACK_B]: b })),

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { FakeTls, issueCertificate, selfSignedCa } from "./support/fake-tls";
+import { issueCertificate, selfSignedCa } from "./support/fake-tls";
 import {
   Backend,
   CallResult,
@@ -19,8 +19,8 @@ import {
   openConnection,
   startBackend,
 } from "./support/grpc";
-import { LEAF_A, LeafRun, runLeaf, shippedLeafConfig } from "./support/leaf";
-import { unwrapSecrets } from "./support/mocks";
+import { LEAF_A, LeafRun, STEADY_NOW, runLeaf, shippedLeafConfig } from "./support/leaf";
+import { FakeState, unwrapSecrets } from "./support/mocks";
 import { Nginx, leafIngressObjects, nginxAvailable, startLeafNginx } from "./support/nginx";
 import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "./support/observer";
 
@@ -60,7 +60,7 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
   this.timeout(90_000);
   let a: LeafRun;
   let b: LeafRun;
-  let tlsA: FakeTls;
+  let stateA: FakeState;
   let backend: Backend;
   let nginxA: Nginx;
   let nginxB: Nginx;
@@ -100,8 +100,8 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
       console.warn(`\n  !!! SKIPPED: ${message}\n`);
       this.skip();
     }
-    tlsA = new FakeTls();
-    a = await runLeaf(LEAF_A, "leaf-a", tlsA);
+    stateA = new FakeState();
+    a = await runLeaf(LEAF_A, "leaf-a", stateA);
     // leaf-b exactly as shipped: RSA-3072 keys, the Rules API also routed.
     b = await runLeaf(shippedLeafConfig("Pulumi.leaf-b.yaml"), "leaf-b");
     const observer = await runObserver(OBSERVER, stacksOf({ [STACK_A]: a, [STACK_B]: b }));
@@ -245,10 +245,11 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
   });
 
   it("renews the server and client certificates (same CA) under load: no call fails", async () => {
-    // The renewal as Pulumi would make it: leaf-a's server and client certificates re-issued,
-    // its CA kept; the observer's Secret then holds the new client certificate.
-    tlsA.forget((name) => /^leaf-a-(server|client)-(key|csr|cert)$/.test(name));
-    const next = await runLeaf(LEAF_A, "leaf-a", tlsA);
+    // The renewal as Pulumi makes it: a run after the rotation clocks turned (validity minus
+    // renew-before: 60 days) replaces leaf-a's keys and certificates through their replacement
+    // trigger, and keeps its CA; the observer's Secret then holds the new client credentials.
+    const later = new Date(STEADY_NOW.getTime() + 61 * 24 * 3_600_000);
+    const next = await runLeaf(LEAF_A, "leaf-a", stateA, later);
     assert.equal(next.bridge.caCerts, a.bridge.caCerts);
     assert.notEqual(next.bridge.clientCert, a.bridge.clientCert);
     const nextObserver = await runObserver(OBSERVER, stacksOf({ [STACK_A]: next, [STACK_B]: b }));

@@ -2,12 +2,31 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
+import { caGenerationStart } from "../../components/certspecs";
 import { LeafBridgeOutput } from "../../components/contract";
-import { RawConfig } from "../../stacks/config";
+import { CONFIG_SCHEMA, RawConfig } from "../../stacks/config";
 import { runStack } from "../../stacks";
 import { LeafStackOutputs } from "../../stacks/leaf";
-import { FakeTls } from "./fake-tls";
-import { RecordingMocks, promiseOf, runOnMocks } from "./mocks";
+import { FakeState, RecordingMocks, promiseOf, runOnMocks } from "./mocks";
+
+/** The CA lifetime of a leaf that leaves the defaults alone. */
+export const DEFAULT_CA = {
+  validityHours: CONFIG_SCHEMA.caValidityHours.default,
+  renewBeforeHours: CONFIG_SCHEMA.caRenewBeforeHours.default,
+};
+
+const DAY_MS = 24 * 3_600_000;
+
+/** A time `days` into CA generation `generation` of the default schedule. */
+export function intoGeneration(generation: number, days: number): Date {
+  return new Date(caGenerationStart(DEFAULT_CA, generation).getTime() + days * DAY_MS);
+}
+
+/**
+ * The clock of test runs unless a test sets one: 400 days into generation 15 (2031), when the
+ * default schedule has one CA (its change ends 365 days into a generation).
+ */
+export const STEADY_NOW = intoGeneration(15, 400);
 
 export function leafRawConfig(values: Record<string, string>): RawConfig {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [`thanos-bridge:${k}`, v]));
@@ -47,15 +66,19 @@ export interface LeafRun {
   readonly clientKeyIsSecret: boolean;
 }
 
-/** Runs the program's entry (`runStack`) for one leaf on the mock runtime and resolves its outputs. */
+/**
+ * Runs the program's entry (`runStack`) for one leaf on the mock runtime at `now` and resolves
+ * its outputs. Pass the same FakeState to several runs to model one stack over time.
+ */
 export async function runLeaf(
   values: Record<string, string>,
   stack: string,
-  tls: FakeTls = new FakeTls(),
+  state: FakeState = new FakeState(),
+  now: Date = STEADY_NOW,
 ): Promise<LeafRun> {
   const { mocks, result } = await runOnMocks(
-    () => runStack(leafRawConfig(values), stack) as LeafStackOutputs,
-    { stack, tls },
+    () => runStack(leafRawConfig(values), stack, now) as LeafStackOutputs,
+    { stack, state, now },
   );
   return {
     mocks,

@@ -13,6 +13,45 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
   /** Provider reference (`urn::id`) the resource was registered with, if any. */
   readonly provider?: string;
+  /** The `replacementTrigger` resource option as sent to the engine, if set. */
+  readonly replacementTrigger?: unknown;
+}
+
+const ROTATING = "time:index/rotating:Rotating";
+const HOUR_MS = 3_600_000;
+
+/**
+ * State kept between mock runs, the way a Pulumi stack keeps it: the tls resources (FakeTls,
+ * cached by name and inputs, and by replacement trigger) and the rotation clocks. A clock keeps
+ * its time until its inputs change or its rotation time has passed at the run's `now`, as
+ * `@pulumiverse/time` Rotating does; then it is created anew at `now`.
+ */
+export class FakeState {
+  private readonly clocks = new Map<
+    string,
+    { inputs: string; rfc3339: string; rotation: string }
+  >();
+
+  constructor(readonly tls: FakeTls = new FakeTls()) {}
+
+  clock(name: string, inputs: Record<string, unknown>, now: Date): Record<string, unknown> {
+    const key = JSON.stringify(inputs);
+    let clock = this.clocks.get(name);
+    if (
+      clock === undefined ||
+      clock.inputs !== key ||
+      Date.parse(clock.rotation) <= now.getTime()
+    ) {
+      const hours = Number(inputs.rotationHours);
+      clock = {
+        inputs: key,
+        rfc3339: now.toISOString(),
+        rotation: new Date(now.getTime() + hours * HOUR_MS).toISOString(),
+      };
+      this.clocks.set(name, clock);
+    }
+    return { ...inputs, rfc3339: clock.rfc3339, rotationRfc3339: clock.rotation };
+  }
 }
 
 /** Every resource type the program may declare; anything else fails the run. */
@@ -31,6 +70,7 @@ export const KNOWN_TYPES: readonly string[] = [
   "kubernetes:policy/v1:PodDisruptionBudget",
   "kubernetes:networking.k8s.io/v1:Ingress",
   "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+  ROTATING,
   ...TLS_TYPES,
 ];
 
@@ -61,11 +101,15 @@ export interface StackOutputs {
 
 export class RecordingMocks implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
+  /** Replacement triggers by resource name, as the monitor received them (see `runOnMocks`). */
+  readonly triggers = new Map<string, unknown>();
 
   constructor(
-    private readonly tls: FakeTls = new FakeTls(),
+    private readonly state: FakeState = new FakeState(),
     /** Stacks a StackReference can read, by fully qualified name; any other has no outputs. */
     private readonly stacks: Readonly<Record<string, StackOutputs>> = {},
+    /** The run's clock, for the rotation clocks. */
+    private readonly now: Date = new Date(),
   ) {}
 
   /** Errors thrown while answering registrations; the mock runtime would otherwise hang on them. */
@@ -85,19 +129,25 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     if (!KNOWN_TYPES.includes(args.type)) {
       throw new Error(`unexpected resource type ${args.type} (${args.name})`);
     }
+    const trigger = this.triggers.get(args.name);
     this.resources.push({
       type: args.type,
       name: args.name,
       inputs,
       ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
+      ...(trigger !== undefined ? { replacementTrigger: trigger } : {}),
     });
     let state: Record<string, unknown> = inputs;
-    if (this.tls.handles(args.type)) {
-      state = this.tls.create(
+    if (this.state.tls.handles(args.type)) {
+      // A changed trigger replaces the resource: new key material, as the engine would do.
+      const plain = unwrapSecrets(inputs) as Record<string, unknown>;
+      state = this.state.tls.create(
         args.type,
         args.name,
-        unwrapSecrets(inputs) as Record<string, unknown>,
+        trigger === undefined ? plain : { ...plain, replacementTrigger: trigger },
       );
+    } else if (args.type === ROTATING) {
+      state = this.state.clock(args.name, inputs, this.now);
     } else if (args.type === "pulumi:pulumi:StackReference") {
       const stack = this.stacks[String(inputs.name)];
       state = {
@@ -158,23 +208,43 @@ export interface ProgramRun<T> {
   readonly result: T;
 }
 
+/** The part of the SDK's mock monitor that sees each registration request whole. */
+interface MonitorWithRequests {
+  registerResource(
+    req: { getName(): string; getReplacementTrigger(): { toJavaScript(): unknown } | undefined },
+    callback: unknown,
+  ): unknown;
+}
+
 /**
  * Runs `program` on a fresh mock runtime (project thanos-bridge, the given stack and config) and
- * waits for all its registrations. Pass the same FakeTls to two runs to model an unchanged state.
+ * waits for all its registrations. Pass the same FakeState to two runs to model a stack's state
+ * across runs.
  */
 export async function runOnMocks<T>(
   program: () => T,
   options: {
     stack: string;
     config?: Record<string, string>;
-    tls?: FakeTls;
+    state?: FakeState;
     stacks?: Readonly<Record<string, StackOutputs>>;
+    /** The run's clock for rotation clocks (default: the real time). */
+    now?: Date;
     /** Wait for every registration (default). A program whose outputs fail never drains. */
     drain?: boolean;
   },
 ): Promise<ProgramRun<T>> {
-  const mocks = new RecordingMocks(options.tls, options.stacks);
+  const mocks = new RecordingMocks(options.state, options.stacks, options.now);
   await pulumi.runtime.setMocks(mocks, "thanos-bridge", options.stack, false);
+  // MockResourceArgs omits resource options; the request itself carries the replacement trigger
+  // exactly as the SDK serialised it for the engine, so record it before the mocks see the call.
+  const monitor = pulumi.runtime.getMonitor() as unknown as MonitorWithRequests;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    const trigger = req.getReplacementTrigger();
+    if (trigger !== undefined) mocks.triggers.set(req.getName(), trigger.toJavaScript());
+    return register(req, callback);
+  };
   pulumi.runtime.setAllConfig(options.config ?? {});
   const result = program();
   if (options.drain === false) return { mocks, result };
