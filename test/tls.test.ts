@@ -19,7 +19,14 @@ import {
   openConnection,
   startBackend,
 } from "./support/grpc";
-import { LEAF_A, LeafRun, STEADY_NOW, runLeaf, shippedLeafConfig } from "./support/leaf";
+import {
+  LEAF_A,
+  LeafRun,
+  STEADY_NOW,
+  intoGeneration,
+  runLeaf,
+  shippedLeafConfig,
+} from "./support/leaf";
 import { FakeState, unwrapSecrets } from "./support/mocks";
 import { Nginx, leafIngressObjects, nginxAvailable, startLeafNginx } from "./support/nginx";
 import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "./support/observer";
@@ -302,5 +309,78 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
     );
     assert.equal(settings, renewed, "the client never switched to its new certificate");
     assert.deepEqual(await callInfo(addressA, renewed), { ok: true, messages: 1 });
+  });
+
+  it("changes leaf-a's CA with the overlap, run by run, under load: no call fails", async () => {
+    // One leaf stack over a CA change, each state as the rotation runner leaves it: the leaf runs
+    // first (nginx reloads with its new Secrets), then the observer (the client takes the new
+    // credentials Envoy would load). Certificates valid for a year, so only the CA schedule
+    // re-issues them between these runs.
+    const state = new FakeState();
+    const config = { ...LEAF_A, serverValidityHours: "8760", clientValidityHours: "8760" };
+    const leaves: LeafRun[] = [];
+    const observers: UpstreamTls[] = [];
+    for (const day of [-1, 1, 183, 366]) {
+      const leaf = await runLeaf(config, "leaf-a", state, intoGeneration(16, day));
+      const observer = await runObserver(OBSERVER, stacksOf({ [STACK_A]: leaf, [STACK_B]: b }));
+      leaves.push(leaf);
+      observers.push(envoyUpstreamTls(observer, "leaf-a"));
+    }
+    const [steady, , , retired] = leaves;
+    assert.notEqual(retired.bridge.caCerts, steady.bridge.caCerts, "the CA did not change");
+
+    const nginx = await startLeafNginx(steady, backend.address);
+    const address = `127.0.0.1:${nginx.port}`;
+    try {
+      let settings = observers[0];
+      const outcomes: Promise<CallResult>[] = [];
+      for (let step = 1; step < leaves.length; step++) {
+        // A connection as Envoy's pool holds it: opened with the credentials of the moment, it
+        // carries a stream across the leaf's reload (and reconnects with those credentials).
+        const connection = openConnection(address, settings);
+        outcomes.push(connection.series(40, 100));
+        for (let i = 0; i < 90; i++) {
+          outcomes.push(i % 2 === 0 ? callInfo(address, settings, 10_000) : connection.info());
+          if (i === 30) {
+            const next = leafIngressObjects(leaves[step]);
+            await nginx.reload(next.ingress, next.secrets);
+            // Between the leaf's run and the observer's: the old credentials still work.
+            assert.deepEqual(
+              await callInfo(address, settings),
+              { ok: true, messages: 1 },
+              `step ${step}`,
+            );
+          }
+          if (i === 60) settings = observers[step];
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        await Promise.all(outcomes);
+        connection.close();
+      }
+      const results = await Promise.all(outcomes);
+      const failed = results.filter((r) => !r.ok);
+      console.log(
+        `      CA change: ${results.length} calls over 3 runs (introduce, switch, retire), ` +
+          `${failed.length} failed`,
+      );
+      assert.deepEqual(failed, []);
+      assert.deepEqual(await callInfo(address, observers[3]), { ok: true, messages: 1 });
+
+      // Without the overlap it would fail both ways: the retired state refuses the client
+      // certificate of the old CA, and a client trusting only the old CA refuses the new server.
+      await assertRefusedByIngress(
+        nginx,
+        () =>
+          callInfo(address, { ...observers[3], cert: observers[0].cert, key: observers[0].key }),
+        /client SSL certificate verify error: \((20|21):/,
+      );
+      const oldTrust = await callInfo(address, { ...observers[3], ca: observers[0].ca });
+      assert.ok(
+        !oldTrust.ok && oldTrust.code === grpc.status.UNAVAILABLE,
+        JSON.stringify(oldTrust),
+      );
+    } finally {
+      await nginx.stop();
+    }
   });
 });

@@ -111,7 +111,7 @@ export interface UpstreamTls {
   readonly serverName: string;
   /** The :authority sent upstream (the route's host_rewrite_literal); default serverName. */
   readonly authority?: string;
-  /** The only CA trusted for the server certificate. */
+  /** The CAs trusted for the server certificate (a PEM bundle), and no other. */
   readonly ca: string;
   /** Client certificate and key; absent to connect without one. */
   readonly cert?: string;
