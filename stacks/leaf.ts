@@ -17,6 +17,8 @@ export interface LeafStackOutputs {
   readonly bridge: pulumi.Output<LeafBridgeOutput>;
   /** The observer's client key, a secret output. */
   readonly bridgeClientKey: pulumi.Output<string>;
+  /** Where the CA change stands: phase, trusted and signing generations, next change. */
+  readonly caSchedule: CaSchedule;
 }
 
 export interface LeafStack {
@@ -93,6 +95,6 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
     schedule,
     pki,
     exposure,
-    outputs: { bridge, bridgeClientKey: pulumi.secret(pki.client.keyPem) },
+    outputs: { bridge, bridgeClientKey: pulumi.secret(pki.client.keyPem), caSchedule: schedule },
   };
 }

@@ -359,6 +359,16 @@ describe("leaf stack on the mock runtime", () => {
       const switched = await run(intoGeneration(16, 183));
       const retired = await run(intoGeneration(16, 366));
 
+      assert.deepEqual(
+        [steady, introduced, switched, retired].map((r) => r.outputs.caSchedule.phase),
+        ["steady", "introduced", "switched", "steady"],
+      );
+      assert.deepEqual(introduced.outputs.caSchedule, {
+        phase: "introduced",
+        trusted: [15, 16],
+        signer: 15,
+        nextChange: intoGeneration(16, 182.5).toISOString(),
+      });
       assert.deepEqual(cas(steady), ["leaf-a-ca-15"]);
       assert.deepEqual(cas(introduced), ["leaf-a-ca-15", "leaf-a-ca-16"]);
       assert.deepEqual(cas(switched), ["leaf-a-ca-15", "leaf-a-ca-16"]);
