@@ -8,7 +8,6 @@ import {
   THANOS_PATHS,
   assertFitsConfigMap,
   configMapName,
-  credentialsHash,
   endpointsConfig,
   leafSecretName,
   observerLabels,
@@ -17,7 +16,7 @@ import {
   querierNetworkPolicySpec,
   querierServiceSpec,
 } from "./querier";
-import { ENVOY_PATHS, envoyBootstrap } from "./envoy";
+import { ENVOY_PATHS, envoyBootstrap, leafSdsFiles } from "./envoy";
 import { stableYaml } from "./yaml";
 
 /** One leaf as read from its stack: the checked public outputs and the checked client key. */
@@ -123,11 +122,15 @@ export class Observer extends pulumi.ComponentResource {
               .all([leaf.bridge, namespace])
               .apply(([b, ns]) => ({ name: leafSecretName(b.cluster), namespace: ns, labels })),
             type: "Opaque",
-            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) => ({
-              "tls.crt": b.clientCert,
-              "tls.key": key,
-              "ca.crt": b.caCerts,
-            })),
+            // Envoy's two SDS files for the leaf; a renewal changes them and nothing else.
+            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) =>
+              leafSdsFiles({
+                cluster: b.cluster,
+                clientCert: b.clientCert,
+                clientKey: key,
+                caCerts: b.caCerts,
+              }),
+            ),
           },
           { ...childOpts, dependsOn: [this.config] },
         ),
@@ -144,12 +147,10 @@ export class Observer extends pulumi.ComponentResource {
       `${name}-querier`,
       {
         metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: pulumi.all([input, data, this.leaves]).apply(([i, d, leaves]) =>
-          querierDeploymentSpec(i, {
-            configMap: configMapName(d),
-            credentials: credentialsHash(leaves),
-          }),
-        ),
+        // Depends on the config alone, so renewed certificates leave the pods running.
+        spec: pulumi
+          .all([input, data])
+          .apply(([i, d]) => querierDeploymentSpec(i, { configMap: configMapName(d) })),
       },
       { ...childOpts, dependsOn: [this.config, serviceAccount, ...this.leafSecrets] },
     );
