@@ -42,6 +42,9 @@ export const ENVOY_PORTS = {
   stats: 9902,
 } as const;
 
+/** Where the stats listener serves Envoy's metrics in Prometheus' text format. */
+export const ENVOY_METRICS_PATH = "/stats/prometheus";
+
 /** Where the Envoy container sees its config and each leaf's credentials. */
 export const ENVOY_PATHS = {
   configDir: "/etc/envoy/config",
@@ -378,7 +381,7 @@ export function envoyBootstrap(
                       {
                         name: "stats",
                         domains: ["*"],
-                        routes: ["/stats/prometheus", "/ready"].map((path) => ({
+                        routes: [ENVOY_METRICS_PATH, "/ready"].map((path) => ({
                           match: {
                             path,
                             headers: [{ name: ":method", string_match: { exact: "GET" } }],

@@ -28,6 +28,9 @@ export function leafSecretName(cluster: string): string {
 
 export const QUERIER_PORTS = { http: 10902, grpc: 10901 } as const;
 
+/** Name of the Envoy container's one port, the stats listener (probes and metrics). */
+export const ENVOY_STATS_PORT_NAME = "envoy-stats";
+
 /** Envoy worker threads (`--concurrency`). */
 export const ENVOY_CONCURRENCY = 2;
 
@@ -166,7 +169,7 @@ export function querierArgs(input: ObserverInput): string[] {
  */
 export function observerPodTemplate(input: ObserverInput, revision: PodRevision) {
   const leaves = [...input.leaves].sort(byCluster);
-  const envoyProbe = { httpGet: { path: "/ready", port: "envoy-stats" } };
+  const envoyProbe = { httpGet: { path: "/ready", port: ENVOY_STATS_PORT_NAME } };
   return {
     // A new config is a new ConfigMap name below, which rolls the pods. Renewed certificates
     // are not: Envoy re-reads them through SDS when the kubelet updates the volume.
@@ -204,10 +207,12 @@ export function observerPodTemplate(input: ObserverInput, revision: PodRevision)
             "--log-level",
             "info",
           ],
-          ports: [{ name: "envoy-stats", containerPort: ENVOY_PORTS.stats, protocol: "TCP" }],
+          ports: [
+            { name: ENVOY_STATS_PORT_NAME, containerPort: ENVOY_PORTS.stats, protocol: "TCP" },
+          ],
           startupProbe: { ...envoyProbe, periodSeconds: 2, failureThreshold: 30 },
           readinessProbe: { ...envoyProbe, periodSeconds: 10 },
-          livenessProbe: { tcpSocket: { port: "envoy-stats" }, periodSeconds: 20 },
+          livenessProbe: { tcpSocket: { port: ENVOY_STATS_PORT_NAME }, periodSeconds: 20 },
           resources: resources(input.envoy),
           securityContext: containerSecurityContext(),
           volumeMounts: [
