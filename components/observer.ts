@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { MONITORING_API_VERSION, certificateExpiryRuleSpec, envoyPodMonitorSpec } from "./alerts";
 import { LeafBridge, distinctLeaves } from "./contract";
 import {
   OBSERVER_OBJECT_NAMES,
@@ -41,6 +42,12 @@ export interface ObserverArgs {
   readonly endpointSuffix: string;
   readonly querier: ObserverInput["querier"];
   readonly envoy: ObserverInput["envoy"];
+  /**
+   * Alert when a certificate Envoy uses expires in fewer than this many days (1 to 365): a
+   * PodMonitor for Envoy's metrics and a PrometheusRule, which need prometheus-operator's CRDs.
+   * Unset or 0: neither is declared.
+   */
+  readonly expiryAlertDays?: number;
   /** The Kubernetes provider of the observer's cluster. */
   readonly provider: k8s.Provider;
 }
@@ -48,7 +55,8 @@ export interface ObserverArgs {
 /**
  * Thanos Querier with an Envoy sidecar that originates mutual TLS to every leaf: a Secret per
  * leaf, a ConfigMap with envoy.yaml and endpoints.yaml, the Deployment, its Service,
- * PodDisruptionBudget and ServiceAccount. No Service exposes Envoy.
+ * PodDisruptionBudget and ServiceAccount; optionally a PodMonitor and PrometheusRule for
+ * certificate expiry. No Service exposes Envoy.
  */
 export class Observer extends pulumi.ComponentResource {
   readonly deployment: k8s.apps.v1.Deployment;
@@ -178,6 +186,29 @@ export class Observer extends pulumi.ComponentResource {
       },
       childOpts,
     );
+
+    if (args.expiryAlertDays !== undefined && args.expiryAlertDays !== 0) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-pod-monitor`,
+        {
+          apiVersion: MONITORING_API_VERSION,
+          kind: "PodMonitor",
+          metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+          spec: envoyPodMonitorSpec(),
+        },
+        childOpts,
+      );
+      new k8s.apiextensions.CustomResource(
+        `${name}-expiry-alert`,
+        {
+          apiVersion: MONITORING_API_VERSION,
+          kind: "PrometheusRule",
+          metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+          spec: certificateExpiryRuleSpec(args.namespace, args.expiryAlertDays),
+        },
+        childOpts,
+      );
+    }
 
     this.registerOutputs({
       deployment: this.deployment,

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
+import { certificateExpiryRuleSpec, envoyPodMonitorSpec } from "../components/alerts";
 import { ENVOY_PORTS, envoyFileReads, leafSdsFiles } from "../components/envoy";
 import { configHash } from "../components/querier";
 import { stableYaml } from "../components/yaml";
@@ -35,6 +36,8 @@ import { restrictedViolations } from "./support/pss";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
+const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
+const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
 
 type Inputs = Record<string, unknown>;
 const plain = (r: RecordedResource): Inputs => unwrapSecrets(r.inputs) as Inputs;
@@ -381,6 +384,47 @@ describe("observer stack on the mock runtime", () => {
         assert.notEqual(text, before[key], `${cluster}: ${key} did not change`);
       }
     }
+  });
+
+  it("declares no alert objects unless expiryAlertDays is set", () => {
+    assert.deepEqual(run.mocks.ofType(POD_MONITOR), []);
+    assert.deepEqual(run.mocks.ofType(PROMETHEUS_RULE), []);
+  });
+
+  it("declares a PodMonitor for Envoy and a PrometheusRule with expiryAlertDays set, nothing else changed", async () => {
+    const alerting = await runObserver({ ...OBSERVER, expiryAlertDays: "21" }, stacks);
+    const metadata = {
+      name: "thanos-bridge-querier",
+      namespace: "thanos",
+      labels: {
+        "app.kubernetes.io/component": "querier",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "app.kubernetes.io/name": "thanos-bridge",
+      },
+    };
+    const monitor = alerting.mocks.one(POD_MONITOR);
+    const rule = alerting.mocks.one(PROMETHEUS_RULE);
+    assert.deepEqual(plain(monitor), {
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "PodMonitor",
+      metadata,
+      spec: envoyPodMonitorSpec(),
+    });
+    assert.deepEqual(plain(rule), {
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "PrometheusRule",
+      metadata,
+      spec: certificateExpiryRuleSpec("thanos", 21),
+    });
+    for (const r of [monitor, rule]) {
+      assert.match(r.provider ?? "", /::pulumi:providers:kubernetes::observer-kubernetes::/);
+    }
+    const others = (r: ObserverRun) =>
+      r.mocks.resources
+        .filter((x) => x.type !== POD_MONITOR && x.type !== PROMETHEUS_RULE)
+        .map((x) => `${x.type} ${x.name} ${JSON.stringify(x.inputs)}`)
+        .sort();
+    assert.deepEqual(others(alerting), others(run));
   });
 
   it("keeps one Querier unavailable at most, spreads replicas, and never surges below the replica count", () => {
