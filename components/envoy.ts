@@ -7,6 +7,7 @@
 // so Envoy routes on `:authority` and the Stores page shows leaf names, not port numbers.
 
 import { byCluster } from "./validate";
+import { stableYaml } from "./yaml";
 
 /** A leaf as Envoy needs it: where to connect and what name to expect. */
 export interface EnvoyUpstream {
@@ -41,6 +42,9 @@ export const ENVOY_PORTS = {
   stats: 9902,
 } as const;
 
+/** Where the stats listener serves Envoy's metrics in Prometheus' text format. */
+export const ENVOY_METRICS_PATH = "/stats/prometheus";
+
 /** Where the Envoy container sees its config and each leaf's credentials. */
 export const ENVOY_PATHS = {
   configDir: "/etc/envoy/config",
@@ -61,28 +65,92 @@ export function leafEndpoint(cluster: string, suffix: string): string {
   return `${leafAlias(cluster, suffix)}:${ENVOY_PORTS.listener}`;
 }
 
-/**
- * Files of one leaf's credentials, one directory per leaf under the certificate volume:
- * `tls.crt` and `tls.key` (the client certificate the leaf issued) and `ca.crt` (the leaf CA).
- * The Secret volume is laid out this way so that SDS with a watched directory can take over.
- */
-export function leafCertFiles(cluster: string): {
-  readonly certificateChain: string;
-  readonly privateKey: string;
-  readonly trustedCa: string;
-} {
-  const dir = `${ENVOY_PATHS.certDir}/${cluster}`;
-  return {
-    certificateChain: `${dir}/tls.crt`,
-    privateKey: `${dir}/tls.key`,
-    trustedCa: `${dir}/ca.crt`,
-  };
-}
-
 const typed = (type: string, body: Record<string, unknown>): Record<string, unknown> => ({
   "@type": `type.googleapis.com/${type}`,
   ...body,
 });
+
+/** One SDS file Envoy reads for a leaf: the secret it holds, its Secret key and its path. */
+export interface LeafSdsFile {
+  /** Name of the SDS secret: in the bootstrap's `SdsSecretConfig` and in the file. */
+  readonly secretName: string;
+  /** Key of the leaf's Kubernetes Secret (`leafSecretName`) holding the file. */
+  readonly key: string;
+  /** Path relative to the certificate volume (`ENVOY_PATHS.certDir`): `<cluster>/<key>`. */
+  readonly volumePath: string;
+  /** Absolute path in the Envoy container. */
+  readonly path: string;
+}
+
+/** Both SDS files of one leaf: its client certificate and key, and the CAs it trusts. */
+export interface LeafCertFiles {
+  readonly tlsCertificate: LeafSdsFile;
+  readonly validationContext: LeafSdsFile;
+}
+
+/**
+ * Where one leaf's credentials live, for the bootstrap and the pod's certificate volume alike:
+ * one directory per leaf, `<cluster>/tls-certificate.yaml` and `<cluster>/validation-context.yaml`,
+ * each an SDS file (`leafSdsFiles`) from a key of that leaf's Secret.
+ */
+export function leafCertFiles(cluster: string): LeafCertFiles {
+  const file = (kind: string): LeafSdsFile => {
+    const key = `${kind}.yaml`;
+    const volumePath = `${cluster}/${key}`;
+    return {
+      secretName: `${cluster}-${kind}`,
+      key,
+      volumePath,
+      path: `${ENVOY_PATHS.certDir}/${volumePath}`,
+    };
+  };
+  return { tlsCertificate: file("tls-certificate"), validationContext: file("validation-context") };
+}
+
+/** One leaf's credentials as the observer holds them. `clientKey` is private key material. */
+export interface LeafCredentials {
+  readonly cluster: string;
+  /** PEM of the client certificate the leaf issued. */
+  readonly clientCert: string;
+  /** PEM of its private key. */
+  readonly clientKey: string;
+  /** PEM bundle of the leaf's CAs: one, or two while a CA change overlaps. */
+  readonly caCerts: string;
+}
+
+/**
+ * The two SDS files of one leaf, by Secret key (`leafCertFiles`), as YAML. Envoy parses a
+ * `path_config_source` file as an `envoy.service.discovery.v3.DiscoveryResponse` (Envoy's
+ * source/extensions/config_subscription/filesystem/filesystem_subscription_impl.cc) and SDS
+ * takes exactly one resource from it, an `envoy.extensions.transport_sockets.tls.v3.Secret` named
+ * as in the bootstrap (source/common/secret/sds_api.cc: "Unexpected SDS secrets length",
+ * "Unexpected SDS secret (expecting ...)"). The PEMs are inline, so the certificate and its key
+ * are read together from one file, and a file changes exactly when the credentials do.
+ */
+export function leafSdsFiles(leaf: LeafCredentials): Record<string, string> {
+  const files = leafCertFiles(leaf.cluster);
+  const response = (file: LeafSdsFile, secret: Record<string, unknown>): string =>
+    stableYaml({
+      resources: [
+        typed("envoy.extensions.transport_sockets.tls.v3.Secret", {
+          name: file.secretName,
+          ...secret,
+        }),
+      ],
+    });
+  return {
+    [files.tlsCertificate.key]: response(files.tlsCertificate, {
+      tls_certificate: {
+        certificate_chain: { inline_string: leaf.clientCert },
+        private_key: { inline_string: leaf.clientKey },
+      },
+    }),
+    // The whole bundle: during a CA change both CAs are trusted.
+    [files.validationContext.key]: response(files.validationContext, {
+      validation_context: { trusted_ca: { inline_string: leaf.caCerts } },
+    }),
+  };
+}
 
 function socketAddress(address: string, port: number): Record<string, unknown> {
   return { socket_address: { address, port_value: port } };
@@ -173,6 +241,25 @@ function sharedClusterSettings(fanOut: QuerierFanOut): SharedClusterSettings {
   };
 }
 
+/**
+ * An SDS secret read from a file and re-read when the kubelet updates the certificate volume.
+ * The kubelet writes a Secret or projected volume's new content to a new timestamped directory
+ * and renames `..data_tmp` to `..data` in the volume's root (kubernetes
+ * pkg/volume/util/atomic_writer.go); `<cluster>/` is itself a link into `..data`, so nothing
+ * is moved inside it. Envoy re-reads `path` when something is moved into `watched_directory`
+ * (api envoy/config/core/v3/config_source.proto, PathConfigSource; envoyproxy/envoy#10979,
+ * #13721), so that must be the volume's root, the certificate directory.
+ */
+function sdsSecretConfig(file: LeafSdsFile): Record<string, unknown> {
+  return {
+    name: file.secretName,
+    sds_config: {
+      path_config_source: { path: file.path, watched_directory: { path: ENVOY_PATHS.certDir } },
+      resource_api_version: "V3",
+    },
+  };
+}
+
 function leafCluster(leaf: EnvoyUpstream, shared: SharedClusterSettings): Record<string, unknown> {
   const files = leafCertFiles(leaf.cluster);
   return {
@@ -193,18 +280,17 @@ function leafCluster(leaf: EnvoyUpstream, shared: SharedClusterSettings): Record
         common_tls_context: {
           tls_params: shared.tlsParams,
           alpn_protocols: shared.alpn,
-          tls_certificates: [
-            {
-              certificate_chain: { filename: files.certificateChain },
-              private_key: { filename: files.privateKey },
+          tls_certificate_sds_secret_configs: [sdsSecretConfig(files.tlsCertificate)],
+          combined_validation_context: {
+            // Envoy merges the SDS context (the CAs) into this one (ContextConfigImpl::
+            // getCombinedValidationContextConfig). Without the SAN match it would check only
+            // the chain.
+            default_validation_context: {
+              match_typed_subject_alt_names: [
+                { san_type: "DNS", matcher: { exact: leaf.serverName } },
+              ],
             },
-          ],
-          validation_context: {
-            trusted_ca: { filename: files.trustedCa },
-            // Envoy checks only the chain unless told which name to expect.
-            match_typed_subject_alt_names: [
-              { san_type: "DNS", matcher: { exact: leaf.serverName } },
-            ],
+            validation_context_sds_secret_config: sdsSecretConfig(files.validationContext),
           },
         },
       }),
@@ -295,7 +381,7 @@ export function envoyBootstrap(
                       {
                         name: "stats",
                         domains: ["*"],
-                        routes: ["/stats/prometheus", "/ready"].map((path) => ({
+                        routes: [ENVOY_METRICS_PATH, "/ready"].map((path) => ({
                           match: {
                             path,
                             headers: [{ name: ":method", string_match: { exact: "GET" } }],
@@ -325,18 +411,47 @@ export function envoyBootstrap(
   };
 }
 
-/** Every file path the bootstrap reads (`filename` fields), sorted. For the mount checks. */
-export function envoyFilePaths(config: unknown): readonly string[] {
-  const found = new Set<string>();
-  const walk = (value: unknown): void => {
-    if (Array.isArray(value)) value.forEach(walk);
-    else if (typeof value === "object" && value !== null) {
-      for (const [key, child] of Object.entries(value)) {
-        if (key === "filename" && typeof child === "string") found.add(child);
-        else walk(child);
-      }
+/** A file Envoy reads, and the directory whose moves make Envoy read it again, if any. */
+export interface EnvoyFileRead {
+  readonly path: string;
+  readonly watchedDirectory?: string;
+}
+
+/**
+ * Every file the config reads: each `filename` of a DataSource and each `path` of a
+ * PathConfigSource, with the `watched_directory` of the message that names it. Sorted by path.
+ * For the mount checks (DESIGN invariant 4).
+ */
+export function envoyFileReads(config: unknown): readonly EnvoyFileRead[] {
+  const found = new Map<string, EnvoyFileRead>();
+  const add = (path: string, watchedDirectory: string | undefined): void => {
+    const key = `${path}\0${watchedDirectory ?? ""}`;
+    found.set(key, watchedDirectory === undefined ? { path } : { path, watchedDirectory });
+  };
+  const walk = (value: unknown, watched: string | undefined): void => {
+    if (Array.isArray(value)) return value.forEach((v) => walk(v, watched));
+    if (typeof value !== "object" || value === null) return;
+    const obj = value as Record<string, unknown>;
+    // A watched_directory governs the files named in the message that holds it.
+    const own = (obj.watched_directory as { path?: unknown } | undefined)?.path;
+    const here = typeof own === "string" ? own : watched;
+    for (const [key, child] of Object.entries(obj)) {
+      if (key === "filename" && typeof child === "string") add(child, here);
+      else if (key === "path_config_source" && typeof child === "object" && child !== null) {
+        const source = child as { path?: unknown; watched_directory?: { path?: unknown } };
+        const dir = source.watched_directory?.path;
+        if (typeof source.path === "string") {
+          add(source.path, typeof dir === "string" ? dir : undefined);
+        }
+      } else walk(child, here);
     }
   };
-  walk(config);
-  return [...found].sort();
+  walk(config, undefined);
+  // Keys sort by path, then by directory ("\0" sorts first).
+  return [...found.keys()].sort().map((key) => found.get(key) as EnvoyFileRead);
+}
+
+/** Every file path the config reads (`envoyFileReads`), sorted and distinct. */
+export function envoyFilePaths(config: unknown): readonly string[] {
+  return [...new Set(envoyFileReads(config).map((r) => r.path))];
 }

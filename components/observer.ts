@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { MONITORING_API_VERSION, certificateExpiryRuleSpec, envoyPodMonitorSpec } from "./alerts";
 import { LeafBridge, distinctLeaves } from "./contract";
 import {
   OBSERVER_OBJECT_NAMES,
@@ -8,7 +9,6 @@ import {
   THANOS_PATHS,
   assertFitsConfigMap,
   configMapName,
-  credentialsHash,
   endpointsConfig,
   leafSecretName,
   observerLabels,
@@ -17,7 +17,7 @@ import {
   querierNetworkPolicySpec,
   querierServiceSpec,
 } from "./querier";
-import { ENVOY_PATHS, envoyBootstrap } from "./envoy";
+import { ENVOY_PATHS, envoyBootstrap, leafSdsFiles } from "./envoy";
 import { stableYaml } from "./yaml";
 
 /** One leaf as read from its stack: the checked public outputs and the checked client key. */
@@ -42,6 +42,12 @@ export interface ObserverArgs {
   readonly endpointSuffix: string;
   readonly querier: ObserverInput["querier"];
   readonly envoy: ObserverInput["envoy"];
+  /**
+   * Alert when a certificate Envoy uses expires in fewer than this many days (1 to 365): a
+   * PodMonitor for Envoy's metrics and a PrometheusRule, which need prometheus-operator's CRDs.
+   * Unset or 0: neither is declared.
+   */
+  readonly expiryAlertDays?: number;
   /** The Kubernetes provider of the observer's cluster. */
   readonly provider: k8s.Provider;
 }
@@ -49,7 +55,8 @@ export interface ObserverArgs {
 /**
  * Thanos Querier with an Envoy sidecar that originates mutual TLS to every leaf: a Secret per
  * leaf, a ConfigMap with envoy.yaml and endpoints.yaml, the Deployment, its Service,
- * PodDisruptionBudget and ServiceAccount. No Service exposes Envoy.
+ * PodDisruptionBudget and ServiceAccount; optionally a PodMonitor and PrometheusRule for
+ * certificate expiry. No Service exposes Envoy.
  */
 export class Observer extends pulumi.ComponentResource {
   readonly deployment: k8s.apps.v1.Deployment;
@@ -123,11 +130,15 @@ export class Observer extends pulumi.ComponentResource {
               .all([leaf.bridge, namespace])
               .apply(([b, ns]) => ({ name: leafSecretName(b.cluster), namespace: ns, labels })),
             type: "Opaque",
-            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) => ({
-              "tls.crt": b.clientCert,
-              "tls.key": key,
-              "ca.crt": b.caCerts,
-            })),
+            // Envoy's two SDS files for the leaf; a renewal changes them and nothing else.
+            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) =>
+              leafSdsFiles({
+                cluster: b.cluster,
+                clientCert: b.clientCert,
+                clientKey: key,
+                caCerts: b.caCerts,
+              }),
+            ),
           },
           { ...childOpts, dependsOn: [this.config] },
         ),
@@ -144,12 +155,10 @@ export class Observer extends pulumi.ComponentResource {
       `${name}-querier`,
       {
         metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: pulumi.all([input, data, this.leaves]).apply(([i, d, leaves]) =>
-          querierDeploymentSpec(i, {
-            configMap: configMapName(d),
-            credentials: credentialsHash(leaves),
-          }),
-        ),
+        // Depends on the config alone, so renewed certificates leave the pods running.
+        spec: pulumi
+          .all([input, data])
+          .apply(([i, d]) => querierDeploymentSpec(i, { configMap: configMapName(d) })),
       },
       { ...childOpts, dependsOn: [this.config, serviceAccount, ...this.leafSecrets] },
     );
@@ -177,6 +186,29 @@ export class Observer extends pulumi.ComponentResource {
       },
       childOpts,
     );
+
+    if (args.expiryAlertDays !== undefined && args.expiryAlertDays !== 0) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-pod-monitor`,
+        {
+          apiVersion: MONITORING_API_VERSION,
+          kind: "PodMonitor",
+          metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+          spec: envoyPodMonitorSpec(),
+        },
+        childOpts,
+      );
+      new k8s.apiextensions.CustomResource(
+        `${name}-expiry-alert`,
+        {
+          apiVersion: MONITORING_API_VERSION,
+          kind: "PrometheusRule",
+          metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+          spec: certificateExpiryRuleSpec(args.namespace, args.expiryAlertDays),
+        },
+        childOpts,
+      );
+    }
 
     this.registerOutputs({
       deployment: this.deployment,

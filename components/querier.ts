@@ -21,12 +21,15 @@ export const OBSERVER_OBJECT_NAMES = {
   config: "thanos-bridge-observer",
 } as const;
 
-/** The Secret holding one leaf's credentials for Envoy: tls.crt, tls.key, ca.crt. */
+/** The Secret holding one leaf's credentials for Envoy: its two SDS files (`leafSdsFiles`). */
 export function leafSecretName(cluster: string): string {
   return `thanos-bridge-leaf-${cluster}`;
 }
 
 export const QUERIER_PORTS = { http: 10902, grpc: 10901 } as const;
+
+/** Name of the Envoy container's one port, the stats listener (probes and metrics). */
+export const ENVOY_STATS_PORT_NAME = "envoy-stats";
 
 /** Envoy worker threads (`--concurrency`). */
 export const ENVOY_CONCURRENCY = 2;
@@ -115,29 +118,12 @@ export function endpointsConfig(
 }
 
 /**
- * SHA-256 over each leaf's public credentials (client certificate and CA), sorted by cluster.
- * It changes whenever a leaf's certificate is re-issued, as its key changes only with it.
+ * What the pod template names, so that a change rolls the pods. Only the config does: a leaf's
+ * renewed credentials change only its Secret, which Envoy re-reads through SDS in place.
  */
-export function credentialsHash(
-  leaves: readonly {
-    readonly cluster: string;
-    readonly clientCert: string;
-    readonly caCerts: string;
-  }[],
-): string {
-  const hash = createHash("sha256");
-  for (const leaf of [...leaves].sort(byCluster)) {
-    hash.update(`${leaf.cluster}\0${leaf.clientCert}\0${leaf.caCerts}\0`);
-  }
-  return hash.digest("hex");
-}
-
-/** What the pod template names, so that a change to either rolls the pods. */
 export interface PodRevision {
   /** The ConfigMap holding this revision of envoy.yaml and endpoints.yaml (`configMapName`). */
   readonly configMap: string;
-  /** Of the leaves' certificates (`credentialsHash`). */
-  readonly credentials: string;
 }
 
 /**
@@ -183,15 +169,11 @@ export function querierArgs(input: ObserverInput): string[] {
  */
 export function observerPodTemplate(input: ObserverInput, revision: PodRevision) {
   const leaves = [...input.leaves].sort(byCluster);
-  const envoyProbe = { httpGet: { path: "/ready", port: "envoy-stats" } };
+  const envoyProbe = { httpGet: { path: "/ready", port: ENVOY_STATS_PORT_NAME } };
   return {
-    metadata: {
-      labels: observerLabels(),
-      // A new config is a new ConfigMap name below, which rolls the pods. So must a re-issued
-      // certificate: Envoy reads certificate files once, at start, until it reads them through
-      // SDS with a watched directory (the rotation work), which will drop this hash.
-      annotations: { "thanos-bridge/credentials-hash": revision.credentials },
-    },
+    // A new config is a new ConfigMap name below, which rolls the pods. Renewed certificates
+    // are not: Envoy re-reads them through SDS when the kubelet updates the volume.
+    metadata: { labels: observerLabels() },
     spec: {
       serviceAccountName: OBSERVER_OBJECT_NAMES.querier,
       automountServiceAccountToken: false,
@@ -225,10 +207,12 @@ export function observerPodTemplate(input: ObserverInput, revision: PodRevision)
             "--log-level",
             "info",
           ],
-          ports: [{ name: "envoy-stats", containerPort: ENVOY_PORTS.stats, protocol: "TCP" }],
+          ports: [
+            { name: ENVOY_STATS_PORT_NAME, containerPort: ENVOY_PORTS.stats, protocol: "TCP" },
+          ],
           startupProbe: { ...envoyProbe, periodSeconds: 2, failureThreshold: 30 },
           readinessProbe: { ...envoyProbe, periodSeconds: 10 },
-          livenessProbe: { tcpSocket: { port: "envoy-stats" }, periodSeconds: 20 },
+          livenessProbe: { tcpSocket: { port: ENVOY_STATS_PORT_NAME }, periodSeconds: 20 },
           resources: resources(input.envoy),
           securityContext: containerSecurityContext(),
           volumeMounts: [
@@ -271,21 +255,20 @@ export function observerPodTemplate(input: ObserverInput, revision: PodRevision)
           },
         },
         {
-          // One directory per leaf in one volume: <cluster>/tls.crt, tls.key, ca.crt.
+          // One directory per leaf in one volume, each with the leaf's two SDS files. Envoy
+          // watches this volume's root, where the kubelet swaps `..data` on an update.
           name: "leaf-certs",
           projected: {
             defaultMode: 0o440,
             sources: leaves.map((l) => {
               const files = leafCertFiles(l.cluster);
-              const rel = (path: string) => path.slice(ENVOY_PATHS.certDir.length + 1);
               return {
                 secret: {
                   name: leafSecretName(l.cluster),
-                  items: [
-                    { key: "tls.crt", path: rel(files.certificateChain) },
-                    { key: "tls.key", path: rel(files.privateKey) },
-                    { key: "ca.crt", path: rel(files.trustedCa) },
-                  ],
+                  items: [files.tlsCertificate, files.validationContext].map((f) => ({
+                    key: f.key,
+                    path: f.volumePath,
+                  })),
                 },
               };
             }),

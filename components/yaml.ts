@@ -17,12 +17,20 @@ function ambiguousIn11(text: string): boolean {
  * Serialises a plain value to YAML deterministically: map keys sorted, no line folding, no
  * anchors, so the same value always gives the same bytes. Strings that a YAML 1.1 reader would
  * take for something else (`on`, `yes`, `0755`; Kubernetes tooling reads YAML 1.1) are quoted.
+ * Multi-line strings (PEM bundles) are block literals, line for line as they are.
  */
 export function stableYaml(value: unknown): string {
   const doc = new Document(value, { sortMapEntries: true, aliasDuplicateObjects: false });
   visit(doc, {
     Scalar(_key, node) {
-      if (isScalar(node) && typeof node.value === "string" && ambiguousIn11(node.value)) {
+      // A string with a line break is written as a block literal (`|`), which every reader
+      // takes as a string; only single-line plain scalars can be misread.
+      if (
+        isScalar(node) &&
+        typeof node.value === "string" &&
+        !node.value.includes("\n") &&
+        ambiguousIn11(node.value)
+      ) {
         node.type = "QUOTE_DOUBLE";
       }
     },

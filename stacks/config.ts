@@ -83,6 +83,7 @@ export const CONFIG_SCHEMA = {
   envoyImage: { type: "string", default: "envoyproxy/envoy:v1.38.3", roles: "observer" },
   envoyCpu: { type: "string", default: "100m", roles: "observer" },
   envoyMemory: { type: "string", default: "256Mi", roles: "observer" },
+  expiryAlertDays: { type: "integer", default: 0, roles: "observer" },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
@@ -148,6 +149,11 @@ export interface ObserverConfig {
     readonly resources: ContainerResources;
   };
   readonly envoy: { readonly image: string; readonly resources: ContainerResources };
+  /**
+   * Alert when a certificate Envoy uses expires in fewer than this many days (PodMonitor and
+   * PrometheusRule); 0: no alert objects.
+   */
+  readonly expiryAlertDays: number;
   readonly kubernetes: KubernetesTarget;
 }
 
@@ -207,13 +213,15 @@ class Reader {
     return allowed[0];
   }
 
-  integer(key: ConfigKey, min: number, max: number): number {
+  /** A whole number from `min` to `max`; `allowed` says so in the message if set. */
+  integer(key: ConfigKey, min: number, max: number, allowed?: string): number {
     const spec = CONFIG_SCHEMA[key];
     const text = this.text(key);
     if (text === undefined) return spec.default as number;
     const value = /^-?[0-9]+$/.test(text) ? Number(text) : NaN;
     if (!Number.isSafeInteger(value) || value < min || value > max) {
-      this.problem(key, `${show(text)} is not allowed; use a whole number from ${min} to ${max}`);
+      const use = allowed ?? `a whole number from ${min} to ${max}`;
+      this.problem(key, `${show(text)} is not allowed; use ${use}`);
       return spec.default as number;
     }
     return value;
@@ -577,6 +585,13 @@ function readObserver(r: Reader): ObserverConfig {
       image: readImage(r, "envoyImage"),
       resources: readResources(r, "envoyCpu", "envoyMemory"),
     },
+    // 0 turns the alert off; otherwise a day count up to a year.
+    expiryAlertDays: r.integer(
+      "expiryAlertDays",
+      0,
+      365,
+      "0 (no alert) or a whole number of days from 1 to 365",
+    ),
     kubernetes: readKubernetesTarget(r),
   };
 }

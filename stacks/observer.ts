@@ -74,6 +74,7 @@ export function observerStack(config: ObserverConfig): ObserverStack {
       cpu: config.envoy.resources.cpu,
       memory: config.envoy.resources.memory,
     },
+    expiryAlertDays: config.expiryAlertDays,
     provider,
   });
   const observed = observer.leaves.apply((all) =>

@@ -392,6 +392,26 @@ describe("leaf config", () => {
         'thanos-bridge:envoyMemory: "0Mi" is not allowed; use a memory quantity above zero such as 512Mi or 2Gi',
       ],
       [
+        "expiryAlertDays over a year",
+        { ...OBSERVER, expiryAlertDays: "366" },
+        'thanos-bridge:expiryAlertDays: "366" is not allowed; use 0 (no alert) or a whole number of days from 1 to 365',
+      ],
+      [
+        "expiryAlertDays negative",
+        { ...OBSERVER, expiryAlertDays: "-1" },
+        'thanos-bridge:expiryAlertDays: "-1" is not allowed; use 0 (no alert) or a whole number of days from 1 to 365',
+      ],
+      [
+        "expiryAlertDays as a duration",
+        { ...OBSERVER, expiryAlertDays: "14d" },
+        'thanos-bridge:expiryAlertDays: "14d" is not allowed; use 0 (no alert) or a whole number of days from 1 to 365',
+      ],
+      [
+        "expiryAlertDays on a leaf",
+        { ...LEAF, expiryAlertDays: "14" },
+        "thanos-bridge:expiryAlertDays: applies only to role observer, but this stack's role is leaf; remove it",
+      ],
+      [
         "unknown key (a typo)",
         { ...LEAF, hostnmae: "x" },
         `thanos-bridge:hostnmae is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`,
@@ -450,6 +470,7 @@ describe("observer config", () => {
         resources: { cpu: "500m", memory: "1Gi" },
       },
       envoy: { image: "envoyproxy/envoy:v1.38.3", resources: { cpu: "100m", memory: "256Mi" } },
+      expiryAlertDays: 0,
       kubernetes: { kind: "cluster" },
     };
     assert.deepEqual(config, expected);
@@ -473,6 +494,13 @@ describe("observer config", () => {
       "dnssrv+_grpc._tcp.thanos-rule.monitoring.svc",
       "thanos-store.monitoring.svc:10901",
     ]);
+  });
+
+  it("reads the expiry alert threshold, both ends of its range included", () => {
+    for (const days of [1, 14, 365]) {
+      const config = loadObserver(raw({ ...OBSERVER, expiryAlertDays: String(days) }), "observer");
+      assert.equal(config.expiryAlertDays, days);
+    }
   });
 
   it("loads the shipped example stack", () => {

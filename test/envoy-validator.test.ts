@@ -6,6 +6,7 @@ import {
   loadEnvoyProtos,
   validateEnvoyBootstrap,
   validateMessage,
+  validateSdsFile,
 } from "./support/envoy-validator";
 
 const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
@@ -173,7 +174,14 @@ describe("envoy-validator", () => {
 
   it("can resolve every @type the bootstrap uses, and lists the proto files it loads", () => {
     assert.ok(ENVOY_PROTO_FILES.includes("envoy/config/bootstrap/v3/bootstrap.proto"));
-    for (const name of [HCM, TLS, HTTP_OPTIONS, "envoy.extensions.filters.http.router.v3.Router"]) {
+    for (const name of [
+      HCM,
+      TLS,
+      HTTP_OPTIONS,
+      "envoy.extensions.filters.http.router.v3.Router",
+      "envoy.service.discovery.v3.DiscoveryResponse",
+      "envoy.extensions.transport_sockets.tls.v3.Secret",
+    ]) {
       assert.ok(isResolvableType(name), name);
     }
     assert.equal(isResolvableType("v3.Cluster"), false, "partial names must not resolve");
@@ -400,6 +408,68 @@ describe("envoy-validator", () => {
       (err: Error) =>
         problems.every((p) => err.message.includes(p)) && /4 problem/.test(err.message),
     );
+  });
+
+  describe("SDS files (validateSdsFile)", () => {
+    const SECRET = typeUrl("envoy.extensions.transport_sockets.tls.v3.Secret");
+    const secret = (name: string) => ({
+      "@type": SECRET,
+      name,
+      validation_context: { trusted_ca: { inline_string: "PEM" } },
+    });
+
+    it("accepts one Secret of the expected name and kind", () => {
+      assert.deepEqual(
+        validateSdsFile({ resources: [secret("leaf-a-ca")] }, "leaf-a-ca", "validation_context"),
+        [],
+      );
+    });
+
+    it("reports two resources in one file", () => {
+      const file = { resources: [secret("leaf-a-ca"), secret("leaf-b-ca")] };
+      assert.deepEqual(validateSdsFile(file, "leaf-a-ca", "validation_context"), [
+        "resources: SDS takes exactly one resource, got 2",
+      ]);
+      assert.deepEqual(validateSdsFile({}, "leaf-a-ca", "validation_context"), [
+        "resources: SDS takes exactly one resource, got 0",
+      ]);
+    });
+
+    it("reports a Secret whose name is not the one the bootstrap asks for", () => {
+      const file = { resources: [secret("leaf-b-ca")] };
+      assert.deepEqual(validateSdsFile(file, "leaf-a-ca", "validation_context"), [
+        'resources[0].name: string "leaf-b-ca", but the bootstrap asks for "leaf-a-ca"',
+      ]);
+    });
+
+    it("reports a Secret of the wrong kind, or a resource that is not a Secret", () => {
+      const file = { resources: [secret("leaf-a-ca")] };
+      assert.deepEqual(validateSdsFile(file, "leaf-a-ca", "tls_certificate"), [
+        "resources[0]: no tls_certificate, which the bootstrap's reference to it needs",
+      ]);
+      const cluster = { "@type": typeUrl("envoy.config.cluster.v3.Cluster"), name: "leaf-a-ca" };
+      assert.deepEqual(validateSdsFile({ resources: [cluster] }, "leaf-a-ca", "tls_certificate"), [
+        "resources[0]: its @type must be envoy.extensions.transport_sockets.tls.v3.Secret",
+      ]);
+    });
+
+    it("reports unknown fields in the DiscoveryResponse and in the Secret inside its Any", () => {
+      const inner = secret("leaf-a-ca");
+      (inner.validation_context as Record<string, unknown>).trusted_cas = {};
+      const problems = validateSdsFile(
+        { resources: [inner], version: "1" },
+        "leaf-a-ca",
+        "validation_context",
+      );
+      assertProblem(problems, "<root>", 'unknown field "version"', "DiscoveryResponse");
+      assertProblem(
+        problems,
+        "resources[0](envoy.extensions.transport_sockets.tls.v3.Secret).validation_context",
+        'unknown field "trusted_cas"',
+        "CertificateValidationContext",
+      );
+      assert.equal(problems.length, 2, problems.join("\n"));
+    });
   });
 
   it("refuses a message type it does not know", () => {

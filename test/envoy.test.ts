@@ -1,15 +1,18 @@
 import assert from "node:assert/strict";
+import { parse } from "yaml";
 import {
   ENVOY_PORTS,
   EnvoyUpstream,
   circuitBreakers,
   envoyBootstrap,
   envoyFilePaths,
+  envoyFileReads,
   leafAlias,
   leafCertFiles,
   leafEndpoint,
+  leafSdsFiles,
 } from "../components/envoy";
-import { assertValidEnvoyBootstrap } from "./support/envoy-validator";
+import { assertValidEnvoyBootstrap, validateSdsFile } from "./support/envoy-validator";
 
 const LEAVES: EnvoyUpstream[] = [
   {
@@ -56,11 +59,20 @@ describe("Envoy config generator", () => {
     );
   });
 
-  it("lays each leaf's credentials out in a directory of its own", () => {
+  it("lays each leaf's two SDS files out in a directory of its own", () => {
     assert.deepEqual(leafCertFiles("leaf-a"), {
-      certificateChain: "/etc/envoy/certs/leaf-a/tls.crt",
-      privateKey: "/etc/envoy/certs/leaf-a/tls.key",
-      trustedCa: "/etc/envoy/certs/leaf-a/ca.crt",
+      tlsCertificate: {
+        secretName: "leaf-a-tls-certificate",
+        key: "tls-certificate.yaml",
+        volumePath: "leaf-a/tls-certificate.yaml",
+        path: "/etc/envoy/certs/leaf-a/tls-certificate.yaml",
+      },
+      validationContext: {
+        secretName: "leaf-a-validation-context",
+        key: "validation-context.yaml",
+        volumePath: "leaf-a/validation-context.yaml",
+        path: "/etc/envoy/certs/leaf-a/validation-context.yaml",
+      },
     });
   });
 
@@ -131,19 +143,32 @@ describe("Envoy config generator", () => {
       });
       const tls = at(c, "transport_socket", "typed_config") as Json;
       assert.equal(tls.sni, leaf.serverName);
-      const files = leafCertFiles(leaf.cluster);
+      const sds = (path: string, name: string) => ({
+        name,
+        sds_config: {
+          path_config_source: { path, watched_directory: { path: "/etc/envoy/certs" } },
+          resource_api_version: "V3",
+        },
+      });
       assert.deepEqual(at(tls, "common_tls_context"), {
         tls_params: { tls_minimum_protocol_version: "TLSv1_2" },
         alpn_protocols: ["h2"],
-        tls_certificates: [
-          {
-            certificate_chain: { filename: files.certificateChain },
-            private_key: { filename: files.privateKey },
-          },
+        tls_certificate_sds_secret_configs: [
+          sds(
+            `/etc/envoy/certs/${leaf.cluster}/tls-certificate.yaml`,
+            `${leaf.cluster}-tls-certificate`,
+          ),
         ],
-        validation_context: {
-          trusted_ca: { filename: files.trustedCa },
-          match_typed_subject_alt_names: [{ san_type: "DNS", matcher: { exact: leaf.serverName } }],
+        combined_validation_context: {
+          default_validation_context: {
+            match_typed_subject_alt_names: [
+              { san_type: "DNS", matcher: { exact: leaf.serverName } },
+            ],
+          },
+          validation_context_sds_secret_config: sds(
+            `/etc/envoy/certs/${leaf.cluster}/validation-context.yaml`,
+            `${leaf.cluster}-validation-context`,
+          ),
         },
       });
     }
@@ -194,14 +219,37 @@ describe("Envoy config generator", () => {
     );
   });
 
-  it("lists the files it reads", () => {
+  it("lists the files it reads, each with the directory whose moves make Envoy re-read it", () => {
+    const certs = "/etc/envoy/certs";
+    assert.deepEqual(envoyFileReads(config), [
+      { path: `${certs}/leaf-a/tls-certificate.yaml`, watchedDirectory: certs },
+      { path: `${certs}/leaf-a/validation-context.yaml`, watchedDirectory: certs },
+      { path: `${certs}/leaf-b/tls-certificate.yaml`, watchedDirectory: certs },
+      { path: `${certs}/leaf-b/validation-context.yaml`, watchedDirectory: certs },
+    ]);
     assert.deepEqual(envoyFilePaths(config), [
-      "/etc/envoy/certs/leaf-a/ca.crt",
-      "/etc/envoy/certs/leaf-a/tls.crt",
-      "/etc/envoy/certs/leaf-a/tls.key",
-      "/etc/envoy/certs/leaf-b/ca.crt",
-      "/etc/envoy/certs/leaf-b/tls.crt",
-      "/etc/envoy/certs/leaf-b/tls.key",
+      `${certs}/leaf-a/tls-certificate.yaml`,
+      `${certs}/leaf-a/validation-context.yaml`,
+      `${certs}/leaf-b/tls-certificate.yaml`,
+      `${certs}/leaf-b/validation-context.yaml`,
+    ]);
+  });
+
+  it("finds DataSource files too, with the watched directory of the message naming them", () => {
+    const reads = envoyFileReads({
+      a: { trusted_ca: { filename: "/x/ca.pem" } },
+      b: {
+        tls_certificate: {
+          certificate_chain: { filename: "/y/crt.pem" },
+          watched_directory: { path: "/y" },
+        },
+      },
+      c: { path_config_source: { path: "/z/sds.yaml" } },
+    });
+    assert.deepEqual(reads, [
+      { path: "/x/ca.pem" },
+      { path: "/y/crt.pem", watchedDirectory: "/y" },
+      { path: "/z/sds.yaml" },
     ]);
   });
 
@@ -221,6 +269,90 @@ describe("Envoy config generator", () => {
         serverName: `thanos.leaf-${i}.example.com`,
       }));
       assertValidEnvoyBootstrap(envoyBootstrap(leaves, OPTIONS));
+    }
+  });
+});
+
+describe("SDS file generator", () => {
+  const pem = (label: string, body: string) =>
+    `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+  const CERT = pem("CERTIFICATE", "Y2xpZW50");
+  const KEY = pem("PRIVATE KEY", "a2V5");
+  // A CA change overlapping: the old CA and the new one, in one bundle.
+  const CAS = pem("CERTIFICATE", "b2xkIENB") + pem("CERTIFICATE", "bmV3IENB");
+  const files = leafSdsFiles({ cluster: "leaf-a", clientCert: CERT, clientKey: KEY, caCerts: CAS });
+  const SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+
+  it("puts the client certificate with its key in one file and the whole CA bundle in the other", () => {
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(files).map(([key, text]) => [key, parse(text)])),
+      {
+        "tls-certificate.yaml": {
+          resources: [
+            {
+              "@type": SECRET,
+              name: "leaf-a-tls-certificate",
+              tls_certificate: {
+                certificate_chain: { inline_string: CERT },
+                private_key: { inline_string: KEY },
+              },
+            },
+          ],
+        },
+        "validation-context.yaml": {
+          resources: [
+            {
+              "@type": SECRET,
+              name: "leaf-a-validation-context",
+              validation_context: { trusted_ca: { inline_string: CAS } },
+            },
+          ],
+        },
+      },
+    );
+    assert.doesNotMatch(files["validation-context.yaml"], /PRIVATE KEY/);
+  });
+
+  it("writes sorted YAML with each PEM as a block literal", () => {
+    assert.equal(
+      files["validation-context.yaml"],
+      [
+        "resources:",
+        `  - "@type": ${SECRET}`,
+        "    name: leaf-a-validation-context",
+        "    validation_context:",
+        "      trusted_ca:",
+        "        inline_string: |",
+        "          -----BEGIN CERTIFICATE-----",
+        "          b2xkIENB",
+        "          -----END CERTIFICATE-----",
+        "          -----BEGIN CERTIFICATE-----",
+        "          bmV3IENB",
+        "          -----END CERTIFICATE-----",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("gives each SDS reference of the bootstrap a file Envoy takes: one Secret of that name", () => {
+    const config = envoyBootstrap([LEAVES[1]], OPTIONS);
+    const leaf = (at(config, "static_resources", "clusters") as Json[]).find(
+      (c) => c.name === "leaf-a",
+    );
+    const ctx = at(leaf, "transport_socket", "typed_config", "common_tls_context");
+    const refs = [
+      [at(ctx, "tls_certificate_sds_secret_configs", 0), "tls_certificate"],
+      [
+        at(ctx, "combined_validation_context", "validation_context_sds_secret_config"),
+        "validation_context",
+      ],
+    ] as const;
+    for (const [ref, kind] of refs) {
+      const { name, sds_config } = ref as { name: string; sds_config: unknown };
+      const path = at(sds_config, "path_config_source", "path") as string;
+      const key = path.slice(path.lastIndexOf("/") + 1);
+      assert.ok(key in files, `${path}: no such SDS file`);
+      assert.deepEqual(validateSdsFile(parse(files[key]), name, kind), [], path);
     }
   });
 });

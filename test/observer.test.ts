@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { ENVOY_PORTS, envoyFilePaths } from "../components/envoy";
+import { certificateExpiryRuleSpec, envoyPodMonitorSpec } from "../components/alerts";
+import { ENVOY_PORTS, envoyFileReads, leafSdsFiles } from "../components/envoy";
 import { configHash } from "../components/querier";
 import { stableYaml } from "../components/yaml";
 import { loadConfig } from "../stacks/config";
@@ -20,11 +21,23 @@ import {
   runOnMocks,
   unwrapSecrets,
 } from "./support/mocks";
-import { OBSERVER, ObserverRun, mountedFile, runObserver, stacksOf } from "./support/observer";
+import { fileReadProblems } from "./support/mounts";
+import {
+  OBSERVER,
+  ObserverRun,
+  SdsSecretConfig,
+  envoyUpstreamTls,
+  mountedFile,
+  runObserver,
+  sdsSecret,
+  stacksOf,
+} from "./support/observer";
 import { restrictedViolations } from "./support/pss";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
+const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
+const PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
 
 type Inputs = Record<string, unknown>;
 const plain = (r: RecordedResource): Inputs => unwrapSecrets(r.inputs) as Inputs;
@@ -39,18 +52,17 @@ interface EnvoyCluster {
       }[];
     }[];
   };
-  transport_socket: {
+  transport_socket?: {
     typed_config: {
       sni: string;
       common_tls_context: {
         alpn_protocols: string[];
-        tls_certificates: {
-          certificate_chain: { filename: string };
-          private_key: { filename: string };
-        }[];
-        validation_context: {
-          trusted_ca: { filename: string };
-          match_typed_subject_alt_names: { san_type: string; matcher: { exact: string } }[];
+        tls_certificate_sds_secret_configs: SdsSecretConfig[];
+        combined_validation_context: {
+          default_validation_context: {
+            match_typed_subject_alt_names: { san_type: string; matcher: { exact: string } }[];
+          };
+          validation_context_sds_secret_config: SdsSecretConfig;
         };
       };
     };
@@ -126,18 +138,17 @@ describe("observer stack on the mock runtime", () => {
       const address =
         c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
       assert.equal(`${address.address}:${address.port_value}`, leaf.bridge.endpoint);
-      const tls = c.transport_socket.typed_config;
+      const tls = c.transport_socket?.typed_config;
+      assert.ok(tls, `Envoy cluster ${cluster} has no TLS`);
       assert.equal(tls.sni, leaf.bridge.serverName);
-      assert.deepEqual(tls.common_tls_context.validation_context.match_typed_subject_alt_names, [
+      const validation = tls.common_tls_context.combined_validation_context;
+      assert.deepEqual(validation.default_validation_context.match_typed_subject_alt_names, [
         { san_type: "DNS", matcher: { exact: leaf.bridge.serverName } },
       ]);
       assert.deepEqual(tls.common_tls_context.alpn_protocols, ["h2"]);
 
-      // Follow each file through the pod's mounts to the Secret the program wrote.
-      const ctx = tls.common_tls_context;
-      const ca = mountedFile(run, "envoy", ctx.validation_context.trusted_ca.filename);
-      const cert = mountedFile(run, "envoy", ctx.tls_certificates[0].certificate_chain.filename);
-      const key = mountedFile(run, "envoy", ctx.tls_certificates[0].private_key.filename);
+      // Follow each SDS file through the pod's mounts to the Secret the program wrote.
+      const { ca, cert, key } = envoyUpstreamTls(run, cluster);
       assert.equal(ca, leaf.bridge.caCerts);
       assert.equal(cert, leaf.bridge.clientCert);
       assert.equal(key, leaf.clientKey);
@@ -152,13 +163,69 @@ describe("observer stack on the mock runtime", () => {
     assert.equal(bCert.verify(new X509Certificate(a.bridge.caCerts).publicKey), false);
   });
 
-  it("resolves every file path in envoy.yaml to a key of a Secret or ConfigMap it creates (invariant 4)", () => {
-    const paths = envoyFilePaths(run.envoy);
-    assert.equal(paths.length, 6, "three files per leaf");
-    for (const path of paths) mountedFile(run, "envoy", path);
+  it("resolves every file envoy.yaml reads to a key it creates, watched at its volume's root (invariant 4)", () => {
+    const reads = envoyFileReads(run.envoy);
+    assert.deepEqual(
+      reads.map((r) => r.path),
+      ["leaf-a", "leaf-b"].flatMap((leaf) => [
+        `/etc/envoy/certs/${leaf}/tls-certificate.yaml`,
+        `/etc/envoy/certs/${leaf}/validation-context.yaml`,
+      ]),
+    );
+    assert.deepEqual(fileReadProblems(run.pod, "envoy", reads), []);
+    for (const read of reads) mountedFile(run, "envoy", read.path);
     const envoy = run.pod.initContainers?.find((c) => c.name === "envoy");
     const configPath = envoy?.args?.[envoy.args.indexOf("--config-path") + 1] ?? "";
     assert.equal(mountedFile(run, "envoy", configPath), run.files["envoy.yaml"]);
+  });
+
+  it("gives every SDS reference a file of one Secret with its name, valid against Envoy's protos", () => {
+    const { clusters } = envoyParts(run);
+    for (const cluster of ["leaf-a", "leaf-b"]) {
+      const ctx = clusters.get(cluster)?.transport_socket?.typed_config.common_tls_context;
+      assert.ok(ctx, `no TLS cluster ${cluster}`);
+      // sdsSecret checks the file with validateSdsFile: one resource, that name, strict protos.
+      const certificate = sdsSecret(
+        run,
+        ctx.tls_certificate_sds_secret_configs[0],
+        "tls_certificate",
+      );
+      const trusted = sdsSecret(
+        run,
+        ctx.combined_validation_context.validation_context_sds_secret_config,
+        "validation_context",
+      );
+      assert.deepEqual(Object.keys(certificate).sort(), ["certificate_chain", "private_key"]);
+      assert.deepEqual(Object.keys(trusted), ["trusted_ca"]);
+    }
+  });
+
+  it("would catch a watched directory inside the volume, which never sees the kubelet's update", () => {
+    const broken = structuredClone(run.envoy);
+    const { clusters } = broken.static_resources as { clusters: EnvoyCluster[] };
+    for (const c of clusters) {
+      const ctx = c.transport_socket?.typed_config.common_tls_context;
+      if (ctx === undefined) continue;
+      const refs = [
+        ...ctx.tls_certificate_sds_secret_configs,
+        ctx.combined_validation_context.validation_context_sds_secret_config,
+      ];
+      for (const ref of refs) {
+        ref.sds_config.path_config_source.watched_directory = {
+          path: `/etc/envoy/certs/${c.name}`,
+        };
+      }
+    }
+    const problem = (leaf: string, file: string) =>
+      `/etc/envoy/certs/${leaf}/${file}: watched directory /etc/envoy/certs/${leaf} is not ` +
+      "/etc/envoy/certs, the root of the volume holding it, where the kubelet swaps ..data";
+    assert.deepEqual(
+      fileReadProblems(run.pod, "envoy", envoyFileReads(broken)),
+      ["leaf-a", "leaf-b"].flatMap((leaf) => [
+        problem(leaf, "tls-certificate.yaml"),
+        problem(leaf, "validation-context.yaml"),
+      ]),
+    );
   });
 
   it("generates an Envoy config that Envoy's own v3 protos accept", () => {
@@ -253,13 +320,8 @@ describe("observer stack on the mock runtime", () => {
     assert.equal(run.pod.automountServiceAccountToken, false);
   });
 
-  it("rolls the pods onto a new immutable ConfigMap when the config changes, and on re-issued certificates", async () => {
+  it("rolls the pods onto a new immutable ConfigMap when the config changes", async () => {
     const revision = (r: ObserverRun) => {
-      const template = (
-        plain(r.deployment).spec as {
-          template: { metadata: { annotations: Record<string, string> } };
-        }
-      ).template;
       const configMap = plain(r.mocks.one("kubernetes:core/v1:ConfigMap"));
       const volume = r.pod.volumes?.find((v) => v.name === "envoy-config") as {
         configMap: { name: string };
@@ -268,26 +330,101 @@ describe("observer stack on the mock runtime", () => {
         configMap: (configMap.metadata as { name: string }).name,
         mounted: volume.configMap.name,
         immutable: configMap.immutable,
-        credentials: template.metadata.annotations["thanos-bridge/credentials-hash"],
       };
     };
     const first = revision(run);
     assert.equal(first.configMap, `thanos-bridge-observer-${configHash(run.files).slice(0, 10)}`);
     assert.equal(first.mounted, first.configMap);
     assert.equal(first.immutable, true);
-
-    // New certificates for leaf-a (a fresh state): same ConfigMap, new credentials hash.
-    const renewed = await runLeaf(LEAF_A, "leaf-a", new FakeState());
-    assert.notEqual(renewed.bridge.clientCert, a.bridge.clientCert);
-    const again = revision(
-      await runObserver(OBSERVER, stacksOf({ [STACK_A]: renewed, [STACK_B]: b })),
-    );
-    assert.equal(again.configMap, first.configMap);
-    assert.notEqual(again.credentials, first.credentials);
     // One leaf fewer: a new ConfigMap, which the pods mount.
     const fewer = revision(await runObserver({ ...OBSERVER, leaves: `["${STACK_A}"]` }, stacks));
     assert.notEqual(fewer.configMap, first.configMap);
     assert.equal(fewer.mounted, fewer.configMap);
+  });
+
+  it("takes renewed certificates, keys and CAs into the Secrets alone: the pods do not roll", async () => {
+    // Both leaves from a fresh state: every CA, certificate and key is new.
+    const renewed = {
+      [STACK_A]: await runLeaf(LEAF_A, "leaf-a", new FakeState()),
+      [STACK_B]: await runLeaf(LEAF_B, "leaf-b", new FakeState()),
+    };
+    for (const [stack, old] of [
+      [STACK_A, a],
+      [STACK_B, b],
+    ] as const) {
+      assert.notEqual(renewed[stack].bridge.caCerts, old.bridge.caCerts);
+      assert.notEqual(renewed[stack].bridge.clientCert, old.bridge.clientCert);
+      assert.notEqual(renewed[stack].clientKey, old.clientKey);
+    }
+    const again = await runObserver(OBSERVER, stacksOf(renewed));
+    const inputs = (r: RecordedResource) => JSON.stringify(r.inputs);
+    assert.equal(inputs(again.deployment), inputs(run.deployment));
+    const configMap = (r: ObserverRun) => r.mocks.one("kubernetes:core/v1:ConfigMap");
+    assert.equal(inputs(configMap(again)), inputs(configMap(run)));
+
+    // Each leaf's Secret is named after its stack.
+    const secretData = (r: ObserverRun, stack: string) =>
+      plain(r.mocks.named(`observer-leaf-${stack}`)).stringData as Record<string, string>;
+    for (const [stack, cluster] of [
+      [STACK_A, "leaf-a"],
+      [STACK_B, "leaf-b"],
+    ] as const) {
+      const leaf = renewed[stack];
+      assert.deepEqual(
+        secretData(again, stack),
+        leafSdsFiles({
+          cluster,
+          clientCert: leaf.bridge.clientCert,
+          clientKey: leaf.clientKey,
+          caCerts: leaf.bridge.caCerts,
+        }),
+      );
+      const before = secretData(run, stack);
+      for (const [key, text] of Object.entries(secretData(again, stack))) {
+        assert.notEqual(text, before[key], `${cluster}: ${key} did not change`);
+      }
+    }
+  });
+
+  it("declares no alert objects unless expiryAlertDays is set", () => {
+    assert.deepEqual(run.mocks.ofType(POD_MONITOR), []);
+    assert.deepEqual(run.mocks.ofType(PROMETHEUS_RULE), []);
+  });
+
+  it("declares a PodMonitor for Envoy and a PrometheusRule with expiryAlertDays set, nothing else changed", async () => {
+    const alerting = await runObserver({ ...OBSERVER, expiryAlertDays: "21" }, stacks);
+    const metadata = {
+      name: "thanos-bridge-querier",
+      namespace: "thanos",
+      labels: {
+        "app.kubernetes.io/component": "querier",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "app.kubernetes.io/name": "thanos-bridge",
+      },
+    };
+    const monitor = alerting.mocks.one(POD_MONITOR);
+    const rule = alerting.mocks.one(PROMETHEUS_RULE);
+    assert.deepEqual(plain(monitor), {
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "PodMonitor",
+      metadata,
+      spec: envoyPodMonitorSpec(),
+    });
+    assert.deepEqual(plain(rule), {
+      apiVersion: "monitoring.coreos.com/v1",
+      kind: "PrometheusRule",
+      metadata,
+      spec: certificateExpiryRuleSpec("thanos", 21),
+    });
+    for (const r of [monitor, rule]) {
+      assert.match(r.provider ?? "", /::pulumi:providers:kubernetes::observer-kubernetes::/);
+    }
+    const others = (r: ObserverRun) =>
+      r.mocks.resources
+        .filter((x) => x.type !== POD_MONITOR && x.type !== PROMETHEUS_RULE)
+        .map((x) => `${x.type} ${x.name} ${JSON.stringify(x.inputs)}`)
+        .sort();
+    assert.deepEqual(others(alerting), others(run));
   });
 
   it("keeps one Querier unavailable at most, spreads replicas, and never surges below the replica count", () => {
@@ -482,10 +619,16 @@ describe("observer stack on the mock runtime", () => {
     for (const secret of secrets) {
       const data = secret.inputs.stringData;
       assert.ok(isSecretValue(data), `${secret.name}: stringData is not a secret value`);
+      const files = data.value as Record<string, string>;
+      assert.deepEqual(Object.keys(files).sort(), [
+        "tls-certificate.yaml",
+        "validation-context.yaml",
+      ]);
       assert.match(
-        (data.value as Record<string, string>)["tls.key"],
-        /^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/,
+        files["tls-certificate.yaml"],
+        /private_key:\n\s+inline_string: \|\n\s+-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/,
       );
+      assert.doesNotMatch(files["validation-context.yaml"], /PRIVATE KEY/);
     }
   });
 });

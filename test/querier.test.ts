@@ -5,13 +5,12 @@ import {
   assertFitsConfigMap,
   configHash,
   configMapName,
-  credentialsHash,
   endpointsConfig,
   observerPodTemplate,
   querierArgs,
   querierNetworkPolicySpec,
 } from "../components/querier";
-import { resolveMountedFile } from "./support/mounts";
+import { MountedKey, fileReadProblems, resolveMountedFile } from "./support/mounts";
 import { PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
 
@@ -34,8 +33,7 @@ const INPUT: ObserverInput = {
   envoy: { image: "envoyproxy/envoy:v1.38.3", cpu: "100m", memory: "256Mi" },
 };
 const pod = (): PodSpec =>
-  observerPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789", credentials: "k" })
-    .spec;
+  observerPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789" }).spec;
 
 describe("observer pod generator", () => {
   it("lists every leaf through Envoy, sorted, then the extra endpoints", () => {
@@ -72,30 +70,37 @@ describe("observer pod generator", () => {
     assert.match(base, /^[0-9a-f]{64}$/);
   });
 
-  it("hashes the leaves' certificates so that a re-issued one changes the hash, in any order", () => {
-    const a = { cluster: "leaf-a", clientCert: "A1", caCerts: "CA-A" };
-    const b = { cluster: "leaf-b", clientCert: "B1", caCerts: "CA-B" };
-    const base = credentialsHash([a, b]);
-    assert.equal(credentialsHash([b, a]), base);
-    assert.notEqual(credentialsHash([{ ...a, clientCert: "A2" }, b]), base);
-    assert.notEqual(credentialsHash([a, { ...b, caCerts: "CA-B2" }]), base);
-    assert.notEqual(credentialsHash([a]), base);
-  });
-
   it("names the ConfigMap after its content", () => {
     const data = { "envoy.yaml": "a", "endpoints.yaml": "b" };
     assert.equal(configMapName(data), `thanos-bridge-observer-${configHash(data).slice(0, 10)}`);
     assert.notEqual(configMapName({ ...data, "envoy.yaml": "a2" }), configMapName(data));
   });
 
-  it("puts the credentials hash on the pod template", () => {
+  it("names nothing of the leaves' certificates in the pod template but their Secrets", () => {
+    const template = observerPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789" });
+    assert.deepEqual(template.metadata, {
+      labels: {
+        "app.kubernetes.io/component": "querier",
+        "app.kubernetes.io/managed-by": "pulumi",
+        "app.kubernetes.io/name": "thanos-bridge",
+      },
+    });
     assert.deepEqual(
-      observerPodTemplate(INPUT, {
-        configMap: "thanos-bridge-observer-0123456789",
-        credentials: "k",
-      }).metadata.annotations,
+      template.spec.volumes.find((v) => v.name === "leaf-certs"),
       {
-        "thanos-bridge/credentials-hash": "k",
+        name: "leaf-certs",
+        projected: {
+          defaultMode: 0o440,
+          sources: ["leaf-a", "leaf-b"].map((leaf) => ({
+            secret: {
+              name: `thanos-bridge-leaf-${leaf}`,
+              items: [
+                { key: "tls-certificate.yaml", path: `${leaf}/tls-certificate.yaml` },
+                { key: "validation-context.yaml", path: `${leaf}/validation-context.yaml` },
+              ],
+            },
+          })),
+        },
       },
     );
   });
@@ -167,36 +172,88 @@ describe("observer pod generator", () => {
     ]);
   });
 
-  it("resolves each leaf's certificate files to that leaf's Secret", () => {
-    assert.deepEqual(resolveMountedFile(pod(), "envoy", "/etc/envoy/certs/leaf-b/tls.key"), {
-      kind: "Secret",
-      name: "thanos-bridge-leaf-leaf-b",
-      key: "tls.key",
-    });
-    assert.deepEqual(resolveMountedFile(pod(), "envoy", "/etc/envoy/config/envoy.yaml"), {
-      kind: "ConfigMap",
-      name: "thanos-bridge-observer-0123456789",
-      key: "envoy.yaml",
-    });
-    assert.deepEqual(resolveMountedFile(pod(), "querier", "/etc/thanos/endpoints.yaml"), {
-      kind: "ConfigMap",
-      name: "thanos-bridge-observer-0123456789",
-      key: "endpoints.yaml",
-    });
+  it("resolves each leaf's SDS files to that leaf's Secret, and the config to the ConfigMap", () => {
+    const configMap = "thanos-bridge-observer-0123456789";
+    const certs = "/etc/envoy/certs";
+    const cases: [string, string, MountedKey][] = [
+      [
+        "envoy",
+        `${certs}/leaf-b/tls-certificate.yaml`,
+        {
+          kind: "Secret",
+          name: "thanos-bridge-leaf-leaf-b",
+          key: "tls-certificate.yaml",
+          mountPath: certs,
+        },
+      ],
+      [
+        "envoy",
+        `${certs}/leaf-a/validation-context.yaml`,
+        {
+          kind: "Secret",
+          name: "thanos-bridge-leaf-leaf-a",
+          key: "validation-context.yaml",
+          mountPath: certs,
+        },
+      ],
+      [
+        "envoy",
+        "/etc/envoy/config/envoy.yaml",
+        { kind: "ConfigMap", name: configMap, key: "envoy.yaml", mountPath: "/etc/envoy/config" },
+      ],
+      [
+        "querier",
+        "/etc/thanos/endpoints.yaml",
+        { kind: "ConfigMap", name: configMap, key: "endpoints.yaml", mountPath: "/etc/thanos" },
+      ],
+    ];
+    for (const [container, path, expected] of cases) {
+      assert.deepEqual(resolveMountedFile(pod(), container, path), expected, path);
+    }
   });
 });
 
 describe("test checkers", () => {
   it("the mount resolver refuses files that are not mounted", () => {
     assert.equal(
-      resolveMountedFile(pod(), "envoy", "/etc/envoy/certs/leaf-c/tls.crt"),
-      "/etc/envoy/certs/leaf-c/tls.crt: volume leaf-certs has no item for leaf-c/tls.crt",
+      resolveMountedFile(pod(), "envoy", "/etc/envoy/certs/leaf-c/tls-certificate.yaml"),
+      "/etc/envoy/certs/leaf-c/tls-certificate.yaml: volume leaf-certs has no item for leaf-c/tls-certificate.yaml",
     );
     assert.equal(
-      resolveMountedFile(pod(), "querier", "/etc/envoy/certs/leaf-a/tls.crt"),
-      "/etc/envoy/certs/leaf-a/tls.crt: no volume mount of querier contains it",
+      resolveMountedFile(pod(), "querier", "/etc/envoy/certs/leaf-a/tls-certificate.yaml"),
+      "/etc/envoy/certs/leaf-a/tls-certificate.yaml: no volume mount of querier contains it",
     );
     assert.equal(resolveMountedFile(pod(), "nginx", "/x"), "no container nginx");
+  });
+
+  it("the file-read check wants each file watched at the root of the volume holding it", () => {
+    const file = "/etc/envoy/certs/leaf-a/tls-certificate.yaml";
+    const problems = (watchedDirectory?: string) =>
+      fileReadProblems(pod(), "envoy", [{ path: file, watchedDirectory }]);
+    assert.deepEqual(problems("/etc/envoy/certs"), []);
+    // The leaf's own directory is a link into ..data: nothing is ever moved inside it.
+    assert.deepEqual(problems("/etc/envoy/certs/leaf-a"), [
+      `${file}: watched directory /etc/envoy/certs/leaf-a is not /etc/envoy/certs, the root of the volume holding it, where the kubelet swaps ..data`,
+    ]);
+    assert.deepEqual(problems("/etc/envoy"), [
+      `${file}: watched directory /etc/envoy is not /etc/envoy/certs, the root of the volume holding it, where the kubelet swaps ..data`,
+    ]);
+    assert.deepEqual(problems(undefined), [
+      `${file}: no watched directory, so an update of its volume is never read`,
+    ]);
+    assert.deepEqual(
+      fileReadProblems(pod(), "envoy", [{ path: "/etc/envoy/certs/leaf-c/tls-certificate.yaml" }]),
+      [
+        "/etc/envoy/certs/leaf-c/tls-certificate.yaml: volume leaf-certs has no item for leaf-c/tls-certificate.yaml",
+      ],
+    );
+    const subPath = structuredClone(pod());
+    const mounts = subPath.initContainers?.[0].volumeMounts ?? [];
+    mounts[1] = { ...mounts[1], subPath: "leaf-a" };
+    assert.deepEqual(
+      fileReadProblems(subPath, "envoy", [{ path: file, watchedDirectory: "/etc/envoy/certs" }]),
+      [`${file}: mount leaf-certs uses subPath`],
+    );
   });
 
   it("the Pod Security checker passes the observer pod and catches each kind of violation", () => {

@@ -27,6 +27,17 @@ describe("stableYaml", () => {
     assert.deepEqual(parse(text, { version: "1.2" }), value);
   });
 
+  it("writes multi-line strings such as PEM bundles as block literals that read back exactly", () => {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const text = stableYaml({ ca: pem });
+    assert.equal(
+      text,
+      "ca: |\n  -----BEGIN CERTIFICATE-----\n  MIIB\n  -----END CERTIFICATE-----\n",
+    );
+    assert.deepEqual(parse(text, { version: "1.1" }), { ca: pem });
+    assert.deepEqual(parse(text, { version: "1.2" }), { ca: pem });
+  });
+
   it("keeps real booleans and numbers as such, and long strings on one line", () => {
     const long = "x".repeat(300);
     assert.equal(stableYaml({ count: 5, on: true, s: long }), `count: 5\n"on": true\ns: ${long}\n`);

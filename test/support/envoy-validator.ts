@@ -38,6 +38,8 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
   "envoy/extensions/access_loggers/file/v3/file.proto",
+  // What a path_config_source file holds (SDS from files).
+  "envoy/service/discovery/v3/discovery.proto",
   "xds/type/v3/typed_struct.proto",
   "udpa/type/v1/typed_struct.proto",
 ];
@@ -356,6 +358,40 @@ export function validateMessage(typeName: string, value: unknown): string[] {
 /** Problems found in an Envoy bootstrap config (envoy.config.bootstrap.v3.Bootstrap); [] if valid. */
 export function validateEnvoyBootstrap(config: unknown): string[] {
   return validateMessage("envoy.config.bootstrap.v3.Bootstrap", config);
+}
+
+const SECRET_TYPE = "envoy.extensions.transport_sockets.tls.v3.Secret";
+
+/**
+ * Problems Envoy would find in a file that an SdsSecretConfig reads through path_config_source;
+ * [] if none. Envoy parses the file as a DiscoveryResponse (checked strictly here, the Secret
+ * inside its Any included), and SDS then wants exactly one resource, a Secret with the name the
+ * bootstrap gives (Envoy's source/common/secret/sds_api.cc). `kind` is the Secret's member the
+ * referring field needs: `tls_certificate` or `validation_context`.
+ */
+export function validateSdsFile(
+  file: unknown,
+  secretName: string,
+  kind: "tls_certificate" | "validation_context",
+): string[] {
+  const problems = validateMessage("envoy.service.discovery.v3.DiscoveryResponse", file);
+  const resources = isPlainObject(file) && Array.isArray(file.resources) ? file.resources : [];
+  if (resources.length !== 1) {
+    return [...problems, `resources: SDS takes exactly one resource, got ${resources.length}`];
+  }
+  const secret: unknown = resources[0];
+  if (!isPlainObject(secret) || secret["@type"] !== `type.googleapis.com/${SECRET_TYPE}`) {
+    return [...problems, `resources[0]: its @type must be ${SECRET_TYPE}`];
+  }
+  if (secret.name !== secretName) {
+    problems.push(
+      `resources[0].name: ${describe(secret.name)}, but the bootstrap asks for ${JSON.stringify(secretName)}`,
+    );
+  }
+  if (secret[kind] === undefined || secret[kind] === null) {
+    problems.push(`resources[0]: no ${kind}, which the bootstrap's reference to it needs`);
+  }
+  return problems;
 }
 
 /** Throws an Error listing every problem if `config` is not a valid Envoy bootstrap. */

@@ -70,6 +70,8 @@ export const KNOWN_TYPES: readonly string[] = [
   "kubernetes:policy/v1:PodDisruptionBudget",
   "kubernetes:networking.k8s.io/v1:Ingress",
   "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+  "kubernetes:monitoring.coreos.com/v1:PodMonitor",
+  "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
   ROTATING,
   ...TLS_TYPES,
 ];

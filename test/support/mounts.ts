@@ -7,6 +7,8 @@ export interface MountedKey {
   readonly kind: "Secret" | "ConfigMap";
   readonly name: string;
   readonly key: string;
+  /** Mount path of the volume holding the file: the root the kubelet's updates happen in. */
+  readonly mountPath: string;
 }
 
 type Items = { key: string; path: string }[] | undefined;
@@ -30,6 +32,7 @@ export function resolveMountedFile(
     .filter((m) => path.startsWith(`${m.mountPath}/`))
     .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
   if (mount === undefined) return `${path}: no volume mount of ${containerName} contains it`;
+  // Also refused because the kubelet never updates a subPath mount.
   if (mount.subPath !== undefined) return `${path}: mount ${mount.name} uses subPath`;
   const relative = path.slice(mount.mountPath.length + 1);
   const volume = (pod.volumes ?? []).find((v) => v.name === mount.name) as
@@ -48,7 +51,7 @@ export function resolveMountedFile(
   const found: MountedKey[] = [];
   const add = (kind: MountedKey["kind"], name: string, items: Items) => {
     const key = keyFor(items, relative);
-    if (key !== undefined) found.push({ kind, name, key });
+    if (key !== undefined) found.push({ kind, name, key, mountPath: mount.mountPath });
   };
   if (volume.configMap) add("ConfigMap", volume.configMap.name, volume.configMap.items);
   if (volume.secret) add("Secret", volume.secret.secretName, volume.secret.items);
@@ -60,4 +63,38 @@ export function resolveMountedFile(
   if (found.length > 1)
     return `${path}: ${found.length} sources of volume ${mount.name} provide it`;
   return found[0];
+}
+
+/** A file a container reads, and the directory watched for its updates, if any. */
+export interface FileRead {
+  readonly path: string;
+  readonly watchedDirectory?: string;
+}
+
+/**
+ * Every way the files a container reads break DESIGN invariant 4: a file that does not resolve
+ * to a key, that is not re-read when the kubelet updates its volume (no watched directory), or
+ * whose watched directory is not its volume's root. [] when none does.
+ *
+ * The kubelet updates a Secret, ConfigMap or projected volume by renaming `..data_tmp` to
+ * `..data` in the volume's root (kubernetes pkg/volume/util/atomic_writer.go); every file and
+ * subdirectory is a link through `..data`, so only a watch on the root sees that move.
+ */
+export function fileReadProblems(
+  pod: PodSpec,
+  containerName: string,
+  reads: readonly FileRead[],
+): string[] {
+  return reads.flatMap(({ path, watchedDirectory }) => {
+    const resolved = resolveMountedFile(pod, containerName, path);
+    if (typeof resolved === "string") return [resolved];
+    if (watchedDirectory === undefined) {
+      return [`${path}: no watched directory, so an update of its volume is never read`];
+    }
+    if (watchedDirectory === resolved.mountPath) return [];
+    return [
+      `${path}: watched directory ${watchedDirectory} is not ${resolved.mountPath}, the root ` +
+        "of the volume holding it, where the kubelet swaps ..data",
+    ];
+  });
 }

@@ -3,6 +3,7 @@ import { parse } from "yaml";
 import { CLIENT_KEY_OUTPUT, BRIDGE_OUTPUT } from "../../components/contract";
 import { runStack } from "../../stacks";
 import { ObservedLeaf, ObserverStackOutputs } from "../../stacks/observer";
+import { validateSdsFile } from "./envoy-validator";
 import { UpstreamTls } from "./grpc";
 import { LeafRun, leafRawConfig } from "./leaf";
 import { resolveMountedFile } from "./mounts";
@@ -125,24 +126,54 @@ export function mountedFile(run: ObserverRun, container: string, path: string): 
   return data[resolved.key];
 }
 
+/** An SDS reference as the bootstrap writes it (`SdsSecretConfig` from a file). */
+export interface SdsSecretConfig {
+  name: string;
+  sds_config: { path_config_source: { path: string; watched_directory?: { path: string } } };
+}
+
 interface TlsContext {
   sni: string;
   common_tls_context: {
-    tls_certificates: {
-      certificate_chain: { filename: string };
-      private_key: { filename: string };
-    }[];
-    validation_context: {
-      trusted_ca: { filename: string };
-      match_typed_subject_alt_names: { matcher: { exact: string } }[];
+    tls_certificate_sds_secret_configs: SdsSecretConfig[];
+    combined_validation_context: {
+      default_validation_context: {
+        match_typed_subject_alt_names: { matcher: { exact: string } }[];
+      };
+      validation_context_sds_secret_config: SdsSecretConfig;
     };
   };
 }
 
+type Inline = { inline_string: string };
+
+/**
+ * The secret an SDS reference of envoy.yaml delivers: its file followed through the Envoy
+ * container's mounts to the Kubernetes Secret the program wrote, parsed, and checked as Envoy
+ * checks it (one resource, a Secret of that name and kind; strict against the protos).
+ */
+export function sdsSecret(
+  run: ObserverRun,
+  ref: SdsSecretConfig,
+  kind: "tls_certificate" | "validation_context",
+): Record<string, unknown> {
+  const path = ref.sds_config.path_config_source.path;
+  const file = parse(mountedFile(run, "envoy", path)) as { resources: Record<string, unknown>[] };
+  assert.deepEqual(validateSdsFile(file, ref.name, kind), [], `${path} is not what Envoy takes`);
+  return file.resources[0][kind] as Record<string, unknown>;
+}
+
+/** The PEM an inline DataSource holds; fails for any other kind of DataSource. */
+function inlinePem(source: unknown, what: string): string {
+  const pem = (source as Partial<Inline> | undefined)?.inline_string;
+  assert.ok(typeof pem === "string", `${what} is not an inline_string`);
+  return pem;
+}
+
 /**
  * What Envoy presents to and expects of one leaf: read from that leaf's cluster in envoy.yaml,
- * every file resolved through the pod's mounts to the Secret the program wrote. No shortcut
- * around the program's wiring.
+ * each SDS file resolved through the pod's mounts to the Secret the program wrote and its PEMs
+ * taken from there. No shortcut around the program's wiring.
  */
 export function envoyUpstreamTls(run: ObserverRun, cluster: string): UpstreamTls {
   const clusters = (
@@ -153,8 +184,19 @@ export function envoyUpstreamTls(run: ObserverRun, cluster: string): UpstreamTls
   const tls = clusters.find((c) => c.name === cluster)?.transport_socket?.typed_config;
   assert.ok(tls !== undefined, `envoy.yaml has no TLS cluster ${cluster}`);
   const ctx = tls.common_tls_context;
-  const san = ctx.validation_context.match_typed_subject_alt_names.map((m) => m.matcher.exact);
+  const validation = ctx.combined_validation_context;
+  const san = validation.default_validation_context.match_typed_subject_alt_names.map(
+    (m) => m.matcher.exact,
+  );
   assert.deepEqual(san, [tls.sni], "Envoy must expect the SAN it sends as SNI");
+  // A client context takes one certificate.
+  assert.equal(ctx.tls_certificate_sds_secret_configs.length, 1);
+  const certificate = sdsSecret(run, ctx.tls_certificate_sds_secret_configs[0], "tls_certificate");
+  const trusted = sdsSecret(
+    run,
+    validation.validation_context_sds_secret_config,
+    "validation_context",
+  );
   // The :authority Envoy sends: the rewrite on the route to this cluster, else Querier's own.
   const listeners = (
     run.envoy.static_resources as {
@@ -178,8 +220,8 @@ export function envoyUpstreamTls(run: ObserverRun, cluster: string): UpstreamTls
   return {
     serverName: tls.sni,
     authority: route?.route.host_rewrite_literal ?? vhost.domains[0],
-    ca: mountedFile(run, "envoy", ctx.validation_context.trusted_ca.filename),
-    cert: mountedFile(run, "envoy", ctx.tls_certificates[0].certificate_chain.filename),
-    key: mountedFile(run, "envoy", ctx.tls_certificates[0].private_key.filename),
+    ca: inlinePem(trusted.trusted_ca, "trusted_ca"),
+    cert: inlinePem(certificate.certificate_chain, "certificate_chain"),
+    key: inlinePem(certificate.private_key, "private_key"),
   };
 }
