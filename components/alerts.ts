@@ -17,8 +17,9 @@ export const MONITORING_API_VERSION = "monitoring.coreos.com/v1";
  * daysUntilFirstCertExpires), upstream client contexts included, and a context is built from
  * each secret SDS delivers. Per context it counts the certificate chain Envoy presents (the
  * leaf-issued client certificate) and the trusted CA, which for a bundle is only its first
- * certificate (the default cert validator keeps the first as `ca_cert_`): the older CA while a
- * change overlaps. It never counts the leaves' server certificates.
+ * certificate (the default cert validator keeps the first as `ca_cert_`). Leaves list their CAs
+ * newest first, so during a CA change that is the new CA, not the one being retired. It never
+ * counts the leaves' server certificates.
  */
 export const CERT_EXPIRY_METRIC = "envoy_server_days_until_first_cert_expiring";
 

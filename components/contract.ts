@@ -46,8 +46,10 @@ export interface LeafBridgeOutput {
   /** The name the ingress's server certificate carries; the observer sends it as SNI. */
   readonly serverName: string;
   /**
-   * PEM bundle of every CA the leaf trusts, oldest first: one, or two while a CA change
-   * overlaps. The observer trusts all of them for the leaf's server certificate.
+   * PEM bundle of every CA the leaf trusts, newest first: one, or two while a CA change
+   * overlaps. The observer trusts all of them for the leaf's server certificate. Newest first,
+   * because tools that look at a bundle's first certificate only (Envoy's expiry statistics)
+   * should see the CA that matters from now on, not the one being retired.
    */
   readonly caCerts: string;
   /** PEM of the client certificate the leaf issued to the observer. */
@@ -67,7 +69,7 @@ export interface LeafBridgeValues {
   readonly cluster: string;
   readonly host: string;
   readonly port: number;
-  /** PEM of each trusted CA, oldest first. */
+  /** PEM of each trusted CA, newest first. */
   readonly caCerts: readonly string[];
   readonly clientCert: string;
   readonly expiry: LeafExpiry;

@@ -49,7 +49,8 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
       schedule,
     }),
   });
-  const caBundle = pulumi.all(pki.cas.map((ca) => ca.certPem));
+  // Newest first (see LeafBridgeOutput.caCerts), for the ingress and the observer alike.
+  const caBundle = pulumi.all([...pki.cas].reverse().map((ca) => ca.certPem));
   const newestCa = pki.cas[pki.cas.length - 1];
   const exposure = new LeafExposure(name, {
     ingress: {

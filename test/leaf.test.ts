@@ -377,8 +377,9 @@ describe("leaf stack on the mock runtime", () => {
       const [ca15] = trusted(steady);
       const ca16 = trusted(retired)[0];
       // The ingress trusts exactly the declared CAs, and the observer is told the same bundle.
-      assert.deepEqual(trusted(introduced), [ca15, ca16]);
-      assert.deepEqual(trusted(switched), [ca15, ca16]);
+      // Newest first: what reads only the first CA (Envoy's expiry stats) sees the new one.
+      assert.deepEqual(trusted(introduced), [ca16, ca15]);
+      assert.deepEqual(trusted(switched), [ca16, ca15]);
       for (const r of [steady, introduced, switched, retired]) {
         assert.deepEqual(splitPemBundle(r.bridge.caCerts), trusted(r));
       }
