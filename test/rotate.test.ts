@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse } from "yaml";
 import { LeafExpiry } from "../components/contract";
 import { MIN_PULUMI_CLI_VERSION, PULUMI_CLI_VERSION } from "../ops/cli";
 import { LEAVES_KEY, ROTATE_USAGE, rotate } from "../ops/rotate";
@@ -397,6 +398,25 @@ describe("rotate: Pulumi CLI", () => {
     };
     assert.equal(PULUMI_CLI_VERSION, pkg.dependencies["@pulumi/pulumi"]);
     assert.equal(MIN_PULUMI_CLI_VERSION, "3.208.0");
+  });
+
+  it("has the rotation workflow install that same CLI, daily, one run at a time", () => {
+    const workflow = parse(
+      readFileSync(join(__dirname, "..", ".github", "workflows", "rotate-certs.yml"), "utf8"),
+    ) as {
+      on: { schedule: { cron: string }[] };
+      concurrency: { group: string; "cancel-in-progress": boolean };
+      jobs: { rotate: { steps: { uses?: string; with?: Record<string, unknown> }[] } };
+    };
+    const pulumi = workflow.jobs.rotate.steps.filter((s) => s.uses?.startsWith("pulumi/actions@"));
+    assert.deepEqual(pulumi, [
+      { uses: "pulumi/actions@v7", with: { "pulumi-version": PULUMI_CLI_VERSION } },
+    ]);
+    assert.deepEqual(
+      workflow.on.schedule.map((s) => s.cron),
+      ["17 3 * * *"],
+    );
+    assert.deepEqual(workflow.concurrency, { group: "rotate-certs", "cancel-in-progress": false });
   });
 
   it("uses the CLI on PATH when it is recent enough, installing nothing", async () => {
