@@ -1,0 +1,350 @@
+// npm run deploy / npm run destroy: every stack whose Pulumi.<stack>.yaml is in the repository,
+// leaves before observers (destroy: the reverse). Without other settings it is a try-out setup:
+// state in .pulumi-state/, a well-known passphrase, and stacks that name no cluster render their
+// manifests to out/<stack>/ instead of deploying them.
+
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { isMap, parse, parseDocument } from "yaml";
+import { isRecord } from "../components/contract";
+import { PROJECT, ROLES, Role } from "../stacks/config";
+import {
+  CommandEnv,
+  DEFAULT_CONCURRENCY,
+  EXIT,
+  Exit,
+  ExitCode,
+  MAX_CONCURRENCY,
+  connectStacks,
+  parseConcurrency,
+  parseFlags,
+  runCommand,
+} from "./command";
+import { FoundCli, MIN_PULUMI_CLI_VERSION } from "./cli";
+import { Plan, describeFailures, formatTable, runPlan } from "./run";
+import { PROJECT_DIR, exitWith, processEnv } from "./workspace";
+
+export const DEPLOY_USAGE = `Usage: npm run deploy -- [--concurrency <n>] [--preview]
+       npm run destroy -- [--concurrency <n>]
+
+deploy runs \`pulumi up --refresh\` on every stack that has a Pulumi.<stack>.yaml here: the leaf
+stacks first (in parallel), then the observers. destroy runs \`pulumi destroy\` on the same
+stacks, observers first. A stack that does not exist yet is created first (for destroy, empty,
+so that a half-finished deploy can still be torn down).
+
+A stack file that sets none of ${PROJECT}:kubeconfig, kubeContext or renderDir renders its
+manifests to out/<stack>/ instead of deploying, through a copy of its stack file under
+.pulumi-state/config/ (deploy never edits a stack file; \`pulumi stack init\` adds its salt).
+
+State goes to file://<this directory>/.pulumi-state unless PULUMI_BACKEND_URL says otherwise;
+secrets use the passphrase provider, with a well-known passphrase unless
+PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE is set: for trying out only.
+
+Flags:
+  --concurrency <n>  stacks run at once, 1 to ${MAX_CONCURRENCY} (default: ${DEFAULT_CONCURRENCY})
+  --preview          deploy only: \`pulumi preview --refresh\` instead of up; changes no
+                     resources (a missing stack is still created, empty)
+  --help             print this and exit
+
+Exit codes:
+  0  every stack succeeded
+  1  a stack operation failed (stacks that depend on it were skipped)
+  2  bad command line, a stack file that cannot be run, or no stack files
+  4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION}`;
+
+/** The passphrase of the try-out setup. Public on purpose: it protects nothing. */
+export const TRY_OUT_PASSPHRASE = "thanos-bridge-try-out-only";
+export const STATE_DIR = ".pulumi-state";
+
+const key = (name: string): string => `${PROJECT}:${name}`;
+const TARGET_KEYS = ["kubeconfig", "kubeContext", "renderDir"].map(key);
+
+export interface StackFile {
+  readonly stack: string;
+  readonly text: string;
+}
+
+/** How deploy runs one stack. */
+export interface StackPlan {
+  readonly stack: string;
+  readonly role: Role;
+  /** True: no target set, so deploy renders to out/<stack>/ through a derived config file. */
+  readonly render: boolean;
+  /** For the table: where the stack's objects go. */
+  readonly target: string;
+}
+
+export interface DeployPlan extends Plan {
+  readonly stacks: readonly StackPlan[];
+}
+
+/** The stack files in a directory, sorted by stack name. */
+export function readStackFiles(dir: string): StackFile[] {
+  return readdirSync(dir)
+    .map((name) => /^Pulumi\.(.+)\.yaml$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ stack: m[1], text: readFileSync(join(dir, m[0]), "utf8") }))
+    .sort((a, b) => (a.stack < b.stack ? -1 : 1));
+}
+
+const isSet = (value: unknown): boolean => value !== undefined && value !== null && value !== "";
+
+function describeTarget(config: Record<string, unknown>, stack: string): string {
+  const renderDir = config[key("renderDir")];
+  if (isSet(renderDir)) return `renders to ${String(renderDir)}/ (its renderDir)`;
+  const context = config[key("kubeContext")];
+  if (isSet(context)) return `cluster (kubeContext ${String(context)})`;
+  if (isSet(config[key("kubeconfig")])) return "cluster (its kubeconfig)";
+  return `renders to out/${stack}/ (no kubeconfig, kubeContext or renderDir set)`;
+}
+
+/**
+ * Reads every stack file and checks, before anything runs, that each can be run: a role, and for
+ * an observer, a stack file for every leaf it lists. On a DIY backend (files, buckets) stacks are
+ * named organization/<project>/<stack>, so the leaves must be named so too.
+ */
+export function planStacks(files: readonly StackFile[], diyBackend: boolean): DeployPlan {
+  const problems: string[] = [];
+  const stacks: StackPlan[] = [];
+  const configs = new Map<string, Record<string, unknown>>();
+  for (const file of files) {
+    const where = `Pulumi.${file.stack}.yaml`;
+    let doc: unknown;
+    try {
+      doc = parse(file.text);
+    } catch (e) {
+      problems.push(`${where}: not valid YAML (${(e as Error).message.split("\n")[0]})`);
+      continue;
+    }
+    const config = isRecord(doc) && isRecord(doc["config"]) ? doc["config"] : {};
+    configs.set(file.stack, config);
+    const role = config[key("role")];
+    if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
+      problems.push(
+        `${where}: ${key("role")} is ${role === undefined ? "not set" : JSON.stringify(role)}; set it to ${ROLES.join(" or ")}`,
+      );
+      continue;
+    }
+    const render = TARGET_KEYS.every((k) => !isSet(config[k]));
+    stacks.push({
+      stack: file.stack,
+      role: role as Role,
+      render,
+      target: describeTarget(config, file.stack),
+    });
+  }
+
+  const roleOf = new Map(stacks.map((s) => [s.stack, s.role]));
+  for (const observer of stacks.filter((s) => s.role === "observer")) {
+    const where = `Pulumi.${observer.stack}.yaml: ${key("leaves")}`;
+    const leaves = configs.get(observer.stack)?.[key("leaves")];
+    if (!Array.isArray(leaves) || !leaves.every((l) => typeof l === "string")) {
+      problems.push(`${where} is not a list of stack names`);
+      continue;
+    }
+    for (const leaf of leaves) {
+      const parts = leaf.split("/");
+      if (parts.length !== 3) {
+        problems.push(
+          `${where}: ${JSON.stringify(leaf)} is not a fully qualified stack name; use <organization>/${PROJECT}/<stack>`,
+        );
+        continue;
+      }
+      const [org, project, stack] = parts;
+      const role = roleOf.get(stack);
+      if (project !== PROJECT) {
+        problems.push(
+          `${where}: ${leaf} is a stack of project ${project}; deploy runs only ${PROJECT}'s stacks`,
+        );
+      } else if (!files.some((f) => f.stack === stack)) {
+        problems.push(`${where}: ${leaf} has no stack file Pulumi.${stack}.yaml here`);
+      } else if (role !== undefined && role !== "leaf") {
+        problems.push(`${where}: ${leaf} is not a leaf (Pulumi.${stack}.yaml sets role ${role})`);
+      }
+      if (diyBackend && org !== "organization") {
+        problems.push(
+          `${where}: ${leaf} cannot be found on this DIY backend, where stacks are named ` +
+            `organization/<project>/<stack>; use organization/${project}/${stack}`,
+        );
+      }
+    }
+  }
+  if (problems.length === 1) throw new Exit(EXIT.usage, problems[0]);
+  if (problems.length > 1) {
+    throw new Exit(
+      EXIT.usage,
+      [`${problems.length} problems in the stack files:`, ...problems.map((p) => `  - ${p}`)].join(
+        "\n",
+      ),
+    );
+  }
+  if (stacks.length === 0) {
+    throw new Exit(EXIT.usage, "there is no Pulumi.<stack>.yaml here, so there is nothing to run");
+  }
+  const named = (role: Role): string[] => stacks.filter((s) => s.role === role).map((s) => s.stack);
+  return { stacks, leaves: named("leaf"), observers: named("observer") };
+}
+
+/** The stack file's YAML (encryptionsalt and all) with `renderDir: out/<stack>` added. */
+export function renderConfig(stackFileText: string, stack: string): string {
+  const doc = parseDocument(stackFileText);
+  if (!isMap(doc.get("config"))) doc.set("config", doc.createNode({}));
+  doc.setIn(["config", key("renderDir")], `out/${stack}`);
+  return doc.toString();
+}
+
+/** Writes the derived config of a render stack under .pulumi-state/ and returns its path. */
+export function writeRenderConfig(repo: string, stack: string): string {
+  const text = readFileSync(join(repo, `Pulumi.${stack}.yaml`), "utf8");
+  const dir = join(repo, STATE_DIR, "config");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `Pulumi.${stack}.yaml`);
+  writeFileSync(path, renderConfig(text, stack));
+  return path;
+}
+
+export interface StateEnvironment {
+  readonly envVars: Readonly<Record<string, string>>;
+  /** Files or a bucket, where stacks are named organization/<project>/<stack>. */
+  readonly diyBackend: boolean;
+  /** Printed on stderr before anything runs; empty if nothing needs saying. */
+  readonly notice: readonly string[];
+}
+
+/** Backend and passphrase: the user's if set, the try-out defaults otherwise. */
+export function stateEnvironment(
+  env: Readonly<Record<string, string | undefined>>,
+  repo: string,
+): StateEnvironment {
+  const localState = env["PULUMI_BACKEND_URL"] === undefined || env["PULUMI_BACKEND_URL"] === "";
+  const backend = localState
+    ? `file://${join(repo, STATE_DIR)}`
+    : (env["PULUMI_BACKEND_URL"] as string);
+  const wellKnown =
+    env["PULUMI_CONFIG_PASSPHRASE"] === undefined &&
+    env["PULUMI_CONFIG_PASSPHRASE_FILE"] === undefined;
+  const envVars: Record<string, string> = { PULUMI_BACKEND_URL: backend };
+  if (wellKnown) envVars["PULUMI_CONFIG_PASSPHRASE"] = TRY_OUT_PASSPHRASE;
+  const bar = "!".repeat(78);
+  const notice = wellKnown
+    ? [
+        bar,
+        "!! FOR TRYING OUT ONLY: do not use this setup for clusters you care about.",
+        `!! Secrets in the state (private keys, kubeconfigs) are encrypted with the`,
+        `!! well-known passphrase "${TRY_OUT_PASSPHRASE}": anyone who can read the`,
+        "!! state can decrypt them.",
+        ...(localState
+          ? [
+              `!! The state is on this disk only, in ${join(repo, STATE_DIR)}: no backup, no`,
+              "!! sharing, gone with this checkout.",
+            ]
+          : []),
+        "!! For real use set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)",
+        "!! and PULUMI_BACKEND_URL before the first deploy.",
+        bar,
+      ]
+    : localState
+      ? [
+          `note: the state is on this disk only, in ${join(repo, STATE_DIR)}; set PULUMI_BACKEND_URL to keep it elsewhere`,
+        ]
+      : [];
+  return { envVars, diyBackend: !/^https?:\/\//.test(backend), notice };
+}
+
+type Subcommand = "deploy" | "destroy";
+
+interface DeployArgs {
+  readonly command: Subcommand;
+  readonly help: boolean;
+  readonly concurrency: number;
+  readonly preview: boolean;
+}
+
+export function parseDeployArgs(argv: readonly string[]): DeployArgs {
+  const [command, ...rest] = argv;
+  if (command !== "deploy" && command !== "destroy") {
+    throw new Exit(
+      EXIT.usage,
+      `the first argument must be deploy or destroy, got ${JSON.stringify(command ?? "")}`,
+    );
+  }
+  const { values } = parseFlags(() =>
+    parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        concurrency: { type: "string" },
+        help: { type: "boolean", default: false },
+        ...(command === "deploy" ? { preview: { type: "boolean", default: false } } : {}),
+      },
+    }),
+  );
+  return {
+    command,
+    help: values.help === true,
+    concurrency: parseConcurrency(
+      typeof values.concurrency === "string" ? values.concurrency : undefined,
+    ),
+    preview: values["preview"] === true,
+  };
+}
+
+export interface DeployEnv<C extends FoundCli> extends CommandEnv<C> {
+  /** The project directory: stack files, .pulumi-state/, out/. */
+  readonly repo: string;
+  /** The process environment, for the backend and passphrase settings. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode> {
+  const { io } = env;
+  const name = env.argv[0] === "destroy" ? "destroy" : "deploy";
+  return runCommand(name, io, async () => {
+    const args = parseDeployArgs(env.argv);
+    if (args.help) {
+      DEPLOY_USAGE.split("\n").forEach((line) => io.out(line));
+      return EXIT.ok;
+    }
+    const state = stateEnvironment(env.env, env.repo);
+    const plan = planStacks(readStackFiles(env.repo), state.diyBackend);
+    state.notice.forEach((line) => io.err(line));
+    mkdirSync(join(env.repo, STATE_DIR), { recursive: true });
+
+    const render = new Set(plan.stacks.filter((s) => s.render).map((s) => s.stack));
+    const ops = await connectStacks(env, {
+      envVars: state.envVars,
+      createMissing: true,
+      secretsProvider: "passphrase",
+      configFile: (stack) => (render.has(stack) ? writeRenderConfig(env.repo, stack) : undefined),
+    });
+
+    formatTable(
+      ["STACK", "ROLE", "TARGET"],
+      plan.stacks.map((s) => [s.stack, s.role, s.target]),
+    ).forEach((line) => io.out(line));
+    io.out("");
+    const operation = args.command === "destroy" ? "destroy" : args.preview ? "preview" : "up";
+    const runs = await runPlan(ops, plan, {
+      operation,
+      concurrency: args.concurrency,
+      refresh: true,
+      io,
+      now: env.now,
+    });
+    io.out("");
+    formatTable(
+      ["STACK", "RESULT", "DETAIL"],
+      runs.map((r) => [r.stack, r.outcome, r.detail]),
+    ).forEach((line) => io.out(line));
+
+    const failures = describeFailures(operation, runs);
+    failures.forEach((line) => io.err(`${name}: ${line}`));
+    return failures.length > 0 ? EXIT.stackFailed : EXIT.ok;
+  });
+}
+
+if (require.main === module) {
+  exitWith(deploy({ ...processEnv(), repo: PROJECT_DIR, env: process.env }));
+}
