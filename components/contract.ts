@@ -87,9 +87,12 @@ export function joinPemBundle(pems: readonly string[]): string {
   return pems.map((p) => `${p.trim()}\n`).join("");
 }
 
-/** `notAfter` minus `renewBeforeHours`, RFC 3339 in UTC. */
-export function renewAfter(notAfter: string, renewBeforeHours: number): string {
-  return new Date(Date.parse(notAfter) - renewBeforeHours * 3_600_000).toISOString();
+/** A certificate's expiry, and its renewal time `renewBeforeHours` earlier (RFC 3339, UTC). */
+export function certificateTimes(notAfter: string, renewBeforeHours: number): CertificateTimes {
+  return {
+    notAfter,
+    renewAfter: new Date(Date.parse(notAfter) - renewBeforeHours * 3_600_000).toISOString(),
+  };
 }
 
 /** Builds the `bridge` output of a leaf, keys in a fixed order. */

@@ -2,9 +2,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { CaSchedule, caSchedule, leafPkiSpec } from "../components/certspecs";
 import {
   LeafBridgeOutput,
+  certificateTimes,
   joinPemBundle,
   leafBridgeOutput,
-  renewAfter,
 } from "../components/contract";
 import { LeafExposure } from "../components/exposure";
 import { LeafPki } from "../components/pki";
@@ -71,10 +71,6 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
     provider,
   });
 
-  const times = (notAfter: string, renewBeforeHours: number) => ({
-    notAfter,
-    renewAfter: renewAfter(notAfter, renewBeforeHours),
-  });
   const bridge = pulumi
     .all([caBundle, pki.client.certPem, newestCa.expiry, pki.server.expiry, pki.client.expiry])
     .apply(([caCerts, clientCert, ca, server, client]) =>
@@ -86,9 +82,9 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
         clientCert,
         expiry: {
           // The newest CA: it is due once its successor should exist.
-          ca: times(ca, lifetimes.ca.renewBeforeHours),
-          server: times(server, lifetimes.server.renewBeforeHours),
-          client: times(client, lifetimes.client.renewBeforeHours),
+          ca: certificateTimes(ca, lifetimes.ca.renewBeforeHours),
+          server: certificateTimes(server, lifetimes.server.renewBeforeHours),
+          client: certificateTimes(client, lifetimes.client.renewBeforeHours),
         },
       }),
     );
