@@ -1,12 +1,16 @@
 // One benchmark case in its own process, so its peak memory is its own. Prints one JSON line.
-//   program <N> <leaf.json>: the observer program on the mock runtime with N leaves
-//   floor <N>: a bare program registering as many trivial resources as the observer would
-//   types <N>: the observer's resource types (StackReference, Secret, …) with fixed inputs and
-//              no logic: what the SDK costs for those types, whatever the program does
+// <path> is the observer's dataPath, envoy or thanos.
+//   program <N> <path> <leaf.json>: the observer program on the mock runtime with N leaves
+//   floor <N> <path>: a bare program registering as many trivial resources as the observer would
+//   types <N> <path>: the observer's resource types (StackReference, Secret, …) with fixed inputs
+//              and no logic: what the SDK costs for those types, whatever the program does
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { readFileSync } from "node:fs";
 import { BRIDGE_OUTPUT, CLIENT_KEY_OUTPUT, LeafBridgeOutput } from "../components/contract";
+import { objectDataBytes } from "../components/querier";
+import { LEAF_SHARDS } from "../components/thanos";
 import { runStack } from "../stacks";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -25,10 +29,30 @@ class Trivial extends pulumi.CustomResource {
 
 const stackName = (i: number) => `acme/thanos-bridge/leaf-${String(i).padStart(4, "0")}`;
 
+/** A value as the provider sees it: the mock runtime passes secrets wrapped. */
+function unwrap(value: unknown): unknown {
+  const v = value as Record<string, unknown> | null;
+  if (typeof v === "object" && v !== null && v[specialSigKey] === specialSecretSig) {
+    return unwrap(v.value);
+  }
+  return value;
+}
+
+/** Resources the observer declares besides those per leaf: per leaf, and fixed. */
+function resourceCounts(dataPath: string): { perLeaf: number; fixed: number } {
+  // envoy: a StackReference and a Secret per leaf; component, provider, ConfigMap,
+  // ServiceAccount, Deployment, Service, NetworkPolicy, PDB. thanos: a StackReference per
+  // leaf; the same 8 and the credential shards.
+  return dataPath === "thanos" ? { perLeaf: 1, fixed: 8 + LEAF_SHARDS } : { perLeaf: 2, fixed: 8 };
+}
+
 /** Mocks that answer every registration with its inputs, and StackReferences with N leaves. */
 class BenchMocks implements pulumi.runtime.Mocks {
   registered = 0;
-  envoyBytes = 0;
+  /** Bytes of the ConfigMap's data (keys and values): what its object limit counts. */
+  configBytes = 0;
+  /** Bytes of every Secret's data together. */
+  secretBytes = 0;
   constructor(private readonly leaf: Leaf | undefined) {}
   newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
     this.registered++;
@@ -48,8 +72,12 @@ class BenchMocks implements pulumi.runtime.Mocks {
       };
     }
     if (args.type === "kubernetes:core/v1:ConfigMap") {
-      const data = (args.inputs as { data: Record<string, string> }).data;
-      this.envoyBytes = Buffer.byteLength(data["envoy.yaml"]);
+      this.configBytes = objectDataBytes(unwrap(inputs.data) as Record<string, string>);
+    }
+    if (args.type === "kubernetes:core/v1:Secret") {
+      this.secretBytes += objectDataBytes(
+        (unwrap(inputs.stringData) ?? {}) as Record<string, string>,
+      );
     }
     return { id: `${args.name}-id`, state: inputs };
   }
@@ -71,19 +99,20 @@ function until(done: () => boolean): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const [mode, nText, leafFile] = process.argv.slice(2);
+  const [mode, nText, dataPath, leafFile] = process.argv.slice(2);
   const n = Number(nText);
-  // A refused program (too many leaves for one ConfigMap) rejects the ConfigMap's data; any
-  // other failure is a bug, and fails the case.
+  const counts = resourceCounts(dataPath);
+  // A refused program (too many leaves for one ConfigMap or Secret) rejects the object's data;
+  // any other failure is a bug, and fails the case.
   let refused: string | undefined;
   process.on("unhandledRejection", (e: unknown) => {
     const message = e instanceof Error ? e.message : String(e);
-    if (!message.includes("more than one ConfigMap holds")) {
+    if (!/more than one (ConfigMap|Secret) holds/.test(message)) {
       console.error(e);
       process.exit(1);
     }
     // Drop the SDK's "error serializing property …" prefixes.
-    refused ??= message.slice(message.search(/\d+ leaves need/));
+    refused ??= message.slice(message.search(/\d+ leaves need|Secret \S+ would hold/));
   });
   const leaf =
     mode === "program" ? (JSON.parse(readFileSync(leafFile, "utf8")) as Leaf) : undefined;
@@ -93,14 +122,22 @@ async function main(): Promise<void> {
   if (mode === "program") {
     const leaves = Array.from({ length: n }, (_, i) => stackName(i));
     runStack(
-      { "thanos-bridge:role": "observer", "thanos-bridge:leaves": JSON.stringify(leaves) },
+      {
+        "thanos-bridge:role": "observer",
+        "thanos-bridge:leaves": JSON.stringify(leaves),
+        ...(dataPath === "thanos" ? { "thanos-bridge:dataPath": "thanos" } : {}),
+      },
       "observer",
     );
   } else if (mode === "types") {
     const provider = new k8s.Provider("p", {});
     const opts = { provider };
+    // A Secret per leaf (envoy), or the fixed shards (thanos).
+    const secrets = dataPath === "thanos" ? LEAF_SHARDS : n;
     for (let i = 0; i < n; i++) {
       new pulumi.StackReference(stackName(i), { name: stackName(i) });
+    }
+    for (let i = 0; i < secrets; i++) {
       new k8s.core.v1.Secret(
         `s-${i}`,
         { metadata: { name: `s-${i}` }, stringData: { a: "b" } },
@@ -123,9 +160,7 @@ async function main(): Promise<void> {
     );
     new Trivial("component");
   } else {
-    // The observer registers per leaf a StackReference and a Secret, plus 8 fixed resources
-    // (component, provider, ConfigMap, ServiceAccount, Deployment, Service, NetworkPolicy, PDB).
-    for (let i = 0; i < 2 * n + 8; i++) new Trivial(`r-${i}`);
+    for (let i = 0; i < counts.perLeaf * n + counts.fixed; i++) new Trivial(`r-${i}`);
   }
   await Promise.race([settings.waitForRPCs(), until(() => refused !== undefined)]);
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
@@ -134,7 +169,8 @@ async function main(): Promise<void> {
       wallMs,
       maxRssMb: process.resourceUsage().maxRSS / 1024,
       resources: mocks.registered,
-      envoyBytes: mocks.envoyBytes,
+      configBytes: mocks.configBytes,
+      secretBytes: mocks.secretBytes,
       refused,
     }) + "\n",
   );

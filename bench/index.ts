@@ -1,5 +1,6 @@
-// npm run bench: how the observer program scales with the number of leaves, measured on
-// Pulumi's mock runtime; and how long generating and strictly validating envoy.yaml takes.
+// npm run bench: how the observer program scales with the number of leaves, for each data path
+// (envoy, thanos), measured on Pulumi's mock runtime; and how long generating and strictly
+// validating envoy.yaml, and generating the thanos endpoints file, take.
 // Figures only: nothing here passes or fails.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -7,19 +8,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { envoyBootstrap } from "../components/envoy";
 import { QUERIER_FAN_OUT } from "../components/querier";
+import { thanosEndpointsConfig } from "../components/thanos";
 import { stableYaml } from "../components/yaml";
 import { loadEnvoyProtos, validateEnvoyBootstrap } from "../test/support/envoy-validator";
 import { LEAF_A, runLeaf } from "../test/support/leaf";
 import { benchTls } from "./tls";
 
 const SIZES = [1, 10, 100, 1000];
+const DATA_PATHS = ["envoy", "thanos"] as const;
 const ROOT = join(__dirname, "..");
 
 interface Case {
   wallMs: number;
   maxRssMb: number;
   resources: number;
-  envoyBytes: number;
+  /** The ConfigMap's data: envoy.yaml and endpoints.yaml, or endpoints.yaml alone. */
+  configBytes: number;
+  /** Every Secret's data: the leaves' credentials. */
+  secretBytes: number;
   refused?: string;
 }
 
@@ -50,60 +56,71 @@ async function main(): Promise<void> {
     console.log(
       `observer program on the mock runtime (node ${process.version}, one process per case)`,
     );
-    console.log(`floor: as many trivial resources; types: the same resource types, fixed inputs\n`);
     console.log(
-      [
-        pad("leaves", 6),
-        pad("wall", 9),
-        pad("peak RSS", 9),
-        pad("resources", 9),
-        pad("envoy.yaml", 11),
-        pad("per leaf", 9),
-        pad("floor", 8),
-        pad("ratio", 6),
-        pad("types", 8),
-        pad("ratio", 6),
-      ].join("  "),
+      `floor: as many trivial resources; types: the same resource types, fixed inputs;\n` +
+        `config: the ConfigMap's data (envoy.yaml + endpoints.yaml, or endpoints.yaml), per leaf; ` +
+        `secrets: the Secrets' data, per leaf`,
     );
-    const rows: { n: number; program: Case; floor: Case; types: Case }[] = [];
-    for (const n of SIZES) {
-      const program = child(["program", String(n), leafFile]);
-      const floor = child(["floor", String(n)]);
-      const types = child(["types", String(n)]);
-      rows.push({ n, program, floor, types });
+    for (const dataPath of DATA_PATHS) {
+      console.log(`\ndataPath ${dataPath}`);
       console.log(
         [
-          pad(n, 6),
-          pad(ms(program.wallMs), 9),
-          pad(`${program.maxRssMb.toFixed(0)} MB`, 9),
-          pad(program.resources, 9),
-          pad(program.refused ? "refused" : `${(program.envoyBytes / 1024).toFixed(0)} KiB`, 11),
-          pad(program.refused ? "-" : `${(program.envoyBytes / n).toFixed(0)} B`, 9),
-          pad(ms(floor.wallMs), 8),
-          pad((program.wallMs / floor.wallMs).toFixed(2), 6),
-          pad(ms(types.wallMs), 8),
-          pad((program.wallMs / types.wallMs).toFixed(2), 6),
+          pad("leaves", 6),
+          pad("wall", 9),
+          pad("peak RSS", 9),
+          pad("resources", 9),
+          pad("config", 9),
+          pad("per leaf", 9),
+          pad("secrets", 8),
+          pad("floor", 8),
+          pad("ratio", 6),
+          pad("types", 8),
+          pad("ratio", 6),
         ].join("  "),
       );
-    }
-    for (const { n, program } of rows) {
-      if (program.refused) {
+      const rows: { n: number; program: Case; floor: Case; types: Case }[] = [];
+      for (const n of SIZES) {
+        const program = child(["program", String(n), dataPath, leafFile]);
+        const floor = child(["floor", String(n), dataPath]);
+        const types = child(["types", String(n), dataPath]);
+        rows.push({ n, program, floor, types });
+        const refused = program.refused !== undefined;
         console.log(
-          `\n${n} leaves: refused at plan time, after reading every leaf and before declaring ` +
-            `their Secrets: ${program.refused}`,
+          [
+            pad(n, 6),
+            pad(ms(program.wallMs), 9),
+            pad(`${program.maxRssMb.toFixed(0)} MB`, 9),
+            pad(program.resources, 9),
+            pad(refused ? "refused" : `${(program.configBytes / 1024).toFixed(0)} KiB`, 9),
+            pad(refused ? "-" : `${(program.configBytes / n).toFixed(0)} B`, 9),
+            pad(refused ? "-" : `${(program.secretBytes / n).toFixed(0)} B`, 8),
+            pad(ms(floor.wallMs), 8),
+            pad((program.wallMs / floor.wallMs).toFixed(2), 6),
+            pad(ms(types.wallMs), 8),
+            pad((program.wallMs / types.wallMs).toFixed(2), 6),
+          ].join("  "),
         );
       }
+      for (const { n, program } of rows) {
+        if (program.refused) {
+          console.log(
+            `\n${n} leaves: refused at plan time, after reading every leaf and before declaring ` +
+              `their Secrets: ${program.refused}`,
+          );
+        }
+      }
+      // Cost per leaf from the two largest runs that completed: a refused run stops at the
+      // capacity check, before the per-leaf Secrets, so it is not the same work.
+      const complete = rows.filter((r) => r.program.refused === undefined);
+      const [small, large] = complete.slice(-2);
+      const perLeaf = (pick: (r: (typeof rows)[number]) => Case) =>
+        ((pick(large).wallMs - pick(small).wallMs) / (large.n - small.n)).toFixed(2);
+      console.log(
+        `\n${dataPath}: cost per leaf between ${small.n} and ${large.n} leaves: ` +
+          `${perLeaf((r) => r.program)} ms (floor: ${perLeaf((r) => r.floor)} ms, ` +
+          `types: ${perLeaf((r) => r.types)} ms)`,
+      );
     }
-    // Cost per leaf from the two largest runs that completed: a refused run stops at the capacity
-    // check, before the per-leaf Secrets, so it is not the same work.
-    const complete = rows.filter((r) => r.program.refused === undefined);
-    const [small, large] = complete.slice(-2);
-    const perLeaf = (pick: (r: (typeof rows)[number]) => Case) =>
-      ((pick(large).wallMs - pick(small).wallMs) / (large.n - small.n)).toFixed(2);
-    console.log(
-      `\ncost per leaf between ${small.n} and ${large.n} leaves: ${perLeaf((r) => r.program)} ms ` +
-        `(floor: ${perLeaf((r) => r.floor)} ms, types: ${perLeaf((r) => r.types)} ms)`,
-    );
 
     // Generation and strict validation alone, in this process.
     const t0 = process.hrtime.bigint();
@@ -133,6 +150,23 @@ async function main(): Promise<void> {
       `\nenvoy.yaml for 1000 leaves: generate ${ms(d(t1, t2))}, serialise ${ms(d(t2, t3))} ` +
         `(${(yaml.length / 1024 / 1024).toFixed(2)} MiB), validate ${ms(d(t3, t4))} ` +
         `(${problems.length} problems); total ${ms(d(t1, t4))}, plus ${ms(load)} to load the protos once`,
+    );
+    // The thanos data path's endpoints file for the same leaves, with a leaf's real CA bundle.
+    const upstreams = leaves.map((l) => ({
+      cluster: l.cluster,
+      endpoint: `${l.host}:${l.port}`,
+      serverName: l.serverName,
+      caCerts: leaf.bridge.caCerts,
+    }));
+    const t5 = process.hrtime.bigint();
+    const endpoints = thanosEndpointsConfig(upstreams, []);
+    const t6 = process.hrtime.bigint();
+    const endpointsYaml = stableYaml(endpoints);
+    const t7 = process.hrtime.bigint();
+    console.log(
+      `thanos endpoints.yaml for 1000 leaves: generate ${ms(d(t5, t6))}, serialise ` +
+        `${ms(d(t6, t7))} (${(endpointsYaml.length / 1024).toFixed(0)} KiB, ` +
+        `${(endpointsYaml.length / 1000).toFixed(0)} B per leaf)`,
     );
   } finally {
     // The leaf file holds a (test) private key.

@@ -215,7 +215,7 @@ export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
   const host = endpoint.slice(0, separator);
   const port = Number(endpoint.slice(separator + 1));
   // The observer sends the server name as SNI and requires it as the certificate's SAN; the
-  // ingress serves that certificate for that host (DESIGN invariant 3).
+  // ingress serves that certificate for that host (invariant 3 of docs/ARCHITECTURE.md).
   if (host !== serverName) {
     throw new ContractError(
       stack,

@@ -420,7 +420,7 @@ export interface EnvoyFileRead {
 /**
  * Every file the config reads: each `filename` of a DataSource and each `path` of a
  * PathConfigSource, with the `watched_directory` of the message that names it. Sorted by path.
- * For the mount checks (DESIGN invariant 4).
+ * For the mount checks (invariant 4 of docs/ARCHITECTURE.md).
  */
 export function envoyFileReads(config: unknown): readonly EnvoyFileRead[] {
   const found = new Map<string, EnvoyFileRead>();

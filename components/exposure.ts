@@ -1,48 +1,66 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { GATEWAY_OBJECT_NAMES, LeafGatewayInput, leafGatewayObjects } from "./gateway";
 import { LEAF_OBJECT_NAMES, LeafIngressInput, leafIngress, leafLabels } from "./ingress";
+import { LeafTraefikInput, leafTraefikObjects } from "./traefik";
+
+/** What publishes the sidecar, with the input of its generator. */
+export type LeafExposureSpec =
+  | { readonly kind: "ingress-nginx"; readonly ingress: LeafIngressInput }
+  | { readonly kind: "gateway-api"; readonly gateway: LeafGatewayInput }
+  | { readonly kind: "traefik"; readonly traefik: LeafTraefikInput };
 
 export interface LeafExposureArgs {
-  /** What the Ingress routes and how (see `leafIngress`). */
-  readonly ingress: LeafIngressInput;
+  /** The leaf's name, for labels. */
+  readonly clusterName: string;
   /**
-   * Create the namespace. When false it must exist already: it is the namespace of the Thanos
-   * sidecar Service, since an Ingress can only route to Services in its own namespace.
+   * The sidecar Service's namespace, where the certificate objects and the routing objects go
+   * (an Ingress, a GRPCRoute or an IngressRoute routes only to Services in its own namespace).
+   */
+  readonly namespace: string;
+  readonly exposure: LeafExposureSpec;
+  /**
+   * Create the namespace. When false it must exist already. A Gateway in another namespace
+   * (`gatewayNamespace`) needs that namespace to exist either way.
    * @default false
    */
   readonly createNamespace?: boolean;
-  /** PEM of the ingress's server certificate. */
+  /** PEM of the server certificate for the hostname. */
   readonly serverCertPem: pulumi.Input<string>;
   /** PEM of the server certificate's private key (kept secret). */
   readonly serverKeyPem: pulumi.Input<string>;
-  /** PEM of the CA whose client certificates the ingress accepts. */
+  /** PEM bundle of the CAs whose client certificates are accepted (both during a CA change). */
   readonly clientCaPem: pulumi.Input<string>;
   /** The Kubernetes provider of the leaf's cluster. */
   readonly provider: k8s.Provider;
 }
 
 /**
- * Exposes a leaf's Thanos sidecar through ingress-nginx: a kubernetes.io/tls Secret for the
- * hostname, a Secret with the client CA (`ca.crt`), and the Ingress itself.
+ * Exposes a leaf's Thanos sidecar: a kubernetes.io/tls Secret for the hostname, the client CA
+ * bundle (`ca.crt`, in a Secret, or a ConfigMap for Gateway API), and the routing objects of the
+ * chosen exposure. Whatever the exposure, only the allowed gRPC services are routed and only
+ * clients with a certificate from the bundle are admitted; the stack's outputs do not depend on
+ * it.
  */
 export class LeafExposure extends pulumi.ComponentResource {
-  readonly ingress: k8s.networking.v1.Ingress;
   readonly serverTlsSecret: k8s.core.v1.Secret;
-  readonly clientCaSecret: k8s.core.v1.Secret;
+  /** The client CA bundle: a Secret (ingress-nginx, Traefik) or a ConfigMap (Gateway API). */
+  readonly clientCa: k8s.core.v1.Secret | k8s.core.v1.ConfigMap;
+  /** The objects that route, by kind (`Ingress`, `Gateway`, `GRPCRoute`, ...). */
+  readonly routing: Readonly<Record<string, pulumi.CustomResource>>;
 
   constructor(name: string, args: LeafExposureArgs, opts?: pulumi.ComponentResourceOptions) {
     super("thanos-bridge:leaf:Exposure", name, {}, opts);
     const childOpts = { parent: this, provider: args.provider };
-    const body = leafIngress(args.ingress);
-    const labels = leafLabels(args.ingress.clusterName);
+    const labels = leafLabels(args.clusterName);
 
     const namespace = args.createNamespace
       ? new k8s.core.v1.Namespace(
           `${name}-namespace`,
-          { metadata: { name: args.ingress.namespace, labels } },
+          { metadata: { name: args.namespace, labels } },
           childOpts,
         ).metadata.name
-      : pulumi.output(args.ingress.namespace);
+      : pulumi.output(args.namespace);
 
     this.serverTlsSecret = new k8s.core.v1.Secret(
       `${name}-server-tls`,
@@ -56,27 +74,101 @@ export class LeafExposure extends pulumi.ComponentResource {
       },
       childOpts,
     );
-    this.clientCaSecret = new k8s.core.v1.Secret(
-      `${name}-client-ca`,
-      {
-        metadata: { name: LEAF_OBJECT_NAMES.clientCaSecret, namespace, labels },
-        type: "Opaque",
-        stringData: { "ca.crt": args.clientCaPem },
-      },
-      childOpts,
-    );
-    // The Ingress waits for both Secrets, so the controller never serves its fake certificate
-    // or an Ingress whose client CA is missing.
-    this.ingress = new k8s.networking.v1.Ingress(
-      `${name}-ingress`,
-      { metadata: { ...body.metadata, namespace }, spec: body.spec },
-      { ...childOpts, dependsOn: [this.serverTlsSecret, this.clientCaSecret] },
-    );
+    this.clientCa =
+      args.exposure.kind === "gateway-api"
+        ? new k8s.core.v1.ConfigMap(
+            `${name}-client-ca-bundle`,
+            {
+              metadata: { name: GATEWAY_OBJECT_NAMES.clientCaConfigMap, namespace, labels },
+              data: { "ca.crt": args.clientCaPem },
+            },
+            childOpts,
+          )
+        : new k8s.core.v1.Secret(
+            `${name}-client-ca`,
+            {
+              metadata: { name: LEAF_OBJECT_NAMES.clientCaSecret, namespace, labels },
+              type: "Opaque",
+              stringData: { "ca.crt": args.clientCaPem },
+            },
+            childOpts,
+          );
+    // Routing waits for the certificate objects, so no controller ever serves the hostname with
+    // its own default certificate or without the client CA.
+    const certificates = [this.serverTlsSecret, this.clientCa];
+
+    switch (args.exposure.kind) {
+      case "ingress-nginx": {
+        const body = leafIngress(args.exposure.ingress);
+        const ingress = new k8s.networking.v1.Ingress(
+          `${name}-ingress`,
+          { metadata: { ...body.metadata, namespace }, spec: body.spec },
+          { ...childOpts, dependsOn: certificates },
+        );
+        this.routing = { Ingress: ingress };
+        break;
+      }
+      case "gateway-api": {
+        const objects = leafGatewayObjects(args.exposure.gateway);
+        const grant =
+          objects.referenceGrant !== undefined
+            ? new k8s.apiextensions.CustomResource(
+                `${name}-reference-grant`,
+                {
+                  ...objects.referenceGrant,
+                  metadata: { ...objects.referenceGrant.metadata, namespace },
+                },
+                { ...childOpts, dependsOn: certificates },
+              )
+            : undefined;
+        // The Gateway names the Secret and the ConfigMap; in another namespace, through the grant.
+        const ownNamespace = objects.gateway.metadata.namespace === args.namespace;
+        const gateway = new k8s.apiextensions.CustomResource(
+          `${name}-gateway`,
+          {
+            ...objects.gateway,
+            metadata: {
+              ...objects.gateway.metadata,
+              namespace: ownNamespace ? namespace : objects.gateway.metadata.namespace,
+            },
+          },
+          { ...childOpts, dependsOn: [...certificates, ...(grant !== undefined ? [grant] : [])] },
+        );
+        const route = new k8s.apiextensions.CustomResource(
+          `${name}-grpc-route`,
+          { ...objects.route, metadata: { ...objects.route.metadata, namespace } },
+          { ...childOpts, dependsOn: [gateway] },
+        );
+        this.routing = {
+          Gateway: gateway,
+          GRPCRoute: route,
+          ...(grant !== undefined ? { ReferenceGrant: grant } : {}),
+        };
+        break;
+      }
+      case "traefik": {
+        const objects = leafTraefikObjects(args.exposure.traefik);
+        // The TLSOption first: a router whose TLS options are missing is not served with client
+        // verification, so the IngressRoute must never exist without it.
+        const tlsOption = new k8s.apiextensions.CustomResource(
+          `${name}-tls-option`,
+          { ...objects.tlsOption, metadata: { ...objects.tlsOption.metadata, namespace } },
+          { ...childOpts, dependsOn: certificates },
+        );
+        const ingressRoute = new k8s.apiextensions.CustomResource(
+          `${name}-ingress-route`,
+          { ...objects.ingressRoute, metadata: { ...objects.ingressRoute.metadata, namespace } },
+          { ...childOpts, dependsOn: [...certificates, tlsOption] },
+        );
+        this.routing = { IngressRoute: ingressRoute, TLSOption: tlsOption };
+        break;
+      }
+    }
 
     this.registerOutputs({
-      ingress: this.ingress,
       serverTlsSecret: this.serverTlsSecret,
-      clientCaSecret: this.clientCaSecret,
+      clientCa: this.clientCa,
+      ...this.routing,
     });
   }
 }

@@ -18,6 +18,16 @@ import {
   querierServiceSpec,
 } from "./querier";
 import { ENVOY_PATHS, envoyBootstrap, leafSdsFiles } from "./envoy";
+import {
+  DataPath,
+  THANOS_OBJECT_NAMES,
+  THANOS_POLICY_PORTS,
+  assertThanosFits,
+  shardNames,
+  thanosDeploymentSpec,
+  thanosEndpointsConfig,
+  thanosShardData,
+} from "./thanos";
 import { stableYaml } from "./yaml";
 
 /** One leaf as read from its stack: the checked public outputs and the checked client key. */
@@ -41,7 +51,14 @@ export interface ObserverArgs {
   /** Leaf `x` is dialled as `x.<endpointSuffix>`. */
   readonly endpointSuffix: string;
   readonly querier: ObserverInput["querier"];
+  /** Envoy's container; unused with `dataPath: thanos`. */
   readonly envoy: ObserverInput["envoy"];
+  /**
+   * `envoy`: the Envoy sidecar originates the mutual TLS. `thanos`: Querier does, with no Envoy
+   * (no alert objects then: `expiryAlertDays` reads Envoy's metrics).
+   * @default "envoy"
+   */
+  readonly dataPath?: DataPath;
   /**
    * Alert when a certificate Envoy uses expires in fewer than this many days (1 to 365): a
    * PodMonitor for Envoy's metrics and a PrometheusRule, which need prometheus-operator's CRDs.
@@ -57,11 +74,16 @@ export interface ObserverArgs {
  * leaf, a ConfigMap with envoy.yaml and endpoints.yaml, the Deployment, its Service,
  * PodDisruptionBudget and ServiceAccount; optionally a PodMonitor and PrometheusRule for
  * certificate expiry. No Service exposes Envoy.
+ *
+ * With `dataPath: thanos`, Querier alone: a fixed set of Secrets holding the leaves'
+ * credentials, a ConfigMap of a fixed name with endpoints.yaml, and the same Deployment, Service,
+ * PodDisruptionBudget, ServiceAccount and NetworkPolicy, whose pod template names no leaf.
  */
 export class Observer extends pulumi.ComponentResource {
   readonly deployment: k8s.apps.v1.Deployment;
   readonly service: k8s.core.v1.Service;
   readonly config: k8s.core.v1.ConfigMap;
+  /** The Secrets with the leaves' credentials: one per leaf, or (thanos) the fixed shards. */
   readonly leafSecrets: readonly k8s.core.v1.Secret[];
   /** The parsed leaves, sorted by cluster name, with no duplicates. */
   readonly leaves: pulumi.Output<readonly LeafBridge[]>;
@@ -89,6 +111,28 @@ export class Observer extends pulumi.ComponentResource {
       : pulumi.output(args.namespace);
 
     this.leaves = pulumi.all(args.leaves.map((l) => l.bridge)).apply(distinctLeaves);
+
+    if (args.dataPath === "thanos") {
+      if (args.expiryAlertDays !== undefined && args.expiryAlertDays !== 0) {
+        throw new Error(
+          "expiryAlertDays alerts on Envoy's certificate-expiry gauge, and dataPath thanos has no Envoy",
+        );
+      }
+      ({
+        config: this.config,
+        leafSecrets: this.leafSecrets,
+        deployment: this.deployment,
+        service: this.service,
+      } = this.declareThanos(name, args, namespace));
+      this.registerOutputs({
+        deployment: this.deployment,
+        service: this.service,
+        config: this.config,
+        leafSecrets: this.leafSecrets,
+        leaves: this.leaves,
+      });
+      return;
+    }
 
     const input = this.leaves.apply((leaves): ObserverInput => ({
       leaves,
@@ -217,5 +261,111 @@ export class Observer extends pulumi.ComponentResource {
       leafSecrets: this.leafSecrets,
       leaves: this.leaves,
     });
+  }
+
+  /**
+   * The objects of `dataPath: thanos` (see docs/ARCHITECTURE.md, Decisions). Their order on an
+   * update: the credential shards, then the endpoints file that names them, so a leaf's files
+   * exist before Querier is told to dial it. (On a removal the shard loses the leaf's files
+   * first, which only drops the leaf from Querier a moment early: Querier skips an endpoint whose
+   * files it cannot read.) The pod template depends on no leaf.
+   */
+  private declareThanos(
+    name: string,
+    args: ObserverArgs,
+    namespace: pulumi.Output<string>,
+  ): Pick<Observer, "config" | "leafSecrets" | "deployment" | "service"> {
+    const childOpts = { parent: this, provider: args.provider };
+    const labels = observerLabels();
+    const keys = pulumi.all(args.leaves.map((l) => l.clientKey));
+    // From the checked list (`distinctLeaves`): when two leaves share a cluster name no shard
+    // is declared, so one cannot overwrite the other's credentials. Refused here, before any
+    // object, when a shard or the endpoints file would not fit its object.
+    const files = pulumi.all([this.leaves, keys]).apply(([leaves, clientKeys]) => {
+      const keyOf = new Map(args.leaves.map((l, i) => [l.stack, clientKeys[i]]));
+      const shards = thanosShardData(
+        leaves.map((l) => {
+          const clientKey = keyOf.get(l.stack);
+          if (clientKey === undefined) throw new Error(`stack ${l.stack}: no client key read`);
+          return { cluster: l.cluster, clientCert: l.clientCert, clientKey, caCerts: l.caCerts };
+        }),
+      );
+      const endpoints = {
+        [THANOS_PATHS.endpointsFile]: stableYaml(
+          thanosEndpointsConfig(leaves, args.querier.extraEndpoints),
+        ),
+      };
+      assertThanosFits(endpoints, shards, leaves.length);
+      return { endpoints, shards };
+    });
+    // A fixed set of names, so the pod template does not change as leaves come and go.
+    const leafSecrets = shardNames().map(
+      (shard, i) =>
+        new k8s.core.v1.Secret(
+          `${name}-leaves-${String(i).padStart(2, "0")}`,
+          {
+            metadata: { name: shard, namespace, labels },
+            type: "Opaque",
+            stringData: pulumi.secret(files.apply((f) => f.shards[shard])),
+          },
+          childOpts,
+        ),
+    );
+    // Mutable and of one name: the kubelet updates it in the pods' volume and Querier re-reads
+    // it. It changes only when a leaf comes or goes or a leaf's CA bundle changes.
+    const config = new k8s.core.v1.ConfigMap(
+      `${name}-endpoints`,
+      {
+        metadata: { name: THANOS_OBJECT_NAMES.endpoints, namespace, labels },
+        data: files.apply((f) => f.endpoints),
+      },
+      { ...childOpts, dependsOn: leafSecrets },
+    );
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-service-account`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        automountServiceAccountToken: false,
+      },
+      childOpts,
+    );
+    const deployment = new k8s.apps.v1.Deployment(
+      `${name}-querier`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: thanosDeploymentSpec(args.querier),
+      },
+      // Created after its volume's sources, so a new pod finds every one of them.
+      { ...childOpts, dependsOn: [config, serviceAccount, ...leafSecrets] },
+    );
+    const service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: querierServiceSpec(),
+      },
+      childOpts,
+    );
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-network-policy`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: querierNetworkPolicySpec(
+          args.namespace,
+          args.querier.clientNamespaces,
+          THANOS_POLICY_PORTS,
+        ),
+      },
+      childOpts,
+    );
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-disruption-budget`,
+      {
+        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        spec: querierDisruptionBudgetSpec(),
+      },
+      childOpts,
+    );
+    return { config, leafSecrets, deployment, service };
   }
 }

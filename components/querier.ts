@@ -46,7 +46,7 @@ export const THANOS_PATHS = {
 export const CONFIG_MAP_LIMIT_BYTES = 1024 * 1024;
 
 /** Pod-level settings of the "restricted" Pod Security Standard, plus a fixed non-root user. */
-const POD_SECURITY_CONTEXT = {
+export const POD_SECURITY_CONTEXT = {
   runAsNonRoot: true,
   runAsUser: 65532,
   runAsGroup: 65532,
@@ -56,7 +56,7 @@ const POD_SECURITY_CONTEXT = {
 
 /** Container-level settings of the "restricted" Pod Security Standard, read-only root. A new
  * object per container, so no two containers share (and could change) one. */
-function containerSecurityContext() {
+export function containerSecurityContext() {
   return {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
@@ -142,11 +142,13 @@ export function configHash(data: Readonly<Record<string, string>>): string {
   return hash.digest("hex");
 }
 
-function resources(spec: ContainerSpec) {
+export function containerResources(spec: ContainerSpec) {
   return { requests: { cpu: spec.cpu, memory: spec.memory }, limits: { memory: spec.memory } };
 }
 
-export function querierArgs(input: ObserverInput): string[] {
+export function querierArgs(input: {
+  readonly querier: Pick<ObserverInput["querier"], "replicaLabels">;
+}): string[] {
   return [
     "query",
     "--log.level=info",
@@ -213,7 +215,7 @@ export function observerPodTemplate(input: ObserverInput, revision: PodRevision)
           startupProbe: { ...envoyProbe, periodSeconds: 2, failureThreshold: 30 },
           readinessProbe: { ...envoyProbe, periodSeconds: 10 },
           livenessProbe: { tcpSocket: { port: ENVOY_STATS_PORT_NAME }, periodSeconds: 20 },
-          resources: resources(input.envoy),
+          resources: containerResources(input.envoy),
           securityContext: containerSecurityContext(),
           volumeMounts: [
             { name: "envoy-config", mountPath: ENVOY_PATHS.configDir, readOnly: true },
@@ -232,7 +234,7 @@ export function observerPodTemplate(input: ObserverInput, revision: PodRevision)
           ],
           livenessProbe: { httpGet: { path: "/-/healthy", port: "http" }, periodSeconds: 30 },
           readinessProbe: { httpGet: { path: "/-/ready", port: "http" }, periodSeconds: 10 },
-          resources: resources(input.querier),
+          resources: containerResources(input.querier),
           securityContext: containerSecurityContext(),
           volumeMounts: [
             { name: "querier-config", mountPath: THANOS_PATHS.configDir, readOnly: true },
@@ -275,17 +277,19 @@ export function observerPodTemplate(input: ObserverInput, revision: PodRevision)
           },
         },
       ],
-      // Spread replicas over nodes and zones when the cluster allows it.
-      topologySpreadConstraints: ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map(
-        (topologyKey) => ({
-          maxSkew: 1,
-          topologyKey,
-          whenUnsatisfiable: "ScheduleAnyway",
-          labelSelector: { matchLabels: querierSelector() },
-        }),
-      ),
+      topologySpreadConstraints: querierSpreadConstraints(),
     },
   };
+}
+
+/** Spread replicas over nodes and zones when the cluster allows it. */
+export function querierSpreadConstraints() {
+  return ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map((topologyKey) => ({
+    maxSkew: 1,
+    topologyKey,
+    whenUnsatisfiable: "ScheduleAnyway",
+    labelSelector: { matchLabels: querierSelector() },
+  }));
 }
 
 export function querierDeploymentSpec(input: ObserverInput, revision: PodRevision) {
@@ -316,7 +320,11 @@ export function querierServiceSpec() {
  * answers queries over every leaf's data, so it is not open to the whole cluster. (Enforced by
  * clusters whose network plugin implements NetworkPolicy.)
  */
-export function querierNetworkPolicySpec(namespace: string, clientNamespaces: readonly string[]) {
+export function querierNetworkPolicySpec(
+  namespace: string,
+  clientNamespaces: readonly string[],
+  ports: readonly number[] = [QUERIER_PORTS.http, QUERIER_PORTS.grpc, ENVOY_PORTS.stats],
+) {
   return {
     podSelector: { matchLabels: querierSelector() },
     policyTypes: ["Ingress"],
@@ -335,7 +343,7 @@ export function querierNetworkPolicySpec(namespace: string, clientNamespaces: re
             },
           },
         ],
-        ports: [QUERIER_PORTS.http, QUERIER_PORTS.grpc, ENVOY_PORTS.stats].map((port) => ({
+        ports: ports.map((port) => ({
           port,
           protocol: "TCP",
         })),
@@ -349,8 +357,19 @@ export function querierDisruptionBudgetSpec() {
   return { maxUnavailable: 1, selector: { matchLabels: querierSelector() } };
 }
 
-/** Room kept for the ConfigMap's metadata within the object size limit. */
+/** Room kept for an object's metadata within the object size limit. */
 const CONFIG_MAP_HEADROOM_BYTES = 16 * 1024;
+
+/** How many bytes of data a ConfigMap or Secret may hold, with room for its metadata. */
+export const OBJECT_DATA_ROOM_BYTES = CONFIG_MAP_LIMIT_BYTES - CONFIG_MAP_HEADROOM_BYTES;
+
+/** The bytes an object's data takes, keys and values. */
+export function objectDataBytes(data: Readonly<Record<string, string>>): number {
+  return Object.entries(data).reduce(
+    (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
+    0,
+  );
+}
 
 /**
  * Fails when the config would not fit in one ConfigMap, before anything is applied: the API
@@ -360,11 +379,8 @@ export function assertFitsConfigMap(
   data: Readonly<Record<string, string>>,
   leafCount: number,
 ): void {
-  const bytes = Object.entries(data).reduce(
-    (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
-    0,
-  );
-  const room = CONFIG_MAP_LIMIT_BYTES - CONFIG_MAP_HEADROOM_BYTES;
+  const bytes = objectDataBytes(data);
+  const room = OBJECT_DATA_ROOM_BYTES;
   if (bytes > room) {
     throw new Error(
       `${leafCount} leaves need ${bytes} bytes of Envoy and Querier config, more than one ` +

@@ -4,6 +4,7 @@
 // key, the value and what is allowed, before any resource is declared.
 
 import type { CertificateLifetime, KeyAlgorithm } from "../components/certspecs";
+import type { DataPath } from "../components/thanos";
 import {
   isDnsLabel,
   isDnsSubdomain,
@@ -28,6 +29,13 @@ export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
 
 export type IngressPathType = "Prefix" | "ImplementationSpecific";
 export const INGRESS_PATH_TYPES: readonly IngressPathType[] = ["Prefix", "ImplementationSpecific"];
+
+/** How a leaf's StoreAPI is published (components/exposure.ts). */
+export type ExposureKind = "ingress-nginx" | "gateway-api" | "traefik";
+export const EXPOSURES: readonly ExposureKind[] = ["ingress-nginx", "gateway-api", "traefik"];
+
+export type { DataPath };
+export const DATA_PATHS: readonly DataPath[] = ["envoy", "thanos"];
 
 type KeyType = "string" | "integer" | "boolean" | "array";
 type DefaultValue = string | number | boolean | readonly string[];
@@ -61,6 +69,10 @@ export const CONFIG_SCHEMA = {
   sidecarPort: { type: "integer", default: 10901, roles: "leaf" },
   ingressClass: { type: "string", default: "nginx", roles: "leaf" },
   ingressPathType: { type: "string", default: "Prefix", roles: "leaf" },
+  exposure: { type: "string", default: "ingress-nginx", roles: "leaf" },
+  gatewayClassName: { type: "string", default: "", roles: "leaf" },
+  gatewayNamespace: { type: "string", default: "", roles: "leaf" },
+  traefikEntryPoint: { type: "string", default: "websecure", roles: "leaf" },
   allowedServices: { type: "array", default: ["thanos.Store", "thanos.info.Info"], roles: "leaf" },
   streamTimeoutSeconds: { type: "integer", default: 600, roles: "leaf" },
   keyAlgorithm: { type: "string", default: "ECDSA-P256", roles: "leaf" },
@@ -72,6 +84,7 @@ export const CONFIG_SCHEMA = {
   clientRenewBeforeHours: { type: "integer", default: 720, roles: "leaf" },
   rotationIntervalHours: { type: "integer", default: 24, roles: "leaf" },
   leaves: { type: "array", default: [], roles: "observer" },
+  dataPath: { type: "string", default: "envoy", roles: "observer" },
   endpointSuffix: { type: "string", default: "thanos-bridge.internal", roles: "observer" },
   querierImage: { type: "string", default: "quay.io/thanos/thanos:v0.42.4", roles: "observer" },
   querierReplicas: { type: "integer", default: 2, roles: "observer" },
@@ -105,6 +118,20 @@ export interface PkiConfig {
   readonly rotationIntervalHours: number;
 }
 
+/**
+ * The leaf's exposure and the settings only it reads. The keys of the other exposures may stay
+ * set (they are checked, not used): switching is then one line, and so is switching back.
+ */
+export type LeafExposureConfig =
+  | { readonly kind: "ingress-nginx" }
+  | {
+      readonly kind: "gateway-api";
+      readonly gatewayClassName: string;
+      /** Where the leaf's own Gateway goes: the leaf's namespace unless set. */
+      readonly gatewayNamespace: string;
+    }
+  | { readonly kind: "traefik"; readonly entryPoint: string };
+
 export interface LeafConfig {
   readonly role: "leaf";
   readonly clusterName: string;
@@ -119,6 +146,7 @@ export interface LeafConfig {
   /** Sorted, without duplicates. */
   readonly allowedServices: readonly string[];
   readonly streamTimeoutSeconds: number;
+  readonly exposure: LeafExposureConfig;
   readonly pki: PkiConfig;
   readonly kubernetes: KubernetesTarget;
 }
@@ -135,6 +163,12 @@ export interface ObserverConfig {
   readonly leaves: readonly string[];
   readonly namespace: string;
   readonly createNamespace: boolean;
+  /**
+   * How Querier reaches the leaves: `thanos`, Querier's own mutual TLS with no Envoy. Present
+   * only then: absent means `envoy`, the default, so a stack that leaves the key alone reads
+   * exactly as before the key existed.
+   */
+  readonly dataPath?: DataPath;
   /** Leaf `x` is reached by Querier as `x.<endpointSuffix>`, an alias of 127.0.0.1 in the pod. */
   readonly endpointSuffix: string;
   readonly querier: {
@@ -384,6 +418,61 @@ function readAllowedServices(r: Reader): readonly string[] {
   return [...new Set(services)].sort();
 }
 
+/** GRPCRoute allows 16 rules, and the gateway-api exposure gives each allowed service one. */
+export const GRPC_ROUTE_MAX_RULES = 16;
+/** A Traefik entry point's name, as its static configuration names it. */
+const ENTRY_POINT = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
+
+function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposureConfig {
+  const kind = r.oneOf("exposure", EXPOSURES);
+  // Every exposure's keys are checked whatever the exposure, so a prepared switch is valid.
+  const gatewayClassName = r.string("gatewayClassName");
+  if (gatewayClassName !== "" && !isDnsSubdomain(gatewayClassName)) {
+    r.problem(
+      "gatewayClassName",
+      `${show(gatewayClassName)} is not allowed; use the name of a GatewayClass (a lowercase DNS subdomain)`,
+    );
+  }
+  const gatewayNamespace = r.string("gatewayNamespace");
+  if (gatewayNamespace !== "" && !isDnsLabel(gatewayNamespace)) {
+    r.problem(
+      "gatewayNamespace",
+      `${show(gatewayNamespace)} is not allowed; use a namespace name (a DNS label), or leave it ` +
+        `empty for the leaf's own namespace`,
+    );
+  }
+  const entryPoint = r.string("traefikEntryPoint");
+  if (!ENTRY_POINT.test(entryPoint)) {
+    r.problem(
+      "traefikEntryPoint",
+      `${show(entryPoint)} is not allowed; use the name of an entry point of Traefik's static ` +
+        `configuration (letters, digits, "-" and "_"), e.g. websecure`,
+    );
+  }
+  switch (kind) {
+    case "ingress-nginx":
+      return { kind };
+    case "traefik":
+      return { kind, entryPoint };
+    case "gateway-api":
+      if (gatewayClassName === "") {
+        r.problem(
+          "gatewayClassName",
+          `is required with ${fullKey("exposure")} gateway-api: the GatewayClass of the ` +
+            `cluster's Gateway API implementation (\`kubectl get gatewayclass\`), e.g. eg`,
+        );
+      }
+      if (allowedServices.length > GRPC_ROUTE_MAX_RULES) {
+        r.problem(
+          "allowedServices",
+          `${allowedServices.length} services are not allowed with ${fullKey("exposure")} ` +
+            `gateway-api; a GRPCRoute holds at most ${GRPC_ROUTE_MAX_RULES} rules, one per service`,
+        );
+      }
+      return { kind, gatewayClassName, gatewayNamespace };
+  }
+}
+
 function readLeaf(r: Reader, stack: string): LeafConfig {
   let clusterName = r.string("clusterName");
   if (clusterName === "") {
@@ -434,6 +523,7 @@ function readLeaf(r: Reader, stack: string): LeafConfig {
     );
   }
 
+  const allowedServices = readAllowedServices(r);
   return {
     role: "leaf",
     clusterName,
@@ -445,8 +535,9 @@ function readLeaf(r: Reader, stack: string): LeafConfig {
     sidecarPort: r.integer("sidecarPort", 1, 65535),
     ingressClass,
     ingressPathType: r.oneOf("ingressPathType", INGRESS_PATH_TYPES),
-    allowedServices: readAllowedServices(r),
+    allowedServices,
     streamTimeoutSeconds: r.integer("streamTimeoutSeconds", 1, 86400),
+    exposure: readExposure(r, allowedServices),
     pki: readPki(r),
     kubernetes: readKubernetesTarget(r),
   };
@@ -552,11 +643,13 @@ function readObserver(r: Reader): ObserverConfig {
         `that no real zone uses, e.g. thanos-bridge.internal`,
     );
   }
-  return {
+  const dataPath = r.oneOf("dataPath", DATA_PATHS);
+  const config: ObserverConfig = {
     role: "observer",
     leaves,
     namespace: readNamespace(r),
     createNamespace: r.boolean("createNamespace"),
+    ...(dataPath === "thanos" ? { dataPath } : {}),
     endpointSuffix,
     querier: {
       image: readImage(r, "querierImage"),
@@ -594,6 +687,39 @@ function readObserver(r: Reader): ObserverConfig {
     ),
     kubernetes: readKubernetesTarget(r),
   };
+  if (dataPath === "thanos") thanosDataPathKeys(r, config);
+  return config;
+}
+
+/** Keys only the Envoy data path reads, refused with `dataPath: thanos` unless at their default. */
+const ENVOY_ONLY_KEYS: readonly ConfigKey[] = [
+  "endpointSuffix",
+  "envoyImage",
+  "envoyCpu",
+  "envoyMemory",
+];
+
+/** What `dataPath: thanos` cannot do: Envoy's settings, and the alert on Envoy's metrics. */
+function thanosDataPathKeys(r: Reader, config: ObserverConfig): void {
+  for (const key of ENVOY_ONLY_KEYS) {
+    if (r.isSet(key)) {
+      r.problem(
+        key,
+        `applies only to ${fullKey("dataPath")} envoy, but this stack's is thanos, which has ` +
+          `no Envoy; remove it`,
+      );
+    }
+  }
+  if (config.expiryAlertDays !== 0) {
+    r.problem(
+      "expiryAlertDays",
+      `${config.expiryAlertDays} is not allowed with ${fullKey("dataPath")} thanos: the alert ` +
+        `reads Envoy's certificate-expiry gauge, and that data path has no Envoy; set it to 0, ` +
+        `and watch expiry with \`npm run rotate\` (its check fails on a certificate due for ` +
+        `renewal or expired) or the observer's \`leaves[].expiry\` output ` +
+        `(\`pulumi stack output leaves\`)`,
+    );
+  }
 }
 
 /** Keys of the other role that were set anyway: likely a stack file meant for another stack. */

@@ -6,7 +6,7 @@ import {
   joinPemBundle,
   leafBridgeOutput,
 } from "../components/contract";
-import { LeafExposure } from "../components/exposure";
+import { LeafExposure, LeafExposureSpec } from "../components/exposure";
 import { LeafPki } from "../components/pki";
 import { LeafConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
@@ -30,7 +30,47 @@ export interface LeafStack {
 }
 
 /**
- * Declares a leaf: its PKI, its ingress exposure, and the outputs the observer reads. `now`
+ * The exposure's generator input from the config. Every exposure serves the same hostname with
+ * the same Secrets and CA bundle, so the stack's outputs (the contract) do not depend on it.
+ */
+export function exposureSpec(config: LeafConfig): LeafExposureSpec {
+  const common = {
+    clusterName: config.clusterName,
+    namespace: config.namespace,
+    hostname: config.hostname,
+    sidecarService: config.sidecarService,
+    sidecarPort: config.sidecarPort,
+    allowedServices: config.allowedServices,
+  };
+  switch (config.exposure.kind) {
+    case "ingress-nginx":
+      return {
+        kind: "ingress-nginx",
+        ingress: {
+          ...common,
+          ingressClass: config.ingressClass,
+          pathType: config.ingressPathType,
+          streamTimeoutSeconds: config.streamTimeoutSeconds,
+        },
+      };
+    case "gateway-api":
+      return {
+        kind: "gateway-api",
+        gateway: {
+          ...common,
+          gatewayClassName: config.exposure.gatewayClassName,
+          gatewayNamespace: config.exposure.gatewayNamespace,
+          // The Gateway's listener is where the observer connects: the contract's port.
+          port: config.publicPort,
+        },
+      };
+    case "traefik":
+      return { kind: "traefik", traefik: { ...common, entryPoint: config.exposure.entryPoint } };
+  }
+}
+
+/**
+ * Declares a leaf: its PKI, its exposure, and the outputs the observer reads. `now`
  * places the leaf in its CA schedule; the program reads the clock once, at start.
  */
 export function leafStack(config: LeafConfig, now: Date): LeafStack {
@@ -53,17 +93,9 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
   const caBundle = pulumi.all([...pki.cas].reverse().map((ca) => ca.certPem));
   const newestCa = pki.cas[pki.cas.length - 1];
   const exposure = new LeafExposure(name, {
-    ingress: {
-      clusterName: name,
-      namespace: config.namespace,
-      hostname: config.hostname,
-      ingressClass: config.ingressClass,
-      pathType: config.ingressPathType,
-      sidecarService: config.sidecarService,
-      sidecarPort: config.sidecarPort,
-      allowedServices: config.allowedServices,
-      streamTimeoutSeconds: config.streamTimeoutSeconds,
-    },
+    clusterName: name,
+    namespace: config.namespace,
+    exposure: exposureSpec(config),
     createNamespace: config.createNamespace,
     serverCertPem: pki.server.certPem,
     serverKeyPem: pki.server.keyPem,

@@ -8,6 +8,7 @@ import {
 } from "../components/contract";
 import { leafEndpoint } from "../components/envoy";
 import { Observer, ObserverLeaf } from "../components/observer";
+import { thanosLeafAddress } from "../components/thanos";
 import { ObserverConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
 
@@ -15,7 +16,10 @@ import { kubernetesProvider } from "./kubernetes";
 export interface ObservedLeaf {
   readonly stack: string;
   readonly cluster: string;
-  /** The address Querier dials (Envoy on loopback). */
+  /**
+   * The address Querier dials: Envoy on loopback, or with `dataPath: thanos` the leaf's ingress
+   * (`dns:///<host:port>` while the leaf trusts two CAs; see `thanosLeafAddress`).
+   */
   readonly endpoint: string;
   /** The leaf's ingress. */
   readonly upstream: string;
@@ -50,7 +54,7 @@ function readLeaf(stack: string): ObserverLeaf {
   return { stack, bridge, clientKey: pulumi.secret(clientKey) };
 }
 
-/** Declares the observer: one StackReference per leaf, then Querier and Envoy. */
+/** Declares the observer: one StackReference per leaf, then Querier (and Envoy, by default). */
 export function observerStack(config: ObserverConfig): ObserverStack {
   const name = "observer";
   const provider = kubernetesProvider(name, config.kubernetes);
@@ -74,6 +78,7 @@ export function observerStack(config: ObserverConfig): ObserverStack {
       cpu: config.envoy.resources.cpu,
       memory: config.envoy.resources.memory,
     },
+    ...(config.dataPath !== undefined ? { dataPath: config.dataPath } : {}),
     expiryAlertDays: config.expiryAlertDays,
     provider,
   });
@@ -81,7 +86,10 @@ export function observerStack(config: ObserverConfig): ObserverStack {
     all.map((leaf): ObservedLeaf => ({
       stack: leaf.stack,
       cluster: leaf.cluster,
-      endpoint: leafEndpoint(leaf.cluster, config.endpointSuffix),
+      endpoint:
+        config.dataPath === "thanos"
+          ? thanosLeafAddress(leaf)
+          : leafEndpoint(leaf.cluster, config.endpointSuffix),
       upstream: leaf.endpoint,
       expiry: leaf.expiry,
     })),

@@ -68,6 +68,7 @@ describe("leaf config", () => {
       ingressPathType: "Prefix",
       allowedServices: ["thanos.Store", "thanos.info.Info"],
       streamTimeoutSeconds: 600,
+      exposure: { kind: "ingress-nginx" },
       pki: {
         keyAlgorithm: "ECDSA-P256",
         ca: { validityHours: 43800, renewBeforeHours: 8760 },
@@ -140,6 +141,46 @@ describe("leaf config", () => {
     assert.deepEqual(a.allowedServices, b.allowedServices);
   });
 
+  it("reads each exposure with the settings only it uses", () => {
+    const prepared = {
+      ...LEAF,
+      gatewayClassName: "eg",
+      gatewayNamespace: "gateways",
+      traefikEntryPoint: "thanos",
+    };
+    // The other exposures' keys may stay set: the switch is the one line of `exposure`.
+    assert.deepEqual(loadLeaf(raw(prepared), "leaf-a").exposure, { kind: "ingress-nginx" });
+    assert.deepEqual(loadLeaf(raw({ ...prepared, exposure: "gateway-api" }), "leaf-a").exposure, {
+      kind: "gateway-api",
+      gatewayClassName: "eg",
+      gatewayNamespace: "gateways",
+    });
+    assert.deepEqual(loadLeaf(raw({ ...prepared, exposure: "traefik" }), "leaf-a").exposure, {
+      kind: "traefik",
+      entryPoint: "thanos",
+    });
+    assert.deepEqual(
+      loadLeaf(raw({ ...LEAF, exposure: "gateway-api", gatewayClassName: "nginx" }), "x").exposure,
+      { kind: "gateway-api", gatewayClassName: "nginx", gatewayNamespace: "" },
+    );
+    assert.deepEqual(loadLeaf(raw({ ...LEAF, exposure: "traefik" }), "x").exposure, {
+      kind: "traefik",
+      entryPoint: "websecure",
+    });
+    // A GRPCRoute's 16 rules: 16 services fit, one per rule.
+    const sixteen = Array.from({ length: 16 }, (_, i) => `thanos.S${i}`);
+    const full = loadLeaf(
+      raw({
+        ...LEAF,
+        ...prepared,
+        exposure: "gateway-api",
+        allowedServices: JSON.stringify(sixteen),
+      }),
+      "x",
+    );
+    assert.equal(full.allowedServices.length, 16);
+  });
+
   it("renders to a directory when renderDir is set", () => {
     const config = loadLeaf(raw({ ...LEAF, renderDir: "out/leaf-a" }), "leaf-a");
     assert.deepEqual(config.kubernetes, { kind: "render", directory: "out/leaf-a" });
@@ -151,6 +192,8 @@ describe("leaf config", () => {
     const b = loadLeaf(stackFileConfig("Pulumi.leaf-b.yaml"), "leaf-b");
     assert.equal(b.pki.keyAlgorithm, "RSA-3072");
     assert.deepEqual(b.allowedServices, ["thanos.Rules", "thanos.Store", "thanos.info.Info"]);
+    const c = loadLeaf(stackFileConfig("Pulumi.leaf-c.yaml"), "leaf-c");
+    assert.deepEqual(c.exposure, { kind: "traefik", entryPoint: "websecure" });
   });
 
   describe("rejects bad input with a message naming key, value and what is allowed", () => {
@@ -245,6 +288,46 @@ describe("leaf config", () => {
         "ingressPathType",
         { ...LEAF, ingressPathType: "Exact" },
         'thanos-bridge:ingressPathType: "Exact" is not allowed; use one of Prefix, ImplementationSpecific',
+      ],
+      [
+        "exposure unknown",
+        { ...LEAF, exposure: "istio" },
+        'thanos-bridge:exposure: "istio" is not allowed; use one of ingress-nginx, gateway-api, traefik',
+      ],
+      [
+        "exposure gateway-api without a GatewayClass",
+        { ...LEAF, exposure: "gateway-api" },
+        "thanos-bridge:gatewayClassName: is required with thanos-bridge:exposure gateway-api: the GatewayClass of the cluster's Gateway API implementation (`kubectl get gatewayclass`), e.g. eg",
+      ],
+      [
+        "gatewayClassName not a name",
+        { ...LEAF, exposure: "gateway-api", gatewayClassName: "Envoy Gateway" },
+        'thanos-bridge:gatewayClassName: "Envoy Gateway" is not allowed; use the name of a GatewayClass (a lowercase DNS subdomain)',
+      ],
+      [
+        "gatewayClassName checked while another exposure is in use",
+        { ...LEAF, gatewayClassName: "EG" },
+        'thanos-bridge:gatewayClassName: "EG" is not allowed; use the name of a GatewayClass (a lowercase DNS subdomain)',
+      ],
+      [
+        "gatewayNamespace",
+        { ...LEAF, exposure: "gateway-api", gatewayClassName: "eg", gatewayNamespace: "Gateways" },
+        'thanos-bridge:gatewayNamespace: "Gateways" is not allowed; use a namespace name (a DNS label), or leave it empty for the leaf\'s own namespace',
+      ],
+      [
+        "traefikEntryPoint",
+        { ...LEAF, exposure: "traefik", traefikEntryPoint: "web secure" },
+        'thanos-bridge:traefikEntryPoint: "web secure" is not allowed; use the name of an entry point of Traefik\'s static configuration (letters, digits, "-" and "_"), e.g. websecure',
+      ],
+      [
+        "more services than a GRPCRoute has rules",
+        {
+          ...LEAF,
+          exposure: "gateway-api",
+          gatewayClassName: "eg",
+          allowedServices: JSON.stringify(Array.from({ length: 17 }, (_, i) => `thanos.S${i}`)),
+        },
+        "thanos-bridge:allowedServices: 17 services are not allowed with thanos-bridge:exposure gateway-api; a GRPCRoute holds at most 16 rules, one per service",
       ],
       [
         "allowedServices not a list",
@@ -412,6 +495,31 @@ describe("leaf config", () => {
         "thanos-bridge:expiryAlertDays: applies only to role observer, but this stack's role is leaf; remove it",
       ],
       [
+        "dataPath",
+        { ...OBSERVER, dataPath: "istio" },
+        'thanos-bridge:dataPath: "istio" is not allowed; use one of envoy, thanos',
+      ],
+      [
+        "dataPath on a leaf",
+        { ...LEAF, dataPath: "thanos" },
+        "thanos-bridge:dataPath: applies only to role observer, but this stack's role is leaf; remove it",
+      ],
+      [
+        "expiryAlertDays with dataPath thanos",
+        { ...OBSERVER, dataPath: "thanos", expiryAlertDays: "14" },
+        "thanos-bridge:expiryAlertDays: 14 is not allowed with thanos-bridge:dataPath thanos: the alert reads Envoy's certificate-expiry gauge, and that data path has no Envoy; set it to 0, and watch expiry with `npm run rotate` (its check fails on a certificate due for renewal or expired) or the observer's `leaves[].expiry` output (`pulumi stack output leaves`)",
+      ],
+      [
+        "an Envoy setting with dataPath thanos",
+        { ...OBSERVER, dataPath: "thanos", envoyMemory: "512Mi" },
+        "thanos-bridge:envoyMemory: applies only to thanos-bridge:dataPath envoy, but this stack's is thanos, which has no Envoy; remove it",
+      ],
+      [
+        "endpointSuffix with dataPath thanos",
+        { ...OBSERVER, dataPath: "thanos", endpointSuffix: "bridge.internal" },
+        "thanos-bridge:endpointSuffix: applies only to thanos-bridge:dataPath envoy, but this stack's is thanos, which has no Envoy; remove it",
+      ],
+      [
         "unknown key (a typo)",
         { ...LEAF, hostnmae: "x" },
         `thanos-bridge:hostnmae is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`,
@@ -494,6 +602,24 @@ describe("observer config", () => {
       "dnssrv+_grpc._tcp.thanos-rule.monitoring.svc",
       "thanos-store.monitoring.svc:10901",
     ]);
+  });
+
+  it("reads dataPath: thanos is kept, envoy (the default) leaves the config as it was", () => {
+    const thanos = loadObserver(raw({ ...OBSERVER, dataPath: "thanos" }), "observer");
+    assert.equal(thanos.dataPath, "thanos");
+    const envoy = loadObserver(raw({ ...OBSERVER, dataPath: "envoy" }), "observer");
+    assert.deepEqual(envoy, loadObserver(raw(OBSERVER), "observer"));
+    assert.equal("dataPath" in envoy, false);
+    // Envoy's settings at their defaults are no problem with thanos.
+    assert.deepEqual(
+      problems({
+        ...OBSERVER,
+        dataPath: "thanos",
+        envoyImage: "envoyproxy/envoy:v1.38.3",
+        expiryAlertDays: "0",
+      }),
+      [],
+    );
   });
 
   it("reads the expiry alert threshold, both ends of its range included", () => {

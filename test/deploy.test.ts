@@ -319,16 +319,17 @@ describe("deploy: checks before running anything", () => {
   it("refuses a directory without stack files", () =>
     refused({}, ["deploy: there is no Pulumi.<stack>.yaml here, so there is nothing to run"]));
 
-  it("plans the shipped stack files: two leaves, one observer, all rendering to out/", () => {
+  it("plans the shipped stack files: three leaves, one observer, all rendering to out/", () => {
     const repo = join(__dirname, "..");
     // On the default local (DIY) backend: the observer names its leaves under "organization".
     const plan = planStacks(readStackFiles(repo), true);
-    assert.deepEqual(plan.leaves, ["leaf-a", "leaf-b"]);
+    // leaf-c (behind Traefik) is an example the shipped observer does not read.
+    assert.deepEqual(plan.leaves, ["leaf-a", "leaf-b", "leaf-c"]);
     assert.deepEqual(plan.observers, ["observer"]);
     // They name no cluster, so a first `npm run deploy` touches none.
     assert.deepEqual(
       plan.stacks.map((s) => [s.stack, s.render, s.target]),
-      ["leaf-a", "leaf-b", "observer"].map((stack) => [
+      ["leaf-a", "leaf-b", "leaf-c", "observer"].map((stack) => [
         stack,
         true,
         `renders to out/${stack}/ (no kubeconfig, kubeContext or renderDir set)`,

@@ -29,7 +29,13 @@ import {
 } from "./support/leaf";
 import { FakeState, unwrapSecrets } from "./support/mocks";
 import { Nginx, leafIngressObjects, nginxAvailable, startLeafNginx } from "./support/nginx";
-import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "./support/observer";
+import {
+  OBSERVER,
+  envoyUpstreamTls,
+  runObserver,
+  stacksOf,
+  thanosUpstreamTls,
+} from "./support/observer";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
@@ -139,6 +145,32 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
     assert.match(new X509Certificate(b.bridge.caCerts).publicKey.asymmetricKeyType ?? "", /^rsa$/);
     assert.deepEqual(await callInfo(addressB, envoyB), { ok: true, messages: 1 });
     assert.deepEqual(await callRules(addressB, envoyB), { ok: true, messages: 1 });
+  });
+
+  it("dataPath thanos: Info and a Series stream succeed at each leaf, with Querier's own settings", async () => {
+    // What Querier's endpoints file gives each leaf, its files followed through the pod's mounts:
+    // SNI and the SAN required (Go checks SANs only, as the client here does) = server_name,
+    // and the :authority gRPC sends for the address, host:port, which the ingress matches by host.
+    const thanos = await runObserver(
+      { ...OBSERVER, dataPath: "thanos" },
+      stacksOf({ [STACK_A]: a, [STACK_B]: b }),
+    );
+    const querierA = thanosUpstreamTls(thanos, a.bridge.endpoint);
+    const querierB = thanosUpstreamTls(thanos, b.bridge.endpoint);
+    assert.deepEqual(
+      [querierA.serverName, querierA.authority],
+      ["thanos.leaf-a.example.com", "thanos.leaf-a.example.com:443"],
+    );
+    assert.deepEqual(await callInfo(addressA, querierA), { ok: true, messages: 1 });
+    assert.deepEqual(await callSeries(addressA, querierA), { ok: true, messages: 3 });
+    assert.deepEqual(backend.calls.slice(-2), ["/thanos.info.Info/Info", "/thanos.Store/Series"]);
+    assert.deepEqual(await callInfo(addressB, querierB), { ok: true, messages: 1 });
+    // Each leaf's credentials work at that leaf only.
+    await assertRefusedByIngress(
+      nginxA,
+      () => callInfo(addressA, { ...querierA, cert: querierB.cert, key: querierB.key }),
+      /client SSL certificate verify error: \((20|21):/,
+    );
   });
 
   it("no client certificate: refused", async () => {

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -7,7 +8,14 @@ import { LeafBridgeOutput } from "../../components/contract";
 import { CONFIG_SCHEMA, RawConfig } from "../../stacks/config";
 import { runStack } from "../../stacks";
 import { LeafStackOutputs } from "../../stacks/leaf";
-import { FakeState, RecordingMocks, promiseOf, runOnMocks } from "./mocks";
+import {
+  FakeState,
+  RecordingMocks,
+  isSecretValue,
+  promiseOf,
+  runOnMocks,
+  unwrapSecrets,
+} from "./mocks";
 
 /** The CA lifetime of a leaf that leaves the defaults alone. */
 export const DEFAULT_CA = {
@@ -88,4 +96,55 @@ export async function runLeaf(
     bridgeIsSecret: await pulumi.isSecret(result.bridge),
     clientKeyIsSecret: await pulumi.isSecret(result.bridgeClientKey),
   };
+}
+
+/** Every string inside a value, with its path and whether it sits under a secret wrapper. */
+export function stringsIn(
+  value: unknown,
+  secret = false,
+  path = "",
+): { path: string; text: string; secret: boolean }[] {
+  if (isSecretValue(value)) return stringsIn(value.value, true, path);
+  if (typeof value === "string") return [{ path, text: value, secret }];
+  if (Array.isArray(value)) return value.flatMap((v, i) => stringsIn(v, secret, `${path}[${i}]`));
+  if (typeof value === "object" && value !== null) {
+    return Object.entries(value).flatMap(([k, v]) => stringsIn(v, secret, `${path}.${k}`));
+  }
+  return [];
+}
+
+/**
+ * Invariant 1 of docs/ARCHITECTURE.md for one run: every private key the run declares sits in a
+ * Kubernetes Secret, marked secret (tls provider inputs aside: Pulumi keeps those secret in
+ * state), and none is in any object's metadata. Returns how many it saw, so a caller can insist
+ * the scan looked at the right inputs.
+ */
+export function assertKeysOnlyInSecrets(mocks: RecordingMocks): number {
+  let seen = 0;
+  for (const r of mocks.resources) {
+    for (const s of stringsIn(r.inputs).filter((x) => x.text.includes("PRIVATE KEY"))) {
+      seen++;
+      if (r.type.startsWith("tls:")) continue;
+      assert.equal(
+        r.type,
+        "kubernetes:core/v1:Secret",
+        `private key in ${r.type} ${r.name}${s.path}`,
+      );
+      assert.ok(s.secret, `private key in ${r.name}${s.path} is not marked secret`);
+    }
+    const metadata = stringsIn((unwrapSecrets(r.inputs) as Record<string, unknown>).metadata);
+    assert.ok(
+      metadata.every((x) => !x.text.includes("PRIVATE KEY")),
+      `private key in metadata of ${r.name}`,
+    );
+  }
+  return seen;
+}
+
+/** A run's resources as registered (inputs in their key order), sorted by name and type. */
+export function dumpResources(run: { readonly mocks: RecordingMocks }): string {
+  return [...run.mocks.resources]
+    .sort((x, y) => (x.name + x.type < y.name + y.type ? -1 : 1))
+    .map((r) => JSON.stringify(r))
+    .join("\n");
 }

@@ -15,6 +15,11 @@ export interface RecordedResource {
   readonly provider?: string;
   /** The `replacementTrigger` resource option as sent to the engine, if set. */
   readonly replacementTrigger?: unknown;
+  /**
+   * Names of the resources it depends on, as the engine receives them (`dependsOn` and the
+   * resources its inputs come from): the engine creates and updates those first.
+   */
+  readonly dependsOn: readonly string[];
 }
 
 const ROTATING = "time:index/rotating:Rotating";
@@ -72,6 +77,11 @@ export const KNOWN_TYPES: readonly string[] = [
   "kubernetes:networking.k8s.io/v1:NetworkPolicy",
   "kubernetes:monitoring.coreos.com/v1:PodMonitor",
   "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+  "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+  "kubernetes:gateway.networking.k8s.io/v1:GRPCRoute",
+  "kubernetes:gateway.networking.k8s.io/v1:ReferenceGrant",
+  "kubernetes:traefik.io/v1alpha1:IngressRoute",
+  "kubernetes:traefik.io/v1alpha1:TLSOption",
   ROTATING,
   ...TLS_TYPES,
 ];
@@ -105,6 +115,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
   /** Replacement triggers by resource name, as the monitor received them (see `runOnMocks`). */
   readonly triggers = new Map<string, unknown>();
+  /** Dependencies (resource names) by resource name, as the monitor received them. */
+  readonly dependencies = new Map<string, readonly string[]>();
 
   constructor(
     private readonly state: FakeState = new FakeState(),
@@ -138,6 +150,7 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
       inputs,
       ...(args.provider !== undefined && args.provider !== "" ? { provider: args.provider } : {}),
       ...(trigger !== undefined ? { replacementTrigger: trigger } : {}),
+      dependsOn: this.dependencies.get(args.name) ?? [],
     });
     let state: Record<string, unknown> = inputs;
     if (this.state.tls.handles(args.type)) {
@@ -213,7 +226,11 @@ export interface ProgramRun<T> {
 /** The part of the SDK's mock monitor that sees each registration request whole. */
 interface MonitorWithRequests {
   registerResource(
-    req: { getName(): string; getReplacementTrigger(): { toJavaScript(): unknown } | undefined },
+    req: {
+      getName(): string;
+      getReplacementTrigger(): { toJavaScript(): unknown } | undefined;
+      getDependenciesList(): string[];
+    },
     callback: unknown,
   ): unknown;
 }
@@ -245,6 +262,9 @@ export async function runOnMocks<T>(
   monitor.registerResource = (req, callback) => {
     const trigger = req.getReplacementTrigger();
     if (trigger !== undefined) mocks.triggers.set(req.getName(), trigger.toJavaScript());
+    // A URN ends in `::<name>`; resource names here never contain "::".
+    const dependsOn = req.getDependenciesList().map((urn) => urn.slice(urn.lastIndexOf("::") + 2));
+    mocks.dependencies.set(req.getName(), [...new Set(dependsOn)].sort());
     return register(req, callback);
   };
   pulumi.runtime.setAllConfig(options.config ?? {});

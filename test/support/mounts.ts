@@ -1,5 +1,5 @@
 // Resolves a file path seen by a container to the Secret or ConfigMap key behind it, through
-// the container's volume mounts and the pod's volumes: the check of DESIGN invariant 4.
+// the container's volume mounts and the pod's volumes: the check of invariant 4 (docs/ARCHITECTURE.md).
 
 import type { PodSpec } from "./observer";
 
@@ -13,16 +13,33 @@ export interface MountedKey {
 
 type Items = { key: string; path: string }[] | undefined;
 
-function keyFor(items: Items, relative: string): string | undefined {
-  if (items === undefined) return relative.includes("/") ? undefined : relative;
+/**
+ * The keys an object holds, or undefined when the caller does not say. A source without `items`
+ * projects every key of its object as a file named after the key; only the object tells which.
+ */
+export type KeysOf = (kind: MountedKey["kind"], name: string) => readonly string[] | undefined;
+
+function keyFor(
+  items: Items,
+  relative: string,
+  keys: readonly string[] | undefined,
+): string | undefined {
+  if (items === undefined) {
+    if (relative.includes("/")) return undefined;
+    return keys === undefined || keys.includes(relative) ? relative : undefined;
+  }
   return items.find((item) => item.path === relative)?.key;
 }
 
-/** The object key a path comes from, or a reason it does not resolve. */
+/**
+ * The object key a path comes from, or a reason it does not resolve. Pass `keysOf` to resolve
+ * files of whole objects (sources without `items`), several of which may share a volume.
+ */
 export function resolveMountedFile(
   pod: PodSpec,
   containerName: string,
   path: string,
+  keysOf?: KeysOf,
 ): MountedKey | string {
   const container = [...(pod.initContainers ?? []), ...pod.containers].find(
     (c) => c.name === containerName,
@@ -50,7 +67,7 @@ export function resolveMountedFile(
   if (volume === undefined) return `${path}: no volume ${mount.name}`;
   const found: MountedKey[] = [];
   const add = (kind: MountedKey["kind"], name: string, items: Items) => {
-    const key = keyFor(items, relative);
+    const key = keyFor(items, relative, keysOf?.(kind, name));
     if (key !== undefined) found.push({ kind, name, key, mountPath: mount.mountPath });
   };
   if (volume.configMap) add("ConfigMap", volume.configMap.name, volume.configMap.items);
@@ -69,10 +86,17 @@ export function resolveMountedFile(
 export interface FileRead {
   readonly path: string;
   readonly watchedDirectory?: string;
+  /**
+   * Read again by its path when it matters (Thanos: the endpoints file on a timer, a client
+   * certificate and key at each handshake once their mtime changed), which follows the kubelet's
+   * `..data` link to the new content: no watched directory is needed, only a volume the kubelet
+   * updates (no subPath).
+   */
+  readonly polled?: boolean;
 }
 
 /**
- * Every way the files a container reads break DESIGN invariant 4: a file that does not resolve
+ * Every way the files a container reads break invariant 4 (docs/ARCHITECTURE.md): a file that does not resolve
  * to a key, that is not re-read when the kubelet updates its volume (no watched directory), or
  * whose watched directory is not its volume's root. [] when none does.
  *
@@ -84,10 +108,12 @@ export function fileReadProblems(
   pod: PodSpec,
   containerName: string,
   reads: readonly FileRead[],
+  keysOf?: KeysOf,
 ): string[] {
-  return reads.flatMap(({ path, watchedDirectory }) => {
-    const resolved = resolveMountedFile(pod, containerName, path);
+  return reads.flatMap(({ path, watchedDirectory, polled }) => {
+    const resolved = resolveMountedFile(pod, containerName, path, keysOf);
     if (typeof resolved === "string") return [resolved];
+    if (polled === true && watchedDirectory === undefined) return [];
     if (watchedDirectory === undefined) {
       return [`${path}: no watched directory, so an update of its volume is never read`];
     }

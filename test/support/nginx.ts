@@ -181,7 +181,10 @@ export function renderNginx(
     `error_log ${join(dir, "error.log")} info;`,
     "events { worker_connections 256; }",
     "http {",
-    "  access_log off;",
+    // Which client certificate each request came with: the real bench reads it to see when
+    // Querier moves to a renewed certificate.
+    "  log_format bridge '$ssl_client_serial $status $request_uri';",
+    `  access_log ${join(dir, "access.log")} bridge;`,
     ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${temp};`),
     catchAll,
     ...servers,
@@ -196,6 +199,8 @@ export interface Nginx {
   reload(ingress: IngressObject, secrets: SecretsByName): Promise<void>;
   /** The error log so far; client certificate failures are logged there at level info. */
   errorLog(): string;
+  /** The access log so far: one line per request, `<client serial> <status> <path>`. */
+  accessLog(): string;
   stop(): Promise<void>;
 }
 
@@ -242,9 +247,11 @@ export async function startNginx(
   secrets: SecretsByName,
   services: ServiceAddresses,
   attempts = 3,
+  /** Listen here (a leaf's `publicPort`) instead of on a free port of nginx's choosing. */
+  fixedPort?: number,
 ): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), "thanos-bridge-nginx-"));
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const conf = join(dir, "nginx.conf");
   const pidFile = join(dir, "nginx.pid");
   writeFileSync(conf, renderNginx(ingress, secrets, services, port, dir));
@@ -287,7 +294,7 @@ export async function startNginx(
   if (exited || Date.now() > until) {
     await exit;
     rmSync(dir, { recursive: true, force: true });
-    if (attempts > 1 && stderr.includes("Address already in use")) {
+    if (attempts > 1 && fixedPort === undefined && stderr.includes("Address already in use")) {
       return startNginx(ingress, secrets, services, attempts - 1);
     }
     throw new Error(`nginx did not start: ${stderr}`);
@@ -307,6 +314,10 @@ export async function startNginx(
       }
     },
     errorLog: () => (existsSync(log) ? readFileSync(log, "utf8") : ""),
+    accessLog: () => {
+      const file = join(dir, "access.log");
+      return existsSync(file) ? readFileSync(file, "utf8") : "";
+    },
     stop: async () => {
       killGroup(child, "SIGQUIT");
       const killer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
@@ -336,8 +347,11 @@ export function leafIngressObjects(run: LeafRun): {
   return { ingress, secrets };
 }
 
-/** nginx serving a leaf's Ingress, its sidecar Service pointed at `backend` (host:port). */
-export function startLeafNginx(run: LeafRun, backend: string): Promise<Nginx> {
+/**
+ * nginx serving a leaf's Ingress, its sidecar Service pointed at `backend` (host:port), on
+ * `port` if given (the leaf's load balancer port), else on a free one.
+ */
+export function startLeafNginx(run: LeafRun, backend: string, port?: number): Promise<Nginx> {
   const { ingress, secrets } = leafIngressObjects(run);
   const services: Record<string, string> = {};
   for (const rule of ingress.spec.rules) {
@@ -345,5 +359,5 @@ export function startLeafNginx(run: LeafRun, backend: string): Promise<Nginx> {
       services[`${path.backend.service.name}:${path.backend.service.port.number}`] = backend;
     }
   }
-  return startNginx(ingress, secrets, services);
+  return startNginx(ingress, secrets, services, 3, port);
 }

@@ -6,7 +6,7 @@ import { ObservedLeaf, ObserverStackOutputs } from "../../stacks/observer";
 import { validateSdsFile } from "./envoy-validator";
 import { UpstreamTls } from "./grpc";
 import { LeafRun, leafRawConfig } from "./leaf";
-import { resolveMountedFile } from "./mounts";
+import { KeysOf, resolveMountedFile } from "./mounts";
 import {
   RecordedResource,
   RecordingMocks,
@@ -41,7 +41,7 @@ export interface ObserverRun {
   readonly leaves: readonly ObservedLeaf[];
   /** The ConfigMap's files. */
   readonly files: Record<string, string>;
-  /** envoy.yaml, parsed. */
+  /** envoy.yaml, parsed; {} when the ConfigMap has none (`dataPath: thanos`). */
   readonly envoy: Record<string, unknown>;
   readonly deployment: RecordedResource;
   /** The Deployment's pod template spec, secrets unwrapped. */
@@ -87,9 +87,43 @@ export async function runObserver(
     mocks,
     leaves,
     files: config.data,
-    envoy: parse(config.data["envoy.yaml"]) as Record<string, unknown>,
+    envoy:
+      config.data["envoy.yaml"] === undefined
+        ? {}
+        : (parse(config.data["envoy.yaml"]) as Record<string, unknown>),
     deployment,
     pod: spec.spec.template.spec,
+  };
+}
+
+/** The Secrets or ConfigMaps of that kind and name the program creates in the pod's namespace. */
+function createdObjects(run: ObserverRun, kind: "Secret" | "ConfigMap", name: string) {
+  const type = kind === "Secret" ? "kubernetes:core/v1:Secret" : "kubernetes:core/v1:ConfigMap";
+  const namespace = (unwrapSecrets(run.deployment.inputs) as { metadata: { namespace: string } })
+    .metadata.namespace;
+  return run.mocks.ofType(type).filter((r) => {
+    const meta = (unwrapSecrets(r.inputs) as { metadata: { name: string; namespace: string } })
+      .metadata;
+    return meta.name === name && meta.namespace === namespace;
+  });
+}
+
+function dataOf(object: RecordedResource): Record<string, string> {
+  const inputs = unwrapSecrets(object.inputs) as {
+    stringData?: Record<string, string>;
+    data?: Record<string, string>;
+  };
+  return inputs.stringData ?? inputs.data ?? {};
+}
+
+/**
+ * The keys of each object the program creates, as the kubelet would project them from a source
+ * without `items`; undefined for an object the program does not create.
+ */
+export function createdKeys(run: ObserverRun): KeysOf {
+  return (kind, name) => {
+    const objects = createdObjects(run, kind, name);
+    return objects.length === 1 ? Object.keys(dataOf(objects[0])) : undefined;
   };
 }
 
@@ -98,27 +132,15 @@ export async function runObserver(
  * through the container's volume mounts to a key of a Secret or ConfigMap the program creates.
  */
 export function mountedFile(run: ObserverRun, container: string, path: string): string {
-  const resolved = resolveMountedFile(run.pod, container, path);
+  const resolved = resolveMountedFile(run.pod, container, path, createdKeys(run));
   if (typeof resolved === "string") assert.fail(`${path} does not resolve: ${resolved}`);
-  const type =
-    resolved.kind === "Secret" ? "kubernetes:core/v1:Secret" : "kubernetes:core/v1:ConfigMap";
-  const namespace = (unwrapSecrets(run.deployment.inputs) as { metadata: { namespace: string } })
-    .metadata.namespace;
-  const objects = run.mocks.ofType(type).filter((r) => {
-    const meta = (unwrapSecrets(r.inputs) as { metadata: { name: string; namespace: string } })
-      .metadata;
-    return meta.name === resolved.name && meta.namespace === namespace;
-  });
+  const objects = createdObjects(run, resolved.kind, resolved.name);
   assert.equal(
     objects.length,
     1,
     `${path}: the program creates no ${resolved.kind} ${resolved.name}`,
   );
-  const inputs = unwrapSecrets(objects[0].inputs) as {
-    stringData?: Record<string, string>;
-    data?: Record<string, string>;
-  };
-  const data = inputs.stringData ?? inputs.data ?? {};
+  const data = dataOf(objects[0]);
   assert.ok(
     resolved.key in data,
     `${path}: ${resolved.kind} ${resolved.name} has no key ${resolved.key}`,
@@ -223,5 +245,48 @@ export function envoyUpstreamTls(run: ObserverRun, cluster: string): UpstreamTls
     ca: inlinePem(trusted.trusted_ca, "trusted_ca"),
     cert: inlinePem(certificate.certificate_chain, "certificate_chain"),
     key: inlinePem(certificate.private_key, "private_key"),
+  };
+}
+
+/** One endpoint of Querier's endpoints file with its own TLS (`dataPath: thanos`). */
+export interface ThanosEndpoint {
+  address: string;
+  client_config?: {
+    server_name: string;
+    tls_config: {
+      enabled: boolean;
+      cert_file: string;
+      key_file: string;
+      ca_file: string;
+      min_version: string;
+    };
+  };
+}
+
+/** Querier's endpoints file, parsed, as the Querier container reads it through its mounts. */
+export function querierEndpoints(run: ObserverRun): ThanosEndpoint[] {
+  const querier = run.pod.containers.find((c) => c.name === "querier");
+  const flag = "--endpoint.sd-config-file=";
+  const path = querier?.args?.find((a) => a.startsWith(flag))?.slice(flag.length);
+  assert.ok(path !== undefined, "Querier has no --endpoint.sd-config-file");
+  return (parse(mountedFile(run, "querier", path)) as { endpoints: ThanosEndpoint[] }).endpoints;
+}
+
+/**
+ * What Querier presents to and expects of one leaf with `dataPath: thanos`: the endpoint whose
+ * address is `address`, its three files followed through the Querier container's mounts to the
+ * Secret the program wrote. The :authority is what gRPC sends for that address, `host:port`.
+ */
+export function thanosUpstreamTls(run: ObserverRun, address: string): UpstreamTls {
+  const endpoint = querierEndpoints(run).find((e) => e.address === address);
+  assert.ok(endpoint?.client_config !== undefined, `no endpoint ${address} with TLS`);
+  const { server_name, tls_config } = endpoint.client_config;
+  assert.equal(tls_config.enabled, true, `${address}: TLS is not enabled`);
+  return {
+    serverName: server_name,
+    authority: address.replace(/^dns:\/\/\//, ""),
+    ca: mountedFile(run, "querier", tls_config.ca_file),
+    cert: mountedFile(run, "querier", tls_config.cert_file),
+    key: mountedFile(run, "querier", tls_config.key_file),
   };
 }

@@ -1,0 +1,328 @@
+// Pure generators for the observer's second data path, `dataPath: thanos`: Querier originates
+// the mutual TLS to each leaf itself (per-endpoint `client_config` of its endpoints file, Thanos
+// v0.42+), with no Envoy. The Observer component declares what these return.
+//
+// Layout, chosen so that adding or removing a leaf and renewing its certificates never changes
+// the pod template (see docs/ARCHITECTURE.md, Decisions):
+// - one ConfigMap of a fixed name holds `endpoints.yaml`, and changes in place;
+// - every leaf's client certificate, key and CA bundle live in one of a fixed number of Secrets
+//   (shards), chosen by a stable hash of the leaf's cluster name;
+// - one projected volume holds the ConfigMap and every shard whole (no `items`, no subPath), so
+//   the kubelet writes the endpoints file and all credentials in one atomic update, and Querier
+//   re-reads them where they are.
+
+import { createHash } from "node:crypto";
+import { LeafBridge, splitPemBundle } from "./contract";
+import type { LeafCredentials } from "./envoy";
+import {
+  ContainerSpec,
+  OBJECT_DATA_ROOM_BYTES,
+  OBSERVER_OBJECT_NAMES,
+  POD_SECURITY_CONTEXT,
+  QUERIER_PORTS,
+  THANOS_PATHS,
+  containerResources,
+  containerSecurityContext,
+  objectDataBytes,
+  observerLabels,
+  querierArgs,
+  querierSelector,
+  querierSpreadConstraints,
+} from "./querier";
+import { byCluster } from "./validate";
+
+/** How Querier reaches the leaves: through the Envoy sidecar, or with its own mutual TLS. */
+export type DataPath = "envoy" | "thanos";
+
+export const THANOS_OBJECT_NAMES = {
+  /** The ConfigMap holding `endpoints.yaml`; one name for every revision, updated in place. */
+  endpoints: "thanos-bridge-endpoints",
+  /** Prefix of the credential shards: `thanos-bridge-leaves-00` to `-31`. */
+  shardPrefix: "thanos-bridge-leaves",
+} as const;
+
+/**
+ * How many Secrets hold the leaves' credentials. Fixed, so the pod template names the same
+ * Secrets whatever the leaves. One Secret for every leaf would pass the 1 MiB object limit long
+ * before 1,000 leaves with RSA keys; 32 keep each shard small (about 31 leaves each at 1,000).
+ */
+export const LEAF_SHARDS = 32;
+
+/** Querier re-reads its endpoints file this often (Thanos' default is 5m). */
+export const ENDPOINTS_RELOAD_INTERVAL = "1m";
+
+/** Querier's minimum TLS version towards the leaves, as Thanos spells it (1.0 to 1.3). */
+export const LEAF_TLS_MIN_VERSION = "1.2";
+
+/** The name of shard `index`. */
+export function shardName(index: number): string {
+  return `${THANOS_OBJECT_NAMES.shardPrefix}-${String(index).padStart(2, "0")}`;
+}
+
+/** Every shard, in order. */
+export function shardNames(): string[] {
+  return Array.from({ length: LEAF_SHARDS }, (_, i) => shardName(i));
+}
+
+/** The shard a leaf's credentials live in: a hash of its cluster name, the same on every run. */
+export function leafShard(cluster: string): string {
+  const digest = createHash("sha256").update(cluster).digest();
+  return shardName(digest.readUInt32BE(0) % LEAF_SHARDS);
+}
+
+/** One file Querier reads for a leaf: its key in the leaf's shard, and its path in Querier. */
+export interface ThanosLeafFile {
+  readonly key: string;
+  readonly path: string;
+}
+
+/** A leaf's three files. The CA file holds the whole bundle: both CAs during a CA change. */
+export interface ThanosLeafFiles {
+  readonly shard: string;
+  readonly cert: ThanosLeafFile;
+  readonly key: ThanosLeafFile;
+  readonly ca: ThanosLeafFile;
+}
+
+/**
+ * Where a leaf's credentials are, for the endpoints file and the shard alike. A shard is mounted
+ * whole, so each key is a file at the volume's root: the cluster name keeps keys of different
+ * leaves apart (a cluster name is a DNS label, so no key is `endpoints.yaml`).
+ */
+export function thanosLeafFiles(cluster: string): ThanosLeafFiles {
+  const file = (suffix: string): ThanosLeafFile => {
+    const key = `${cluster}.${suffix}`;
+    return { key, path: `${THANOS_PATHS.configDir}/${key}` };
+  };
+  return {
+    shard: leafShard(cluster),
+    cert: file("tls.crt"),
+    key: file("tls.key"),
+    ca: file("ca.crt"),
+  };
+}
+
+/** A leaf as Querier needs it: the public outputs, no key. */
+export type ThanosUpstream = Pick<LeafBridge, "cluster" | "endpoint" | "serverName" | "caCerts">;
+
+/**
+ * The address Querier dials for a leaf: its public `host:port`, written `dns:///host:port` while
+ * the leaf trusts two CAs. Thanos keeps one connection per address and builds its TLS config,
+ * the trusted CAs included, only when it creates that connection (pkg/query/endpointset.go,
+ * `Update`: an address it already has keeps its connection, whatever the file now says). A new
+ * CA bundle therefore needs a new address for Querier to trust it without a restart. gRPC dials
+ * both spellings alike (its default resolver is dns, so `host:port` means `dns:///host:port`),
+ * and a CA change with overlap changes the bundle exactly when its size changes: one CA to two
+ * when the new CA is introduced, two to one when the old one is retired. Querier adds the new
+ * address once its Info call succeeds, and sends no new query to the old one, whose connection
+ * it closes only after the longest of its query, info and unhealthy timeouts, so calls in flight
+ * finish. A CA replaced without overlap (a leaf rebuilt from scratch) keeps the spelling: Querier
+ * then fails that leaf until it drops it as unhealthy (`--store.unhealthy-timeout`, 5m) and
+ * dials it anew.
+ */
+export function thanosLeafAddress(leaf: Pick<ThanosUpstream, "endpoint" | "caCerts">): string {
+  return splitPemBundle(leaf.caCerts).length > 1 ? `dns:///${leaf.endpoint}` : leaf.endpoint;
+}
+
+export interface ThanosTlsConfig {
+  readonly enabled: true;
+  readonly cert_file: string;
+  readonly key_file: string;
+  readonly ca_file: string;
+  readonly min_version: string;
+}
+
+export interface ThanosEndpoint {
+  readonly address: string;
+  /**
+   * Queried even while its health check fails. A leaf is a fixed address, so one that cannot be
+   * reached must show as a partial-response warning, never silently drop out of the answer
+   * (measured on the real bench: a non-strict leaf whose health check missed once was left out
+   * of a query without a word).
+   */
+  readonly strict?: true;
+  readonly client_config?: { readonly server_name: string; readonly tls_config: ThanosTlsConfig };
+}
+
+/**
+ * The file Querier reads with `--endpoint.sd-config-file`: every leaf with its own mutual TLS
+ * (the leaf's client certificate, key and CAs; SNI and the name its certificate must carry =
+ * the leaf's hostname), then the extra in-cluster endpoints as they are, plain. Each list sorted.
+ */
+export function thanosEndpointsConfig(
+  leaves: readonly ThanosUpstream[],
+  extraEndpoints: readonly string[],
+): { endpoints: ThanosEndpoint[] } {
+  return {
+    endpoints: [
+      ...[...leaves].sort(byCluster).map((l): ThanosEndpoint => {
+        const files = thanosLeafFiles(l.cluster);
+        return {
+          address: thanosLeafAddress(l),
+          strict: true,
+          client_config: {
+            server_name: l.serverName,
+            tls_config: {
+              enabled: true,
+              cert_file: files.cert.path,
+              key_file: files.key.path,
+              ca_file: files.ca.path,
+              min_version: LEAF_TLS_MIN_VERSION,
+            },
+          },
+        };
+      }),
+      ...[...extraEndpoints].sort().map((address): ThanosEndpoint => ({ address })),
+    ],
+  };
+}
+
+/** Every file path an endpoints file names (`cert_file`, `key_file`, `ca_file`), sorted. */
+export function thanosFilePaths(config: unknown): readonly string[] {
+  const paths = new Set<string>();
+  const clientConfigs: unknown[] = [];
+  const doc = (config ?? {}) as { default_client_config?: unknown; endpoints?: unknown };
+  clientConfigs.push(doc.default_client_config);
+  if (Array.isArray(doc.endpoints)) {
+    for (const e of doc.endpoints)
+      clientConfigs.push((e as { client_config?: unknown }).client_config);
+  }
+  for (const c of clientConfigs) {
+    const tls = (c as { tls_config?: Record<string, unknown> } | undefined)?.tls_config ?? {};
+    for (const field of ["cert_file", "key_file", "ca_file"]) {
+      const path = tls[field];
+      if (typeof path === "string" && path !== "") paths.add(path);
+    }
+  }
+  return [...paths].sort();
+}
+
+/**
+ * Every shard's data, by Secret name: each leaf's client certificate, key and CA bundle in the
+ * shard of its cluster name; every shard present, empty or not. `clientKey` is key material.
+ */
+export function thanosShardData(
+  leaves: readonly LeafCredentials[],
+): Record<string, Record<string, string>> {
+  const shards: Record<string, Record<string, string>> = Object.fromEntries(
+    shardNames().map((name) => [name, {}]),
+  );
+  for (const leaf of [...leaves].sort(byCluster)) {
+    const files = thanosLeafFiles(leaf.cluster);
+    const shard = shards[files.shard];
+    shard[files.cert.key] = leaf.clientCert;
+    shard[files.key.key] = leaf.clientKey;
+    shard[files.ca.key] = leaf.caCerts;
+  }
+  return shards;
+}
+
+/** Querier's settings: everything the pod template depends on in this data path. */
+export type QuerierSpec = ContainerSpec & {
+  readonly replicas: number;
+  readonly replicaLabels: readonly string[];
+};
+
+export function thanosQuerierArgs(querier: QuerierSpec): string[] {
+  return [
+    ...querierArgs({ querier }),
+    // The file changes in place as leaves come and go; Thanos compares its content each time.
+    `--endpoint.sd-config-reload-interval=${ENDPOINTS_RELOAD_INTERVAL}`,
+  ];
+}
+
+/**
+ * The pod template: Querier alone, its endpoints file and every leaf's credentials in one
+ * projected volume of whole objects. It depends on no leaf, so leaves coming and going and
+ * renewed certificates leave it byte for byte as it was: the pods keep running.
+ */
+export function thanosPodTemplate(querier: QuerierSpec) {
+  return {
+    metadata: { labels: observerLabels() },
+    spec: {
+      serviceAccountName: OBSERVER_OBJECT_NAMES.querier,
+      automountServiceAccountToken: false,
+      securityContext: POD_SECURITY_CONTEXT,
+      terminationGracePeriodSeconds: 45,
+      containers: [
+        {
+          name: "querier",
+          image: querier.image,
+          args: thanosQuerierArgs(querier),
+          ports: [
+            { name: "http", containerPort: QUERIER_PORTS.http, protocol: "TCP" },
+            { name: "grpc", containerPort: QUERIER_PORTS.grpc, protocol: "TCP" },
+          ],
+          livenessProbe: { httpGet: { path: "/-/healthy", port: "http" }, periodSeconds: 30 },
+          readinessProbe: { httpGet: { path: "/-/ready", port: "http" }, periodSeconds: 10 },
+          resources: containerResources(querier),
+          securityContext: containerSecurityContext(),
+          volumeMounts: [
+            { name: "querier-config", mountPath: THANOS_PATHS.configDir, readOnly: true },
+          ],
+        },
+      ],
+      volumes: [
+        {
+          // Whole objects: a key added to a shard appears as a file without a new template,
+          // and the kubelet swaps `..data` in this volume's root for the files of every source
+          // at once.
+          name: "querier-config",
+          projected: {
+            defaultMode: 0o440,
+            sources: [
+              { configMap: { name: THANOS_OBJECT_NAMES.endpoints } },
+              ...shardNames().map((name) => ({ secret: { name } })),
+            ],
+          },
+        },
+      ],
+      topologySpreadConstraints: querierSpreadConstraints(),
+    },
+  };
+}
+
+export function thanosDeploymentSpec(querier: QuerierSpec) {
+  return {
+    replicas: querier.replicas,
+    revisionHistoryLimit: 5,
+    selector: { matchLabels: querierSelector() },
+    strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+    template: thanosPodTemplate(querier),
+  };
+}
+
+/** Querier's ports: the NetworkPolicy opens these and nothing of Envoy. */
+export const THANOS_POLICY_PORTS: readonly number[] = [QUERIER_PORTS.http, QUERIER_PORTS.grpc];
+
+/**
+ * Fails, before anything is applied, when the endpoints file would not fit its ConfigMap or a
+ * shard its Secret: the API server would refuse the object half-way through an update otherwise.
+ */
+export function assertThanosFits(
+  endpoints: Readonly<Record<string, string>>,
+  shards: Readonly<Record<string, Readonly<Record<string, string>>>>,
+  leafCount: number,
+): void {
+  const split =
+    "split the leaves over several observer stacks and put one Querier above their Queriers";
+  const leaves = (n: number) => `${n} ${n === 1 ? "leaf" : "leaves"}`;
+  const bytes = objectDataBytes(endpoints);
+  if (bytes > OBJECT_DATA_ROOM_BYTES) {
+    throw new Error(
+      `${leaves(leafCount)} need ${bytes} bytes of Querier endpoints config, more than one ` +
+        `ConfigMap holds (${OBJECT_DATA_ROOM_BYTES} bytes with room for metadata); ${split}`,
+    );
+  }
+  for (const [name, data] of Object.entries(shards).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const shardBytes = objectDataBytes(data);
+    if (shardBytes > OBJECT_DATA_ROOM_BYTES) {
+      // Three keys per leaf.
+      throw new Error(
+        `Secret ${name} would hold ${shardBytes} bytes of credentials for ` +
+          `${leaves(Object.keys(data).length / 3)}, more than one Secret holds ` +
+          `(${OBJECT_DATA_ROOM_BYTES} bytes with room for metadata); ${split}`,
+      );
+    }
+  }
+}
