@@ -76,6 +76,18 @@ export const COMPONENTS: readonly GoComponent[] = [
     displayVersion: prometheusVersion,
   },
   {
+    name: "traefik",
+    dir: "real/go/traefik",
+    module: "github.com/traefik/traefik/v3",
+    package: "github.com/traefik/traefik/v3/cmd/traefik",
+    // As Traefik's Makefile stamps its releases. Its web UI is built by npm upstream and only a
+    // placeholder is in the module: the bench uses the proxy, not the dashboard.
+    stamps: {
+      "github.com/traefik/traefik/v3/pkg/version.Version": "{version}",
+      "github.com/traefik/traefik/v3/pkg/version.Codename": "module",
+    },
+  },
+  {
     name: "envoy-validate",
     dir: "test/envoy-validate",
     module: "github.com/envoyproxy/go-control-plane/envoy",
@@ -180,6 +192,31 @@ export const MODULE_FILES: readonly ModuleFiles[] = [
       "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
       "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
     ],
+  },
+  {
+    // The standard channel's CRDs, every one (the leaf uses Gateway, GRPCRoute and
+    // ReferenceGrant); the directory's ValidatingAdmissionPolicy is not a CRD and stays out.
+    name: "gateway-api-crds",
+    dir: "real/go/crds",
+    module: "sigs.k8s.io/gateway-api",
+    files: [
+      "config/crd/standard/gateway.networking.k8s.io_backendtlspolicies.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_gatewayclasses.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_grpcroutes.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_listenersets.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_referencegrants.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_tcproutes.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_tlsroutes.yaml",
+      "config/crd/standard/gateway.networking.k8s.io_udproutes.yaml",
+    ],
+  },
+  {
+    name: "traefik-crds",
+    dir: "real/go/crds",
+    module: "github.com/traefik/traefik/v3",
+    files: ["docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml"],
   },
 ];
 

@@ -7,63 +7,11 @@ import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { component, componentVersion } from "../../real/components";
 import { ApiServer, startApiServer } from "./support/apiserver";
+import { applyAll, ensureNamespaces, idOf, installCrds } from "./support/apply";
 import { DeclaredStack, crdsOf, shippedStacks } from "./support/declared";
 import { KubeClient, KubeError, KubeObject } from "./support/kube";
-import { waitFor } from "./support/processes";
 
 const RESTRICTED = "pod-security.kubernetes.io/enforce";
-
-/** Applies each object as a dry run, then for real; returns every warning, by object. */
-async function applyAll(
-  kube: KubeClient,
-  objects: readonly KubeObject[],
-): Promise<{ applied: KubeObject[]; warnings: string[] }> {
-  const applied: KubeObject[] = [];
-  const warnings: string[] = [];
-  for (const obj of objects) {
-    const id = `${obj.kind} ${obj.metadata.namespace ?? ""}/${obj.metadata.name}`;
-    for (const dryRun of [true, false]) {
-      const answer = await kube.apply(obj, { dryRun });
-      warnings.push(...answer.warnings.map((w) => `${id}${dryRun ? " (dry run)" : ""}: ${w}`));
-      if (!dryRun) applied.push(answer.body);
-    }
-  }
-  return { applied, warnings };
-}
-
-/** Namespaces the stacks use but do not declare, as the clusters have them already. */
-async function ensureNamespaces(kube: KubeClient, stacks: readonly DeclaredStack[]) {
-  const declared = new Set(
-    stacks.flatMap((s) =>
-      s.objects.filter((o) => o.kind === "Namespace").map((o) => o.metadata.name),
-    ),
-  );
-  const used = new Set(stacks.flatMap((s) => s.objects.flatMap((o) => o.metadata.namespace ?? [])));
-  for (const name of [...used].filter((n) => !declared.has(n)).sort()) {
-    await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
-  }
-}
-
-async function installCrds(kube: KubeClient, crds: readonly KubeObject[]): Promise<void> {
-  for (const crd of crds) await kube.apply(crd);
-  await waitFor(
-    "CRDs established",
-    async () => {
-      for (const crd of crds) {
-        const got = await kube.get(crd.apiVersion, crd.kind, undefined, crd.metadata.name);
-        const conditions = (got.status as { conditions?: { type: string; status: string }[] })
-          ?.conditions;
-        if (!conditions?.some((c) => c.type === "Established" && c.status === "True")) return false;
-      }
-      return true;
-    },
-    [],
-    30_000,
-  );
-  kube.forgetDiscovery();
-}
-
-const idOf = (o: KubeObject) => `${o.kind} ${o.metadata.namespace ?? ""}/${o.metadata.name}`;
 
 function find(objects: readonly KubeObject[], kind: string): KubeObject {
   const found = objects.filter((o) => o.kind === kind);
@@ -129,7 +77,7 @@ describe("a real kube-apiserver judges every declared object", function () {
     assert.equal(version.body.gitVersion, componentVersion(component("kube-apiserver")));
   });
 
-  for (const stack of ["leaf-a", "leaf-b", "observer"]) {
+  for (const stack of ["leaf-a", "leaf-b", "observer", "observer (dataPath thanos)"]) {
     it(`applies every object of ${stack}: dry run, then for real, with no warning`, async () => {
       const { objects } = stacks.find((s) => s.stack === stack) as DeclaredStack;
       assert.ok(objects.length > 0, `${stack} declares no Kubernetes object`);
@@ -151,39 +99,41 @@ describe("a real kube-apiserver judges every declared object", function () {
     }
   });
 
-  it("enforces the restricted Pod Security Standard in the observer's namespace", async () => {
-    const { objects } = stacks.find((s) => s.stack === "observer") as DeclaredStack;
-    const deployment = find(objects, "Deployment");
-    const ns = await kube.get(
-      "v1",
-      "Namespace",
-      undefined,
-      deployment.metadata.namespace as string,
-    );
-    assert.equal((ns.metadata.labels as Record<string, string>)[RESTRICTED], "restricted");
-  });
+  for (const observer of ["observer", "observer (dataPath thanos)"]) {
+    it(`enforces the restricted Pod Security Standard in the namespace of ${observer}`, async () => {
+      const { objects } = stacks.find((s) => s.stack === observer) as DeclaredStack;
+      const deployment = find(objects, "Deployment");
+      const ns = await kube.get(
+        "v1",
+        "Namespace",
+        undefined,
+        deployment.metadata.namespace as string,
+      );
+      assert.equal((ns.metadata.labels as Record<string, string>)[RESTRICTED], "restricted");
+    });
 
-  it("admits the Querier pod template as a bare Pod under restricted admission", async () => {
-    const { objects } = stacks.find((s) => s.stack === "observer") as DeclaredStack;
-    const deployment = find(objects, "Deployment");
-    const template = (
-      deployment.spec as { template: { metadata: Record<string, unknown>; spec: unknown } }
-    ).template;
-    const pod: KubeObject = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: {
-        ...template.metadata,
-        name: "querier-template",
-        namespace: deployment.metadata.namespace,
-      },
-      spec: template.spec,
-    };
-    const created = await kube.create(pod);
-    assert.deepEqual(created.warnings, []);
-    assert.equal(created.body.metadata.name, "querier-template");
-    await kube.delete("v1", "Pod", deployment.metadata.namespace, "querier-template");
-  });
+    it(`admits the Querier pod template of ${observer} as a bare Pod under restricted admission`, async () => {
+      const { objects } = stacks.find((s) => s.stack === observer) as DeclaredStack;
+      const deployment = find(objects, "Deployment");
+      const template = (
+        deployment.spec as { template: { metadata: Record<string, unknown>; spec: unknown } }
+      ).template;
+      const pod: KubeObject = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          ...template.metadata,
+          name: "querier-template",
+          namespace: deployment.metadata.namespace,
+        },
+        spec: template.spec,
+      };
+      const created = await kube.create(pod);
+      assert.deepEqual(created.warnings, []);
+      assert.equal(created.body.metadata.name, "querier-template");
+      await kube.delete("v1", "Pod", deployment.metadata.namespace, "querier-template");
+    });
+  }
 
   it("a second apply of every object changes nothing (resourceVersions stay)", async () => {
     assert.ok(applied.size > 0);

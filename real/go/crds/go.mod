@@ -6,3 +6,7 @@ module thanos-bridge/real/crds
 go 1.25.0
 
 require github.com/prometheus-operator/prometheus-operator v0.85.0
+
+require sigs.k8s.io/gateway-api v1.6.3
+
+require github.com/traefik/traefik/v3 v3.6.12

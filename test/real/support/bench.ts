@@ -22,13 +22,20 @@ export const BENCH: readonly BenchEntry[] = [
   { kind: "real", name: "kube-apiserver" },
   { kind: "real", name: "thanos" },
   { kind: "real", name: "prometheus" },
+  { kind: "real", name: "traefik" },
   {
     kind: "stand-in",
     name: "envoy",
     standsIn:
-      "no Envoy runs; its config is checked by envoy-validate, Envoy's Go API " +
-      "(go-control-plane/envoy {version}) with its validation rules",
+      "no Envoy runs; envoy-validate checks its config with Envoy's Go API " +
+      "(go-control-plane/envoy {version}), and Debian nginx translated from envoy.yaml " +
+      "carries the data path",
     component: "envoy-validate",
+  },
+  {
+    kind: "stand-in",
+    name: "ingress-nginx",
+    standsIn: "Debian nginx rendered from each leaf's Ingress and Secrets",
   },
   {
     kind: "stand-in",

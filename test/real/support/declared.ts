@@ -46,7 +46,8 @@ const ORG = "organization/thanos-bridge";
 /**
  * The shipped stacks (Pulumi.leaf-a.yaml, Pulumi.leaf-b.yaml, Pulumi.observer.yaml) run on the
  * mock runtime, the observer reading the two leaves' outputs; `observerExtra` adds config to the
- * observer (e.g. `expiryAlertDays`, which declares the prometheus-operator objects).
+ * observer (e.g. `expiryAlertDays`, which declares the prometheus-operator objects). The
+ * observer also runs with `dataPath: thanos`, as is otherwise.
  */
 export async function shippedStacks(
   observerExtra: Record<string, string> = {},
@@ -57,10 +58,21 @@ export async function shippedStacks(
     { ...shippedLeafConfig("Pulumi.observer.yaml"), ...observerExtra },
     stacksOf({ [`${ORG}/leaf-a`]: a, [`${ORG}/leaf-b`]: b }),
   );
+  // The same observer on the other data path, in a namespace of its own (object names are
+  // fixed per namespace).
+  const native = await runObserver(
+    {
+      ...shippedLeafConfig("Pulumi.observer.yaml"),
+      dataPath: "thanos",
+      namespace: "thanos-native",
+    },
+    stacksOf({ [`${ORG}/leaf-a`]: a, [`${ORG}/leaf-b`]: b }),
+  );
   return [
     { stack: "leaf-a", objects: kubernetesObjects(a.mocks) },
     { stack: "leaf-b", objects: kubernetesObjects(b.mocks) },
     { stack: "observer", objects: kubernetesObjects(observer.mocks) },
+    { stack: "observer (dataPath thanos)", objects: kubernetesObjects(native.mocks) },
   ];
 }
 

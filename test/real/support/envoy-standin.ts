@@ -1,0 +1,1060 @@
+// A stand-in for the observer's Envoy sidecar on the real bench: no Envoy binary can be had here,
+// so Debian's nginx is configured from the generated envoy.yaml and the SDS files it names (read
+// through the Envoy container's volume mounts, invariant 4 of docs/ARCHITECTURE.md), doing on the
+// data path what that Envoy config says: plaintext HTTP/2 from Querier on the `leaves` listener,
+// a server per virtual host matched on :authority, gRPC routes to each leaf with the :authority
+// rewritten, and mutual TLS to the leaf's ingress (SNI, client certificate, trusted CAs, the SAN
+// check, ALPN h2, the TLS versions). It is nginx, not Envoy, and says so in every line it prints.
+//
+// The translation is strict: it walks envoy.yaml and accounts for every key, either rendered or
+// set aside in NO_EFFECT with the reason it does not change this data path. Any other key, and
+// any value it cannot render the way Envoy would act on it, fails the translation with the key's
+// path, so the stand-in never passes a test while silently ignoring part of the config.
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { isIPv4, createServer } from "node:net";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { NGINX_BINARY } from "../../support/nginx";
+import { ObserverRun, SdsSecretConfig, mountedFile, sdsSecret } from "../../support/observer";
+import { assertValidEnvoyBootstrap } from "../../support/envoy-validator";
+import { podNames } from "./bridge";
+import { hostsFile } from "./pod";
+
+type Json = Record<string, unknown>;
+type SdsKind = "tls_certificate" | "validation_context";
+
+/** What an SDS reference of envoy.yaml delivers: the body of the secret (`tls_certificate` ...). */
+export type SdsSource = (ref: SdsSecretConfig, kind: SdsKind) => Record<string, unknown>;
+
+/**
+ * Keys of envoy.yaml (and of the Envoy container's arguments) that have no effect on the data
+ * path the stand-in carries, each with the reason. The translation sets exactly these aside.
+ */
+export const NO_EFFECT = {
+  node: "names this Envoy to control planes and in its stats; routes nothing",
+  admin: "Envoy's own admin interface on loopback; serves Envoy's state, carries no leaf traffic",
+  statsListener:
+    "the pod-reachable listener serving /stats/prometheus and /ready from the admin interface; " +
+    "every route goes to the admin cluster, none to a leaf",
+  adminCluster: "fronts Envoy's admin interface for the stats listener; no leaf traffic",
+  statPrefix: "names Envoy's statistics",
+  accessLog: "logs requests after the fact; changes none",
+  routeConfigName: "names the route table in Envoy's stats",
+  virtualHostName: "names the virtual host in Envoy's stats",
+  circuitBreakers:
+    "caps Envoy's connections and requests per leaf, sized from Querier's fan-out, which the " +
+    "bench's queries stay far below; nginx has no per-destination equivalent",
+  http2Keepalive:
+    "HTTP/2 PINGs that find upstream connections dead without a FIN; loopback connections here " +
+    "do not die that way, and nginx sends no PINGs",
+  tcpKeepaliveTimings:
+    "SO_KEEPALIVE probe timings; rendered as grpc_socket_keepalive on with the system's timings, " +
+    "and loopback connections here never go silent",
+  watchedDirectory:
+    "makes Envoy re-read the SDS file when the kubelet swaps ..data; the stand-in reads each " +
+    "file once, at start",
+  grpcTimeoutHeaderMax:
+    "0s: Envoy bounds the stream by the grpc-timeout Querier sends, uncapped; Querier cancels " +
+    "at that deadline itself, and nginx forwards the header without enforcing it",
+  disableHotRestart: "Envoy's hot restart between two of its own processes; one nginx here",
+  logLevel: "Envoy's own log verbosity",
+} as const;
+
+/** One key set aside: where it is and why it has no effect here. */
+export interface Ignored {
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** An upstream leaf as the translation renders it. */
+export interface StandInUpstream {
+  readonly cluster: string;
+  /** The cluster's endpoint, `host:port`, as grpc_pass dials it. */
+  readonly endpoint: string;
+  readonly sni: string;
+}
+
+export interface StandInTranslation {
+  /** nginx.conf. */
+  readonly config: string;
+  /** Files the config names, relative to the directory it was rendered for. Keys: mode 0600. */
+  readonly files: readonly { readonly name: string; readonly content: string; mode: number }[];
+  /** The address and port of each translated listener. */
+  readonly listens: readonly { readonly listener: string; address: string; port: number }[];
+  readonly upstreams: readonly StandInUpstream[];
+  /** Every key set aside, by path, with its reason (NO_EFFECT). */
+  readonly ignored: readonly Ignored[];
+}
+
+function fail(path: string, why: string): never {
+  throw new Error(`stand-in envoy: ${path === "" ? "envoy.yaml" : path}: ${why}`);
+}
+
+const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+/**
+ * One object of envoy.yaml. Each key is read (`opt`, `need`, ...) or set aside (`ignore`);
+ * `within` fails for any key left over, naming its path.
+ */
+class Fields {
+  private readonly accounted = new Set<string>();
+
+  constructor(
+    readonly path: string,
+    private readonly value: Json,
+    private readonly ignored: Ignored[],
+  ) {}
+
+  at(key: string): string {
+    return this.path === "" ? key : `${this.path}.${key}`;
+  }
+
+  opt(key: string): unknown {
+    this.accounted.add(key);
+    return this.value[key];
+  }
+
+  need(key: string): unknown {
+    const v = this.opt(key);
+    if (v === undefined || v === null) fail(this.at(key), "is required by the translation");
+    return v;
+  }
+
+  /** A string key; with `allowed`, only those values translate. */
+  str(key: string, allowed?: readonly string[]): string {
+    const v = this.need(key);
+    if (typeof v !== "string") fail(this.at(key), `${show(v)} is not a string`);
+    if (allowed !== undefined && !allowed.includes(v)) {
+      fail(this.at(key), `${show(v)} is not translated (only ${allowed.join(", ")})`);
+    }
+    return v;
+  }
+
+  optStr(key: string, allowed?: readonly string[]): string | undefined {
+    if (this.opt(key) === undefined) return undefined;
+    return this.str(key, allowed);
+  }
+
+  port(key: string): number {
+    const v = this.need(key);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) {
+      fail(this.at(key), `${show(v)} is not a port`);
+    }
+    return v;
+  }
+
+  list(key: string): unknown[] {
+    const v = this.need(key);
+    if (!Array.isArray(v)) fail(this.at(key), `${show(v)} is not a list`);
+    return v;
+  }
+
+  /** Exactly one element of a list; a second one is not translated. */
+  only(key: string): unknown {
+    const items = this.list(key);
+    if (items.length === 0) fail(this.at(key), "is empty");
+    if (items.length > 1) fail(`${this.at(key)}[1]`, "is not translated: only one is");
+    return items[0];
+  }
+
+  /** Requires `@type` to name `type`. */
+  type(type: string): void {
+    this.str("@type", [`type.googleapis.com/${type}`]);
+  }
+
+  /** A key with no effect on this data path, for `reason`; recorded, not rendered. */
+  ignore(key: string, reason: string): void {
+    this.accounted.add(key);
+    if (key in this.value) this.ignored.push({ path: this.at(key), reason });
+  }
+
+  /** Fails, naming its path, for the first key neither read nor set aside. */
+  done(): void {
+    for (const key of Object.keys(this.value)) {
+      if (!this.accounted.has(key)) fail(this.at(key), "is not translated by the stand-in");
+    }
+  }
+}
+
+/** Reads the object `value` at `path` with `read`, then fails for any key `read` left over. */
+function within<T>(value: unknown, path: string, ignored: Ignored[], read: (f: Fields) => T): T {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail(path, `${show(value)} is not an object`);
+  }
+  const fields = new Fields(path, value as Json, ignored);
+  const out = read(fields);
+  fields.done();
+  return out;
+}
+
+/** An Envoy duration ("5s", "0.25s") in milliseconds. */
+function durationMs(value: unknown, path: string): number {
+  const m = typeof value === "string" ? /^(\d+)(?:\.(\d{1,9}))?s$/.exec(value) : null;
+  if (m === null) fail(path, `${show(value)} is not a duration`);
+  return Number(m[1]) * 1000 + Math.round(Number(`0.${m[2] ?? "0"}`) * 1000);
+}
+
+/** A value nginx.conf takes as one bare token: no space, quote, `;`, brace or variable. */
+function token(value: string, path: string): string {
+  if (!/^[A-Za-z0-9._:/+-]+$/.test(value)) fail(path, `${show(value)} cannot be written to nginx`);
+  return value;
+}
+
+interface SocketAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** `address.socket_address` with only an address and a port. */
+function socketAddress(value: unknown, path: string, ignored: Ignored[]): SocketAddress {
+  return within(value, path, ignored, (a) =>
+    within(a.need("socket_address"), a.at("socket_address"), ignored, (s) => ({
+      address: token(s.str("address"), s.at("address")),
+      port: s.port("port_value"),
+    })),
+  );
+}
+
+const sameAddress = (a: SocketAddress, b: SocketAddress) =>
+  a.address === b.address && a.port === b.port;
+
+/** The addresses a cluster's load_assignment names, read loosely (to recognise the admin one). */
+function endpointsOf(cluster: unknown): SocketAddress[] {
+  const la = (cluster as { load_assignment?: { endpoints?: unknown } }).load_assignment;
+  const localities = Array.isArray(la?.endpoints) ? (la.endpoints as unknown[]) : [];
+  return localities.flatMap((l) => {
+    const lbs = (l as { lb_endpoints?: unknown }).lb_endpoints;
+    return (Array.isArray(lbs) ? (lbs as unknown[]) : []).map((e) => {
+      const s = (e as { endpoint?: { address?: { socket_address?: Json } } }).endpoint?.address
+        ?.socket_address;
+      return { address: String(s?.address), port: Number(s?.port_value) };
+    });
+  });
+}
+
+/**
+ * Every cluster a listener can send to, at any depth (a route's or a TCP proxy's `cluster`), or
+ * undefined when it picks clusters some other way (weighted, from a header, by a plugin).
+ */
+function reachableClusters(value: unknown): string[] | undefined {
+  const found: string[] = [];
+  let open = false;
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (typeof v !== "object" || v === null) return;
+    for (const [k, child] of Object.entries(v as Json)) {
+      if (k === "cluster" && typeof child === "string") found.push(child);
+      else if (["weighted_clusters", "cluster_header", "cluster_specifier_plugin"].includes(k)) {
+        open = true;
+      } else walk(child);
+    }
+  };
+  walk(value);
+  return open ? undefined : found;
+}
+
+const HCM = "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const TLS_VERSIONS: Record<string, string> = {
+  TLSv1_0: "TLSv1",
+  TLSv1_1: "TLSv1.1",
+  TLSv1_2: "TLSv1.2",
+  TLSv1_3: "TLSv1.3",
+};
+const TLS_ORDER = ["TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"];
+/**
+ * Envoy's documented default cipher list of an upstream (client) TLS context in non-FIPS builds,
+ * its equal-preference groups flattened in order (OpenSSL has no such groups). TLS 1.3 suites
+ * are not configurable in Envoy either.
+ */
+const ENVOY_CLIENT_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+].join(":");
+/** Envoy's default limit on a certificate chain's depth (max_verify_depth unset). */
+const ENVOY_VERIFY_DEPTH = 100;
+/** Envoy's connect_timeout when a cluster sets none. */
+const ENVOY_CONNECT_TIMEOUT_MS = 5000;
+
+/** Everything the stand-in renders for one leaf cluster. */
+interface LeafCluster extends StandInUpstream {
+  readonly connectTimeoutMs: number;
+  readonly tcpKeepalive: boolean;
+  readonly protocols: string;
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+export interface TranslateInput {
+  /** The SDS secrets the config's references deliver (normally: the files through the mounts). */
+  readonly sds: SdsSource;
+  /** The address a name resolves to where Envoy runs (the pod's names), or undefined. */
+  readonly resolve: (host: string) => string | undefined;
+  /** Where the files will be written; the config names them there. */
+  readonly dir: string;
+  /** nginx worker processes: Envoy's `--concurrency`. */
+  readonly workers?: number;
+}
+
+/**
+ * An SDS reference: the secret `input.sds` delivers for it, after checking the reference itself,
+ * and the path to name the secret's keys by (`sds(<file>).<kind>`).
+ */
+function sdsReference(
+  value: unknown,
+  path: string,
+  kind: SdsKind,
+  input: TranslateInput,
+  ignored: Ignored[],
+): { secret: Record<string, unknown>; path: string } {
+  const ref = within(value, path, ignored, (r) => {
+    const name = r.str("name");
+    const source = within(r.need("sds_config"), r.at("sds_config"), ignored, (c) => {
+      c.str("resource_api_version", ["V3"]);
+      return within(c.need("path_config_source"), c.at("path_config_source"), ignored, (p) => {
+        p.ignore("watched_directory", NO_EFFECT.watchedDirectory);
+        const watched = p.opt("watched_directory");
+        return {
+          path: p.str("path"),
+          ...(watched === undefined ? {} : { watched_directory: watched as { path: string } }),
+        };
+      });
+    });
+    return { name, sds_config: { path_config_source: source } };
+  });
+  return {
+    secret: input.sds(ref, kind),
+    path: `sds(${ref.sds_config.path_config_source.path}).${kind}`,
+  };
+}
+
+/** The PEM of an inline DataSource (the only kind the program writes). */
+function inlinePem(value: unknown, path: string, ignored: Ignored[]): string {
+  return within(value, path, ignored, (d) => {
+    const pem = d.str("inline_string");
+    if (!pem.includes("-----BEGIN ")) fail(d.at("inline_string"), "holds no PEM");
+    return pem;
+  });
+}
+
+function leafCluster(c: Fields, input: TranslateInput, ignored: Ignored[]): LeafCluster {
+  const name = token(c.str("name"), c.at("name"));
+  // LOGICAL_DNS: one address of the name at a time. nginx resolves the name once, at start,
+  // through the same hosts file (see startEnvoyStandIn).
+  c.str("type", ["LOGICAL_DNS"]);
+  const family = c.str("dns_lookup_family", ["V4_PREFERRED", "V4_ONLY"]);
+  const connectTimeoutMs =
+    c.opt("connect_timeout") === undefined
+      ? ENVOY_CONNECT_TIMEOUT_MS
+      : durationMs(c.need("connect_timeout"), c.at("connect_timeout"));
+  if (connectTimeoutMs <= 0) fail(c.at("connect_timeout"), "must be positive");
+  const endpoint = within(c.need("load_assignment"), c.at("load_assignment"), ignored, (la) => {
+    la.str("cluster_name", [name]);
+    const locality = la.only("endpoints");
+    return within(locality, `${la.at("endpoints")}[0]`, ignored, (l) => {
+      const lb = l.only("lb_endpoints");
+      return within(lb, `${l.at("lb_endpoints")}[0]`, ignored, (e) =>
+        within(e.need("endpoint"), e.at("endpoint"), ignored, (ep) =>
+          socketAddress(ep.need("address"), ep.at("address"), ignored),
+        ),
+      );
+    });
+  });
+  const resolved = input.resolve(endpoint.address);
+  if (resolved === undefined || !isIPv4(resolved)) {
+    fail(
+      `${c.at("load_assignment")}.endpoints[0].lb_endpoints[0].endpoint.address`,
+      `${endpoint.address} has no IPv4 address where Envoy runs (${family} needs one here)`,
+    );
+  }
+  // Without explicit HTTP/2, Envoy would speak HTTP/1.1 to the leaf; grpc_pass speaks HTTP/2.
+  within(
+    c.need("typed_extension_protocol_options"),
+    c.at("typed_extension_protocol_options"),
+    ignored,
+    (o) => {
+      const key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+      within(o.need(key), o.at(key), ignored, (h) => {
+        h.type(key);
+        within(h.need("explicit_http_config"), h.at("explicit_http_config"), ignored, (e) => {
+          within(e.need("http2_protocol_options"), e.at("http2_protocol_options"), ignored, (h2) =>
+            h2.ignore("connection_keepalive", NO_EFFECT.http2Keepalive),
+          );
+        });
+      });
+    },
+  );
+  const keepalive = c.opt("upstream_connection_options");
+  // SO_KEEPALIVE on the leaf connections: grpc_socket_keepalive.
+  const tcpKeepalive = keepalive !== undefined;
+  if (keepalive !== undefined) {
+    within(keepalive, c.at("upstream_connection_options"), ignored, (u) =>
+      within(u.need("tcp_keepalive"), u.at("tcp_keepalive"), ignored, (t) => {
+        for (const k of ["keepalive_time", "keepalive_interval", "keepalive_probes"]) {
+          t.ignore(k, NO_EFFECT.tcpKeepaliveTimings);
+        }
+      }),
+    );
+  }
+  c.ignore("circuit_breakers", NO_EFFECT.circuitBreakers);
+
+  const socket = c.need("transport_socket");
+  const tls = within(socket, c.at("transport_socket"), ignored, (ts) => {
+    ts.str("name", ["envoy.transport_sockets.tls"]);
+    return within(ts.need("typed_config"), ts.at("typed_config"), ignored, (u) => {
+      u.type("envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+      const sni = token(u.str("sni"), u.at("sni"));
+      return within(u.need("common_tls_context"), u.at("common_tls_context"), ignored, (ctx) => {
+        // Envoy's defaults for an upstream context: TLS 1.2 at least and at most.
+        const versions = within(ctx.opt("tls_params") ?? {}, ctx.at("tls_params"), ignored, (p) => {
+          const names = Object.keys(TLS_VERSIONS);
+          const min = p.optStr("tls_minimum_protocol_version", [...names, "TLS_AUTO"]);
+          const max = p.optStr("tls_maximum_protocol_version", [...names, "TLS_AUTO"]);
+          const from = TLS_ORDER.indexOf(min === undefined || min === "TLS_AUTO" ? "TLSv1_2" : min);
+          const to = TLS_ORDER.indexOf(max === undefined || max === "TLS_AUTO" ? "TLSv1_2" : max);
+          if (from > to) fail(p.at("tls_minimum_protocol_version"), "is above the maximum");
+          return TLS_ORDER.slice(from, to + 1)
+            .map((v) => TLS_VERSIONS[v])
+            .join(" ");
+        });
+        // grpc_pass over TLS offers exactly ALPN h2.
+        const alpn = ctx.list("alpn_protocols");
+        if (show(alpn) !== show(["h2"])) {
+          fail(ctx.at("alpn_protocols"), `${show(alpn)} is not translated (only ["h2"])`);
+        }
+        const certificate = sdsReference(
+          ctx.only("tls_certificate_sds_secret_configs"),
+          `${ctx.at("tls_certificate_sds_secret_configs")}[0]`,
+          "tls_certificate",
+          input,
+          ignored,
+        );
+        const [cert, key] = within(certificate.secret, certificate.path, ignored, (t) => [
+          inlinePem(t.need("certificate_chain"), t.at("certificate_chain"), ignored),
+          inlinePem(t.need("private_key"), t.at("private_key"), ignored),
+        ]);
+        const ca = within(
+          ctx.need("combined_validation_context"),
+          ctx.at("combined_validation_context"),
+          ignored,
+          (v) => {
+            // nginx checks the upstream certificate's name against grpc_ssl_name, the SNI: the
+            // translation holds only when Envoy's SAN matcher asks for exactly that name.
+            within(
+              v.need("default_validation_context"),
+              v.at("default_validation_context"),
+              ignored,
+              (d) => {
+                const m = d.only("match_typed_subject_alt_names");
+                within(m, `${d.at("match_typed_subject_alt_names")}[0]`, ignored, (s) => {
+                  s.str("san_type", ["DNS"]);
+                  within(s.need("matcher"), s.at("matcher"), ignored, (x) => {
+                    const exact = x.str("exact");
+                    if (exact !== sni) {
+                      fail(x.at("exact"), `${show(exact)} is not the SNI ${show(sni)}`);
+                    }
+                  });
+                });
+              },
+            );
+            const trusted = sdsReference(
+              v.need("validation_context_sds_secret_config"),
+              v.at("validation_context_sds_secret_config"),
+              "validation_context",
+              input,
+              ignored,
+            );
+            return within(trusted.secret, trusted.path, ignored, (t) =>
+              inlinePem(t.need("trusted_ca"), t.at("trusted_ca"), ignored),
+            );
+          },
+        );
+        return { sni, protocols: versions, cert, key, ca };
+      });
+    });
+  });
+  return {
+    cluster: name,
+    endpoint: `${endpoint.address}:${endpoint.port}`,
+    connectTimeoutMs,
+    tcpKeepalive,
+    ...tls,
+  };
+}
+
+interface Route {
+  readonly prefix: string;
+  readonly grpcOnly: boolean;
+  readonly cluster: string;
+  readonly hostRewrite?: string;
+  /** Route idle timeout, overriding the connection manager's; undefined: none. */
+  readonly idleTimeoutMs?: number;
+}
+
+interface VirtualHost {
+  readonly name: string;
+  readonly serverNames: readonly string[];
+  readonly routes: readonly Route[];
+}
+
+interface Listener {
+  readonly name: string;
+  readonly address: SocketAddress;
+  readonly streamIdleMs: number;
+  readonly virtualHosts: readonly VirtualHost[];
+}
+
+function route(value: unknown, path: string, ignored: Ignored[]): Route {
+  return within(value, path, ignored, (r) => {
+    const match = within(r.need("match"), r.at("match"), ignored, (m) => {
+      const prefix = m.str("prefix");
+      if (!/^\/[A-Za-z0-9._/-]*$/.test(prefix)) {
+        fail(m.at("prefix"), `${show(prefix)} is not translated`);
+      }
+      const grpc = m.opt("grpc");
+      if (grpc !== undefined) within(grpc, m.at("grpc"), ignored, () => undefined);
+      return { prefix, grpcOnly: grpc !== undefined };
+    });
+    return within(r.need("route"), r.at("route"), ignored, (a) => {
+      const cluster = a.str("cluster");
+      const rewrite = a.optStr("host_rewrite_literal");
+      // Envoy's route timeout bounds the whole response; grpc_pass has no such deadline, so only
+      // "none" (0s) translates. Unset, Envoy's default is 15 s: not translated either.
+      const timeout = durationMs(a.need("timeout"), a.at("timeout"));
+      if (timeout !== 0) fail(a.at("timeout"), "a response deadline has no nginx equivalent");
+      const idle = a.opt("idle_timeout");
+      const idleTimeoutMs = idle === undefined ? undefined : durationMs(idle, a.at("idle_timeout"));
+      if (idleTimeoutMs === 0) fail(a.at("idle_timeout"), "nginx cannot disable its timeouts");
+      const msd = a.opt("max_stream_duration");
+      if (msd !== undefined) {
+        within(msd, a.at("max_stream_duration"), ignored, (d) => {
+          if (
+            durationMs(d.need("grpc_timeout_header_max"), d.at("grpc_timeout_header_max")) !== 0
+          ) {
+            fail(d.at("grpc_timeout_header_max"), "a cap on grpc-timeout has no nginx equivalent");
+          }
+          d.ignore("grpc_timeout_header_max", NO_EFFECT.grpcTimeoutHeaderMax);
+        });
+      }
+      return {
+        ...match,
+        cluster,
+        ...(rewrite === undefined
+          ? {}
+          : { hostRewrite: token(rewrite, a.at("host_rewrite_literal")) }),
+        ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+      };
+    });
+  });
+}
+
+function dataListener(l: Fields, ignored: Ignored[]): Listener {
+  const name = l.str("name");
+  const address = socketAddress(l.need("address"), l.at("address"), ignored);
+  const chain = l.only("filter_chains");
+  return within(chain, `${l.at("filter_chains")}[0]`, ignored, (fc) => {
+    const filter = fc.only("filters");
+    return within(filter, `${fc.at("filters")}[0]`, ignored, (f) => {
+      f.str("name", ["envoy.filters.network.http_connection_manager"]);
+      return within(f.need("typed_config"), f.at("typed_config"), ignored, (h) => {
+        h.type(HCM);
+        h.ignore("stat_prefix", NO_EFFECT.statPrefix);
+        h.ignore("access_log", NO_EFFECT.accessLog);
+        // Querier speaks HTTP/2 with prior knowledge: `listen ... http2` without TLS.
+        h.str("codec_type", ["HTTP2"]);
+        // The router alone: nginx proxies, and any other HTTP filter is not translated.
+        const httpFilters = h.list("http_filters");
+        httpFilters.forEach((filter, i) =>
+          within(filter, `${h.at("http_filters")}[${i}]`, ignored, (r) => {
+            r.str("name", ["envoy.filters.http.router"]);
+            within(r.need("typed_config"), r.at("typed_config"), ignored, (t) =>
+              t.type("envoy.extensions.filters.http.router.v3.Router"),
+            );
+          }),
+        );
+        if (httpFilters.length !== 1) fail(h.at("http_filters"), "one router is translated");
+        const idle = h.opt("stream_idle_timeout");
+        // Envoy's default stream idle timeout is 5 minutes.
+        const streamIdleMs =
+          idle === undefined ? 300_000 : durationMs(idle, h.at("stream_idle_timeout"));
+        if (streamIdleMs === 0)
+          fail(h.at("stream_idle_timeout"), "nginx cannot disable its timeouts");
+        const virtualHosts = within(h.need("route_config"), h.at("route_config"), ignored, (rc) => {
+          rc.ignore("name", NO_EFFECT.routeConfigName);
+          const seen = new Set<string>();
+          return rc.list("virtual_hosts").map((vh, i) =>
+            within(vh, `${rc.at("virtual_hosts")}[${i}]`, ignored, (v) => {
+              v.ignore("name", NO_EFFECT.virtualHostName);
+              const vname = typeof v.opt("name") === "string" ? (v.opt("name") as string) : `${i}`;
+              const serverNames: string[] = [];
+              v.list("domains").forEach((d, j) => {
+                const at = `${v.at("domains")}[${j}]`;
+                if (typeof d !== "string") fail(at, `${show(d)} is not a string`);
+                // nginx matches server_name on the host without its port; a domain naming the
+                // listener's port is the same host to it. Wildcards and other ports are not.
+                const [host, port, extra] = d.split(":");
+                if (extra !== undefined || (port !== undefined && Number(port) !== address.port)) {
+                  fail(at, `${show(d)} names another port than the listener's ${address.port}`);
+                }
+                if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(host)) {
+                  fail(at, `${show(d)} is not translated (only exact host names)`);
+                }
+                if (!serverNames.includes(host)) {
+                  if (seen.has(host)) fail(at, `${host} is in two virtual hosts`);
+                  seen.add(host);
+                  serverNames.push(host);
+                }
+              });
+              const routes = v
+                .list("routes")
+                .map((r, j) => route(r, `${v.at("routes")}[${j}]`, ignored));
+              // Envoy takes the first route that matches, nginx the longest prefix: the same only
+              // when no prefix is a prefix of another.
+              routes.forEach((r, j) =>
+                routes.forEach((o, k) => {
+                  if (j !== k && o.prefix.startsWith(r.prefix)) {
+                    fail(`${v.at("routes")}[${k}]`, `its prefix overlaps route [${j}]'s`);
+                  }
+                }),
+              );
+              return { name: vname, serverNames, routes };
+            }),
+          );
+        });
+        return { name, address, streamIdleMs, virtualHosts };
+      });
+    });
+  });
+}
+
+const ms = (n: number) => `${n}ms`;
+
+function renderConfig(
+  listeners: readonly Listener[],
+  clusters: ReadonlyMap<string, LeafCluster>,
+  files: (cluster: string) => { cert: string; key: string; ca: string },
+  dir: string,
+  workers: number,
+): string {
+  const listen = (a: SocketAddress, extra = "") =>
+    `    listen ${a.address.includes(":") ? `[${a.address}]` : a.address}:${a.port} http2${extra};`;
+  const servers = listeners.flatMap((l) => [
+    // No virtual host matches: Envoy answers 404.
+    [
+      `  # stand-in for Envoy listener ${l.name}: an :authority no virtual host matches`,
+      "  server {",
+      listen(l.address, " default_server"),
+      '    server_name "";',
+      "    location / {\n      return 404;\n    }",
+      "  }",
+    ].join("\n"),
+    ...l.virtualHosts.map((v) => {
+      const locations = v.routes.map((r) => {
+        const c = clusters.get(r.cluster);
+        if (c === undefined) throw new Error(`stand-in envoy: no leaf cluster ${r.cluster}`);
+        const f = files(c.cluster);
+        const idle = ms(r.idleTimeoutMs ?? l.streamIdleMs);
+        return [
+          `    location ${r.prefix} {`,
+          // Envoy's `grpc` match: only application/grpc and application/grpc+<codec> requests.
+          ...(r.grpcOnly
+            ? [
+                '      if ($content_type !~ "^application/grpc(\\+.*)?$") {',
+                "        return 404;",
+                "      }",
+              ]
+            : []),
+          `      grpc_pass grpcs://${c.endpoint};`,
+          // Unset, Envoy forwards Querier's own :authority.
+          `      grpc_set_header Host ${r.hostRewrite ?? "$http_host"};`,
+          `      grpc_connect_timeout ${ms(c.connectTimeoutMs)};`,
+          // Envoy's stream idle timeout, per direction.
+          `      grpc_read_timeout ${idle};`,
+          `      grpc_send_timeout ${idle};`,
+          `      client_body_timeout ${idle};`,
+          `      send_timeout ${idle};`,
+          ...(c.tcpKeepalive ? ["      grpc_socket_keepalive on;"] : []),
+          // No retry policy: Envoy does not retry.
+          "      grpc_next_upstream off;",
+          "      grpc_ssl_server_name on;",
+          `      grpc_ssl_name ${c.sni};`,
+          `      grpc_ssl_protocols ${c.protocols};`,
+          `      grpc_ssl_ciphers ${ENVOY_CLIENT_CIPHERS};`,
+          `      grpc_ssl_certificate ${f.cert};`,
+          `      grpc_ssl_certificate_key ${f.key};`,
+          `      grpc_ssl_trusted_certificate ${f.ca};`,
+          "      grpc_ssl_verify on;",
+          `      grpc_ssl_verify_depth ${ENVOY_VERIFY_DEPTH};`,
+          "    }",
+        ].join("\n");
+      });
+      return [
+        `  # stand-in for Envoy virtual host ${v.name} of listener ${l.name}`,
+        "  server {",
+        listen(l.address),
+        `    server_name ${v.serverNames.join(" ")};`,
+        ...locations,
+        // No route matches: Envoy answers 404.
+        ...(v.routes.some((r) => r.prefix === "/")
+          ? []
+          : ["    location / {\n      return 404;\n    }"]),
+        "  }",
+      ].join("\n");
+    }),
+  ]);
+  const temp = join(dir, "temp");
+  return [
+    "# A stand-in for Envoy: nginx rendered from the observer's envoy.yaml. This is not Envoy.",
+    `worker_processes ${workers};`,
+    `pid ${join(dir, "nginx.pid")};`,
+    `error_log ${join(dir, "error.log")} info;`,
+    "events { worker_connections 1024; }",
+    "http {",
+    "  log_format standin '$host $status $request_uri $upstream_addr';",
+    `  access_log ${join(dir, "access.log")} standin;`,
+    ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${temp};`),
+    // Envoy's defaults where nginx's would cut the data path short: no limit on a request body,
+    // on the streams of a connection or on its requests, and a downstream idle timeout of 1 h.
+    "  client_max_body_size 0;",
+    "  http2_max_concurrent_streams 1024;",
+    "  keepalive_requests 2147483647;",
+    "  keepalive_timeout 3600s;",
+    ...servers,
+    "}",
+    "",
+  ].join("\n");
+}
+
+/**
+ * Translates envoy.yaml (parsed) into nginx.conf for the stand-in, with the certificate files it
+ * names. Throws, naming the key's path, for anything it does not translate.
+ */
+export function translateEnvoy(envoy: unknown, input: TranslateInput): StandInTranslation {
+  const ignored: Ignored[] = [];
+  return within(envoy, "", ignored, (top) => {
+    top.ignore("node", NO_EFFECT.node);
+    // Read only to recognise the clusters that front it.
+    const adminSocket = (top.opt("admin") as { address?: { socket_address?: Json } } | undefined)
+      ?.address?.socket_address;
+    const admin = { address: String(adminSocket?.address), port: Number(adminSocket?.port_value) };
+    top.ignore("admin", NO_EFFECT.admin);
+    return within(top.need("static_resources"), "static_resources", ignored, (sr) => {
+      const rawClusters = sr.list("clusters");
+      const isAdmin = (c: unknown) => {
+        const eps = endpointsOf(c);
+        return eps.length > 0 && eps.every((e) => sameAddress(e, admin));
+      };
+      const clusters = new Map<string, LeafCluster>();
+      const adminClusters = new Set<string>();
+      rawClusters.forEach((raw, i) => {
+        const path = `${sr.at("clusters")}[${i}]`;
+        if (isAdmin(raw)) {
+          adminClusters.add(String((raw as Json).name));
+          ignored.push({ path, reason: NO_EFFECT.adminCluster });
+          return;
+        }
+        const leaf = within(raw, path, ignored, (c) => leafCluster(c, input, ignored));
+        if (clusters.has(leaf.cluster)) fail(`${path}.name`, `${leaf.cluster} is defined twice`);
+        clusters.set(leaf.cluster, leaf);
+      });
+      const listeners: Listener[] = [];
+      sr.list("listeners").forEach((raw, i) => {
+        const path = `${sr.at("listeners")}[${i}]`;
+        const reached = reachableClusters(raw);
+        if (
+          reached !== undefined &&
+          reached.length > 0 &&
+          reached.every((c) => adminClusters.has(c))
+        ) {
+          ignored.push({ path, reason: NO_EFFECT.statsListener });
+          return;
+        }
+        listeners.push(within(raw, path, ignored, (l) => dataListener(l, ignored)));
+      });
+      if (listeners.length === 0) fail(sr.at("listeners"), "no listener routes to a leaf");
+      // Every route of a data listener goes to a leaf cluster the translation rendered.
+      listeners.forEach((l) =>
+        l.virtualHosts.forEach((v) =>
+          v.routes.forEach((r) => {
+            if (!clusters.has(r.cluster)) {
+              fail(
+                `listener ${l.name}, virtual host ${v.name}`,
+                `routes to ${r.cluster}, no leaf cluster`,
+              );
+            }
+          }),
+        ),
+      );
+      const fileNames = (cluster: string) => ({
+        cert: `${cluster}.client.crt`,
+        key: `${cluster}.client.key`,
+        ca: `${cluster}.ca.crt`,
+      });
+      const files = [...clusters.values()].flatMap((c) => {
+        const n = fileNames(c.cluster);
+        return [
+          { name: n.cert, content: c.cert, mode: 0o644 },
+          { name: n.key, content: c.key, mode: 0o600 },
+          { name: n.ca, content: c.ca, mode: 0o644 },
+        ];
+      });
+      const inDir = (cluster: string) => {
+        const n = fileNames(cluster);
+        return {
+          cert: join(input.dir, n.cert),
+          key: join(input.dir, n.key),
+          ca: join(input.dir, n.ca),
+        };
+      };
+      return {
+        config: renderConfig(listeners, clusters, inDir, input.dir, input.workers ?? 1),
+        files,
+        listens: listeners.map((l) => ({ listener: l.name, ...l.address })),
+        upstreams: [...clusters.values()].map(({ cluster, endpoint, sni }) => ({
+          cluster,
+          endpoint,
+          sni,
+        })),
+        ignored,
+      };
+    });
+  });
+}
+
+/** The SDS references of one leaf cluster of envoy.yaml: its certificate and its trusted CAs. */
+export function clusterSdsRefs(
+  envoy: Record<string, unknown>,
+  cluster: string,
+): { tlsCertificate: SdsSecretConfig; validationContext: SdsSecretConfig } {
+  const clusters = (envoy.static_resources as { clusters: Json[] }).clusters;
+  const found = clusters.find((c) => c.name === cluster) as
+    | {
+        transport_socket: {
+          typed_config: {
+            common_tls_context: {
+              tls_certificate_sds_secret_configs: SdsSecretConfig[];
+              combined_validation_context: {
+                validation_context_sds_secret_config: SdsSecretConfig;
+              };
+            };
+          };
+        };
+      }
+    | undefined;
+  if (found === undefined) throw new Error(`stand-in envoy: envoy.yaml has no cluster ${cluster}`);
+  const ctx = found.transport_socket.typed_config.common_tls_context;
+  return {
+    tlsCertificate: ctx.tls_certificate_sds_secret_configs[0],
+    validationContext: ctx.combined_validation_context.validation_context_sds_secret_config,
+  };
+}
+
+/**
+ * The Envoy container's command line: where its config is and how many workers it runs. Every
+ * argument is accounted for, as in envoy.yaml.
+ */
+export function envoyArgs(run: ObserverRun): { configPath: string; concurrency: number } {
+  const container = [...(run.pod.initContainers ?? []), ...run.pod.containers].find(
+    (c) => c.name === "envoy",
+  );
+  if (container === undefined)
+    throw new Error("stand-in envoy: the observer pod has no envoy container");
+  if (show(container.command) !== show(["envoy"])) {
+    fail("envoy container command", `${show(container.command)} is not translated`);
+  }
+  const args = container.args ?? [];
+  let configPath: string | undefined;
+  let concurrency = 1;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) fail(`envoy container args[${i - 1}]`, `${arg} has no value`);
+      return v;
+    };
+    if (arg === "--config-path" || arg === "-c") configPath = value();
+    else if (arg === "--concurrency") {
+      const v = value();
+      if (!/^[1-9][0-9]*$/.test(v)) fail(`envoy container args[${i}]`, `${show(v)} is not a count`);
+      concurrency = Number(v);
+    } else if (arg === "--disable-hot-restart") {
+      // NO_EFFECT.disableHotRestart
+    } else if (arg === "--log-level" || arg === "-l") {
+      value(); // NO_EFFECT.logLevel
+    } else fail(`envoy container args[${i}]`, `${show(arg)} is not translated`);
+  }
+  if (configPath === undefined) fail("envoy container args", "have no --config-path");
+  return { configPath, concurrency };
+}
+
+/** The version of the nginx the stand-in runs ("1.22.1"). */
+export function nginxVersion(): string {
+  const out = spawnSync(NGINX_BINARY, ["-v"], { encoding: "utf8" });
+  const m = /nginx\/(\S+)/.exec(`${out.stderr}${out.stdout}`);
+  if (m === null) throw new Error(`stand-in envoy: ${NGINX_BINARY} -v says ${show(out.stderr)}`);
+  return m[1];
+}
+
+/** Fails, with what to do, when the address Envoy's listener has in the pod is taken here. */
+function assertFree(address: string, port: number, listener: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          `stand-in envoy: ${address}:${port}, where Envoy's listener ${listener} listens in the ` +
+            `pod, is not free on this machine (${e.code ?? e.message}); the stand-in keeps ` +
+            "Envoy's address, so stop what holds it (ss -ltnp) and run again",
+        ),
+      ),
+    );
+    server.listen(port, address, () => server.close(() => resolve()));
+  });
+}
+
+const running = new Set<ChildProcess>();
+const killGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
+  try {
+    process.kill(-(child.pid ?? 0), signal);
+  } catch {
+    // already gone
+  }
+};
+process.once("exit", () => running.forEach((c) => killGroup(c, "SIGKILL")));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    running.forEach((c) => killGroup(c, "SIGKILL"));
+    process.kill(process.pid, signal);
+  });
+}
+
+export interface EnvoyStandIn {
+  readonly translation: StandInTranslation;
+  /** Its error log so far (upstream TLS failures are logged there). */
+  errorLog(): string;
+  /** Its access log so far: `<virtual host> <status> <path> <upstream address>` per request. */
+  accessLog(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the stand-in for the observer pod's Envoy: envoy.yaml and each SDS file read through
+ * the Envoy container's mounts (or `options.sds` instead of the files: a deliberate mis-wiring),
+ * translated, and nginx started in a mount namespace whose /etc/hosts holds the pod's names
+ * (each leaf's hostname at its nginx, the hostAliases), so grpc_pass resolves the leaf's
+ * hostname as Envoy in the pod would. Nothing in the generated config changes.
+ */
+export async function startEnvoyStandIn(
+  run: ObserverRun,
+  leafHostnames: readonly string[],
+  dir: string,
+  options: { readonly sds?: SdsSource; readonly name?: string } = {},
+): Promise<EnvoyStandIn> {
+  const name = options.name ?? "envoy-standin";
+  const { configPath, concurrency } = envoyArgs(run);
+  const envoy = parse(mountedFile(run, "envoy", configPath)) as unknown;
+  // Envoy refuses an invalid bootstrap before anything else.
+  assertValidEnvoyBootstrap(envoy);
+  const names = podNames(run.pod, leafHostnames);
+  const own = mkdtempSync(join(dir, `${name}-`));
+  const translation = translateEnvoy(envoy, {
+    sds: options.sds ?? ((ref, kind) => sdsSecret(run, ref, kind)),
+    resolve: (host) => names[host],
+    dir: own,
+    workers: concurrency,
+  });
+  try {
+    for (const l of translation.listens) await assertFree(l.address, l.port, l.listener);
+  } catch (e) {
+    rmSync(own, { recursive: true, force: true });
+    throw e;
+  }
+  for (const f of translation.files) writeFileSync(join(own, f.name), f.content, { mode: f.mode });
+  writeFileSync(join(own, "hosts"), hostsFile(names));
+  const temp = join(own, "temp");
+  mkdirSync(temp);
+  // nginx's workers run as nobody.
+  chmodSync(temp, 0o777);
+  const conf = join(own, "nginx.conf");
+  writeFileSync(conf, translation.config);
+  const pidFile = join(own, "nginx.pid");
+  const errorLog = join(own, "error.log");
+  // `unshare` and `sh -c exec` replace themselves, so the child's pid is nginx's master.
+  const child = spawn(
+    "unshare",
+    [
+      ...["--mount", "--propagation", "private", "sh", "-c"],
+      `set -e; mount --bind -o ro '${join(own, "hosts")}' /etc/hosts; exec "$@"`,
+      name,
+      ...[NGINX_BINARY, "-p", own, "-c", conf, "-e", errorLog, "-g", "daemon off;"],
+    ],
+    { stdio: ["ignore", "ignore", "pipe"], detached: true },
+  );
+  running.add(child);
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  let exited = false;
+  const exit = new Promise<void>((resolve) => {
+    const done = () => {
+      exited = true;
+      running.delete(child);
+      resolve();
+    };
+    child.once("exit", done);
+    child.once("error", (e) => {
+      stderr += String(e);
+      done();
+    });
+  });
+  // nginx writes its pid file once it has bound its listeners.
+  const until = Date.now() + 10_000;
+  while (
+    !exited &&
+    !(existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid))
+  ) {
+    if (Date.now() > until) {
+      killGroup(child, "SIGKILL");
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (exited || Date.now() > until) {
+    await exit;
+    const log = existsSync(errorLog) ? readFileSync(errorLog, "utf8") : "";
+    rmSync(own, { recursive: true, force: true });
+    if (`${stderr}${log}`.includes("Address already in use")) {
+      const l = translation.listens[0];
+      throw new Error(
+        `stand-in envoy: ${l.address}:${l.port} (Envoy's listener ${l.listener}) was taken ` +
+          "before nginx bound it; the stand-in keeps Envoy's address, so free it and run again",
+      );
+    }
+    throw new Error(`stand-in envoy: nginx did not start: ${stderr}${log}`);
+  }
+  const read = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : "");
+  return {
+    translation,
+    errorLog: () => read(errorLog),
+    accessLog: () => read(join(own, "access.log")),
+    stop: async () => {
+      killGroup(child, "SIGQUIT");
+      const killer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
+      await exit;
+      clearTimeout(killer);
+      rmSync(own, { recursive: true, force: true });
+    },
+  };
+}
