@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { issueCertificate, selfSignedCa } from "./support/fake-tls";
 import {
@@ -17,6 +16,7 @@ import {
   callRules,
   callSeries,
   openConnection,
+  servedCertificate,
   startBackend,
 } from "./support/grpc";
 import {
@@ -47,26 +47,6 @@ function caKeyOf(run: LeafRun): string {
     caPrivateKeyPem: string;
   };
   return cert.caPrivateKeyPem;
-}
-
-/** The certificate a TLS server presents for a server name. */
-function servedCertificate(port: number, serverName: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host: "127.0.0.1",
-      port,
-      servername: serverName,
-      rejectUnauthorized: false,
-      ALPNProtocols: ["h2"],
-    });
-    socket.once("secureConnect", () => {
-      const raw = socket.getPeerX509Certificate();
-      socket.destroy();
-      if (raw === undefined) reject(new Error("no certificate"));
-      else resolve(raw);
-    });
-    socket.once("error", reject);
-  });
 }
 
 describe("the data path with real TLS (nginx as each leaf's ingress)", function () {

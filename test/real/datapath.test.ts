@@ -17,6 +17,9 @@ import {
   queryLoop,
   startBenchLeaf,
   startPodQuerier,
+  expectEveryLeafUp,
+  expectRangeFromEveryLeaf,
+  stores,
   updatePodVolumes,
 } from "./support/bridge";
 import { freePort, removeDir, tempDir } from "./support/processes";
@@ -24,17 +27,6 @@ import { eventually, promQuery } from "./support/thanos";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
-
-interface Stores {
-  data: Record<
-    string,
-    { name: string; labelSets: Record<string, string>[]; lastError: string | null }[]
-  >;
-}
-
-async function stores(querier: PodQuerier): Promise<Stores["data"]> {
-  return ((await (await fetch(`${querier.http}/api/v1/stores`)).json()) as Stores).data;
-}
 
 /** The leaf clusters Querier's `up` answer has series for, sorted. */
 async function clustersAnswering(querier: PodQuerier): Promise<string[]> {
@@ -69,49 +61,13 @@ describe("the real data path, Thanos-native mTLS (dataPath: thanos)", function (
 
   it("answers an instant query with every leaf's series, through each leaf's ingress", async () => {
     const q = querier as PodQuerier;
-    // Each leaf's Prometheus scrapes itself and its Sidecar: two jobs per leaf, once scraped.
-    const expected = ["leaf-a/extra", "leaf-a/prometheus", "leaf-b/extra", "leaf-b/prometheus"];
-    let seen: string[] = [];
-    await eventually(
-      "up for both jobs of both leaves",
-      async () => {
-        const up = await promQuery(q.http, "query", { query: "up" });
-        seen = up.data.result.map((s) => `${s.metric.cluster}/${s.metric.job}`).sort();
-        return JSON.stringify(seen) === JSON.stringify(expected) ? true : undefined;
-      },
-      [q],
-    ).catch((e: unknown) => assert.fail(`${String(e)}; last answer: ${seen.join(", ")}`));
+    await expectEveryLeafUp(q, ["leaf-a", "leaf-b"]);
     assert.deepEqual(await clustersAnswering(q), ["leaf-a", "leaf-b"]);
   });
 
   it("streams a range query through the leaves' Series calls", async () => {
     const q = querier as PodQuerier;
-    const range = async () => {
-      const end = Math.floor(Date.now() / 1000);
-      return promQuery(q.http, "query_range", {
-        query: 'up{job="prometheus"}',
-        start: String(end - 10),
-        end: String(end),
-        step: "1",
-      });
-    };
-    // A leaf's samples start when its Prometheus first scraped: wait for three of each.
-    const answer = await eventually(
-      "three samples from each leaf",
-      async () => {
-        const a = await range();
-        return a.data.result.length === 2 &&
-          a.data.result.every((s) => (s.values ?? []).length >= 3)
-          ? a
-          : undefined;
-      },
-      [q],
-    );
-    assert.equal(answer.data.resultType, "matrix");
-    assert.deepEqual(answer.data.result.map((s) => s.metric.cluster).sort(), ["leaf-a", "leaf-b"]);
-    for (const series of answer.data.result) {
-      for (const [, value] of series.values ?? []) assert.equal(value, "1");
-    }
+    await expectRangeFromEveryLeaf(q, ["leaf-a", "leaf-b"]);
   });
 
   it("shows both leaves up in Querier's endpoint status, with their labels", async () => {

@@ -6,7 +6,6 @@
 // (invariants 2 and 3 of docs/ARCHITECTURE.md).
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { connect as tlsConnect } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { component, componentVersion } from "../../real/components";
 import { issueCertificate, selfSignedCa } from "../support/fake-tls";
@@ -18,6 +17,7 @@ import {
   callRules,
   callSeries,
   openConnection,
+  servedCertificate,
   startBackend,
 } from "../support/grpc";
 import { LEAF_A, LeafRun, intoGeneration, runLeaf, shippedLeafConfig } from "../support/leaf";
@@ -48,26 +48,6 @@ function serverTls(run: LeafRun): { cert: string; key: string } {
     }
   ).stringData;
   return { cert: data["tls.crt"], key: data["tls.key"] };
-}
-
-/** The certificate a TLS server presents for a server name. */
-function servedCertificate(port: number, serverName: string): Promise<X509Certificate> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host: "127.0.0.1",
-      port,
-      servername: serverName,
-      rejectUnauthorized: false,
-      ALPNProtocols: ["h2"],
-    });
-    socket.once("secureConnect", () => {
-      const raw = socket.getPeerX509Certificate();
-      socket.destroy();
-      if (raw === undefined) reject(new Error("no certificate"));
-      else resolve(raw);
-    });
-    socket.once("error", reject);
-  });
 }
 
 const now = Date.now();

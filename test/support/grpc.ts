@@ -3,7 +3,8 @@
 
 import * as grpc from "@grpc/grpc-js";
 import * as loader from "@grpc/proto-loader";
-import { PeerCertificate } from "node:tls";
+import { PeerCertificate, connect as tlsConnect } from "node:tls";
+import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 
 const FIXTURES = join(__dirname, "..", "fixtures");
@@ -249,4 +250,24 @@ export function openConnection(address: string, tls: UpstreamTls): Connection {
       seriesOn(store, timeoutMs, count, intervalMs),
     close: () => info.close(),
   };
+}
+
+/** The certificate a TLS server presents for a server name. */
+export function servedCertificate(port: number, serverName: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host: "127.0.0.1",
+      port,
+      servername: serverName,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+    });
+    socket.once("secureConnect", () => {
+      const raw = socket.getPeerX509Certificate();
+      socket.destroy();
+      if (raw === undefined) reject(new Error("no certificate"));
+      else resolve(raw);
+    });
+    socket.once("error", reject);
+  });
 }

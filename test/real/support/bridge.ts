@@ -18,7 +18,7 @@ import {
   writeVolume,
 } from "./pod";
 import { freePort, waitFor } from "./processes";
-import { Running, promQuery, startPrometheus, startSidecar } from "./thanos";
+import { Running, eventually, promQuery, startPrometheus, startSidecar } from "./thanos";
 
 export interface BenchLeaf {
   readonly cluster: string;
@@ -249,4 +249,75 @@ export function volumeWith(
     files[relative] = content;
   }
   return out;
+}
+
+export interface StoreStatus {
+  readonly name: string;
+  readonly labelSets: Record<string, string>[];
+  readonly lastError: string | null;
+}
+
+/** Querier's endpoint status (`/api/v1/stores`), by component type. */
+export async function stores(querier: Running): Promise<Record<string, StoreStatus[]>> {
+  const res = await fetch(`${querier.http}/api/v1/stores`, { signal: AbortSignal.timeout(10_000) });
+  return ((await res.json()) as { data: Record<string, StoreStatus[]> }).data;
+}
+
+/**
+ * Waits until `up` through Querier answers for both jobs (Prometheus itself, and its Sidecar)
+ * of every leaf in `clusters`, once their Prometheus have scraped; fails with the last answer.
+ */
+export async function expectEveryLeafUp(querier: Running, clusters: readonly string[]) {
+  const expected = clusters.flatMap((c) => [`${c}/extra`, `${c}/prometheus`]).sort();
+  let seen: string[] = [];
+  await eventually(
+    "up for both jobs of every leaf",
+    async () => {
+      const up = await promQuery(querier.http, "query", { query: "up" });
+      seen = up.data.result.map((s) => `${s.metric.cluster}/${s.metric.job}`).sort();
+      return JSON.stringify(seen) === JSON.stringify(expected) ? true : undefined;
+    },
+    [querier],
+  ).catch((e: unknown) => {
+    throw new Error(`${String(e)}; last answer: ${seen.join(", ")}`);
+  });
+}
+
+/**
+ * A range query over the last 10 s through Querier, streamed from every leaf's Series calls:
+ * waits for three samples from each of `clusters`, then checks every sample is 1.
+ */
+export async function expectRangeFromEveryLeaf(querier: Running, clusters: readonly string[]) {
+  const range = async () => {
+    const end = Math.floor(Date.now() / 1000);
+    return promQuery(querier.http, "query_range", {
+      query: 'up{job="prometheus"}',
+      start: String(end - 10),
+      end: String(end),
+      step: "1",
+    });
+  };
+  // A leaf's samples start when its Prometheus first scraped.
+  const answer = await eventually(
+    "three samples from each leaf",
+    async () => {
+      const a = await range();
+      return a.data.result.length === clusters.length &&
+        a.data.result.every((s) => (s.values ?? []).length >= 3)
+        ? a
+        : undefined;
+    },
+    [querier],
+  );
+  if (answer.data.resultType !== "matrix")
+    throw new Error(`not a matrix: ${answer.data.resultType}`);
+  const got = answer.data.result.map((s) => s.metric.cluster).sort();
+  if (JSON.stringify(got) !== JSON.stringify([...clusters].sort())) {
+    throw new Error(`range query answered for ${got.join(", ")}`);
+  }
+  for (const series of answer.data.result) {
+    for (const [, value] of series.values ?? []) {
+      if (value !== "1") throw new Error(`${series.metric.cluster}: up was ${value}`);
+    }
+  }
 }
