@@ -12,7 +12,7 @@
 // by whoever owns it; neither keeps "only this leaf's CA" (invariant 2 of docs/ARCHITECTURE.md)
 // in the leaf stack's hands.
 
-import { LEAF_OBJECT_NAMES, leafLabels } from "./ingress";
+import { LEAF_OBJECT_NAMES, LeafObject, leafLabels } from "./ingress";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
 export const GATEWAY_API_VERSION = `${GATEWAY_GROUP}/v1`;
@@ -46,18 +46,7 @@ export interface LeafGatewayInput {
   readonly allowedServices: readonly string[];
 }
 
-interface Metadata {
-  readonly name: string;
-  readonly namespace: string;
-  readonly labels: Record<string, string>;
-}
-
-export interface GatewayObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: Metadata;
-  readonly spec: Record<string, unknown>;
-}
+export type GatewayObject = LeafObject;
 
 export interface LeafGatewayObjects {
   readonly gateway: GatewayObject;

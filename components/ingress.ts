@@ -15,6 +15,18 @@ export const LEAF_OBJECT_NAMES = {
   clientCaSecret: "thanos-bridge-client-ca",
 } as const;
 
+/** A namespaced Kubernetes object as the exposure generators build it (no Pulumi types). */
+export interface LeafObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly labels: Record<string, string>;
+  };
+  readonly spec: Record<string, unknown>;
+}
+
 export interface LeafIngressInput {
   readonly clusterName: string;
   readonly namespace: string;

@@ -7,7 +7,7 @@
 // real API server with those CRDs installed, and runs them through a real Traefik; see
 // test/real/exposure.test.ts).
 
-import { LEAF_OBJECT_NAMES, grpcServicePath, leafLabels } from "./ingress";
+import { LEAF_OBJECT_NAMES, LeafObject, grpcServicePath, leafLabels } from "./ingress";
 
 export const TRAEFIK_API_VERSION = "traefik.io/v1alpha1";
 
@@ -32,18 +32,7 @@ export interface LeafTraefikInput {
   readonly allowedServices: readonly string[];
 }
 
-interface Metadata {
-  readonly name: string;
-  readonly namespace: string;
-  readonly labels: Record<string, string>;
-}
-
-export interface TraefikObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: Metadata;
-  readonly spec: Record<string, unknown>;
-}
+export type TraefikObject = LeafObject;
 
 /** A rule value in Traefik's matcher syntax: backquoted, so no escaping is needed. */
 function quoted(value: string): string {
