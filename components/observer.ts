@@ -206,28 +206,10 @@ export class Observer extends pulumi.ComponentResource {
       },
       { ...childOpts, dependsOn: [this.config, serviceAccount, ...this.leafSecrets] },
     );
-    this.service = new k8s.core.v1.Service(
-      `${name}-service`,
-      {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: querierServiceSpec(),
-      },
-      childOpts,
-    );
-    new k8s.networking.v1.NetworkPolicy(
-      `${name}-network-policy`,
-      {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: querierNetworkPolicySpec(args.namespace, args.querier.clientNamespaces),
-      },
-      childOpts,
-    );
-    new k8s.policy.v1.PodDisruptionBudget(
-      `${name}-disruption-budget`,
-      {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: querierDisruptionBudgetSpec(),
-      },
+    this.service = declareQuerierFront(
+      name,
+      { namespace, labels },
+      querierNetworkPolicySpec(args.namespace, args.querier.clientNamespaces),
       childOpts,
     );
 
@@ -338,34 +320,37 @@ export class Observer extends pulumi.ComponentResource {
       // Created after its volume's sources, so a new pod finds every one of them.
       { ...childOpts, dependsOn: [config, serviceAccount, ...leafSecrets] },
     );
-    const service = new k8s.core.v1.Service(
-      `${name}-service`,
-      {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: querierServiceSpec(),
-      },
-      childOpts,
-    );
-    new k8s.networking.v1.NetworkPolicy(
-      `${name}-network-policy`,
-      {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: querierNetworkPolicySpec(
-          args.namespace,
-          args.querier.clientNamespaces,
-          THANOS_POLICY_PORTS,
-        ),
-      },
-      childOpts,
-    );
-    new k8s.policy.v1.PodDisruptionBudget(
-      `${name}-disruption-budget`,
-      {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
-        spec: querierDisruptionBudgetSpec(),
-      },
+    const service = declareQuerierFront(
+      name,
+      { namespace, labels },
+      querierNetworkPolicySpec(args.namespace, args.querier.clientNamespaces, THANOS_POLICY_PORTS),
       childOpts,
     );
     return { config, leafSecrets, deployment, service };
   }
+}
+
+/**
+ * What both data paths put in front of Querier: its Service, the NetworkPolicy admitting only
+ * the observer's and the client namespaces (`policy`), and the PodDisruptionBudget.
+ */
+function declareQuerierFront(
+  name: string,
+  where: { namespace: pulumi.Input<string>; labels: Record<string, string> },
+  policy: ReturnType<typeof querierNetworkPolicySpec>,
+  opts: pulumi.CustomResourceOptions,
+): k8s.core.v1.Service {
+  const metadata = { name: OBSERVER_OBJECT_NAMES.querier, ...where };
+  const service = new k8s.core.v1.Service(
+    `${name}-service`,
+    { metadata, spec: querierServiceSpec() },
+    opts,
+  );
+  new k8s.networking.v1.NetworkPolicy(`${name}-network-policy`, { metadata, spec: policy }, opts);
+  new k8s.policy.v1.PodDisruptionBudget(
+    `${name}-disruption-budget`,
+    { metadata, spec: querierDisruptionBudgetSpec() },
+    opts,
+  );
+  return service;
 }
