@@ -69,17 +69,21 @@ export async function buildComponent(
   const staging = `${finalDir}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  const args = [
-    "build",
-    "-trimpath",
-    ...(c.tags !== undefined ? ["-tags", c.tags.join(",")] : []),
-    "-ldflags",
-    ["-s", "-w", ...stampFlags(c)].join(" "),
-    "-o",
-    join(staging, c.name),
-    c.package,
-  ];
+  const scratch = `${finalDir}.scratch-${process.pid}`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
   try {
+    const args = [
+      "build",
+      "-trimpath",
+      ...(c.tags !== undefined ? ["-tags", c.tags.join(",")] : []),
+      ...(c.prepare?.(scratch) ?? []),
+      "-ldflags",
+      ["-s", "-w", ...stampFlags(c)].join(" "),
+      "-o",
+      join(staging, c.name),
+      c.package,
+    ];
     await run("go", args, {
       cwd: join(REPO_ROOT, c.dir),
       env: goEnv(),
@@ -87,8 +91,10 @@ export async function buildComponent(
     });
     rmSync(finalDir, { recursive: true, force: true });
     renameSync(staging, finalDir);
+    rmSync(scratch, { recursive: true, force: true });
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
     const stderr = (e as { stderr?: string }).stderr?.trim() ?? String(e);
     throw new BuildError(
       `${c.name}: go build of ${c.module} ${pinnedVersion(c)} (${c.dir}) failed:\n${stderr}`,

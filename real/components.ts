@@ -3,7 +3,7 @@
 // repeats a version. See docs/ARCHITECTURE.md, "Test bench".
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
@@ -25,9 +25,20 @@ export interface GoComponent {
   readonly displayVersion?: (moduleVersion: string) => string;
   /** Our own program: its sources are part of the cache key. */
   readonly ownSource?: boolean;
+  /**
+   * Writes into `dir` (a scratch directory) what the build needs besides the module cache, and
+   * returns the flags that give it to `go build`.
+   */
+  readonly prepare?: (dir: string) => string[];
 }
 
 const K8S_VERSION = "k8s.io/component-base/version";
+const K8S_STAMPS = {
+  [`${K8S_VERSION}.gitVersion`]: "{version}",
+  [`${K8S_VERSION}.gitMajor`]: "{major}",
+  [`${K8S_VERSION}.gitMinor`]: "{minor}",
+  [`${K8S_VERSION}.gitTreeState`]: "clean",
+};
 
 export const COMPONENTS: readonly GoComponent[] = [
   {
@@ -42,12 +53,16 @@ export const COMPONENTS: readonly GoComponent[] = [
     dir: "real/go/kube-apiserver",
     module: "k8s.io/kubernetes",
     package: "k8s.io/kubernetes/cmd/kube-apiserver",
-    stamps: {
-      [`${K8S_VERSION}.gitVersion`]: "{version}",
-      [`${K8S_VERSION}.gitMajor`]: "{major}",
-      [`${K8S_VERSION}.gitMinor`]: "{minor}",
-      [`${K8S_VERSION}.gitTreeState`]: "clean",
-    },
+    stamps: K8S_STAMPS,
+  },
+  {
+    // Its garbage collector and namespace controller finish deletions (foreground deletion,
+    // namespace finalizers), as in a cluster; no scheduler or kubelet runs, so no pod starts.
+    name: "kube-controller-manager",
+    dir: "real/go/kube-apiserver",
+    module: "k8s.io/kubernetes",
+    package: "k8s.io/kubernetes/cmd/kube-controller-manager",
+    stamps: K8S_STAMPS,
   },
   {
     name: "thanos",
@@ -86,6 +101,33 @@ export const COMPONENTS: readonly GoComponent[] = [
       "github.com/traefik/traefik/v3/pkg/version.Version": "{version}",
       "github.com/traefik/traefik/v3/pkg/version.Codename": "module",
     },
+  },
+  {
+    name: "pulumi",
+    dir: "real/go/pulumi",
+    module: "github.com/pulumi/pulumi/pkg/v3",
+    package: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
+    // As Pulumi's release builds; the Automation API reads the stamped version.
+    tags: ["osusergo", "grpcnotrace"],
+    stamps: { "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version": "{version}" },
+  },
+  {
+    // Our stand-in for the Node.js language host, whose module is not served here.
+    name: "pulumi-language-nodejs",
+    dir: "test/pulumi-language-nodejs",
+    module: "github.com/pulumi/pulumi/sdk/v3",
+    package: ".",
+    ownSource: true,
+  },
+  {
+    name: "pulumi-resource-kubernetes",
+    dir: "real/go/pulumi-resource-kubernetes",
+    module: "github.com/pulumi/pulumi-kubernetes/provider/v4",
+    package: "github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes",
+    // Installed as the plugin version the npm SDK asks for; see kubernetesPluginVersion.
+    stamps: { "github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version": "{plugin}" },
+    displayVersion: (v) => `${v} (as plugin v${kubernetesPluginVersion()})`,
+    prepare: (dir) => kubernetesProviderSource(dir),
   },
   {
     name: "envoy-validate",
@@ -132,6 +174,10 @@ export function stampFlags(c: GoComponent): string[] {
     version,
     bare: version.replace(/^v/, ""),
     display: componentVersion(c).replace(/^v/, ""),
+    plugin:
+      c.stamps !== undefined && JSON.stringify(c.stamps).includes("{plugin}")
+        ? kubernetesPluginVersion()
+        : "",
     major,
     minor,
   };
@@ -254,4 +300,48 @@ export function moduleDir(m: ModuleFiles, offline: boolean): string {
     }
   }
   return dir;
+}
+
+/** The provider plugin version that a package in node_modules asks the engine for. */
+export function pluginVersionOf(npmPackage: string): string {
+  const json = JSON.parse(
+    readFileSync(join(REPO_ROOT, "node_modules", npmPackage, "package.json"), "utf8"),
+  ) as { version: string; pulumi?: { version?: string } };
+  return json.pulumi?.version ?? json.version;
+}
+
+/** @pulumi/kubernetes's plugin version: the built provider is installed as this version. */
+export function kubernetesPluginVersion(): string {
+  return pluginVersionOf("@pulumi/kubernetes");
+}
+
+/**
+ * The provider's module zip lacks the two files its main package embeds, which a release
+ * generates (cmd/pulumi-resource-kubernetes/generate.go): the schema with its version set, and
+ * the Terraform mapping. Copies the module into `dir`, writes them there (the schema's version
+ * being the plugin version), and returns the `go build` flag that builds from that copy: a
+ * go.mod beside it, the component's own plus a replace (Go refuses overlays of the module cache).
+ */
+export function kubernetesProviderSource(dir: string): string[] {
+  const c = component("pulumi-resource-kubernetes");
+  const own = join(REPO_ROOT, c.dir);
+  const out = execFileSync("go", ["mod", "download", "-json", c.module], {
+    cwd: own,
+    env: { ...process.env, GOTOOLCHAIN: "local" },
+    encoding: "utf8",
+  });
+  const copy = join(dir, "provider");
+  cpSync((JSON.parse(out) as { Dir: string }).Dir, copy, { recursive: true });
+  execFileSync("chmod", ["-R", "u+w", copy]);
+  const cmd = join(copy, "cmd", "pulumi-resource-kubernetes");
+  const schema = JSON.parse(readFileSync(join(cmd, "schema.json"), "utf8")) as object;
+  writeFileSync(
+    join(cmd, "schema-embed.json"),
+    JSON.stringify({ ...schema, version: kubernetesPluginVersion() }),
+  );
+  cpSync(join(cmd, "terraform-mapping.json"), join(cmd, "terraform-mapping-embed.json"));
+  const gomod = readFileSync(join(own, "go.mod"), "utf8");
+  writeFileSync(join(dir, "go.mod"), `${gomod}\nreplace ${c.module} => ${copy}\n`);
+  cpSync(join(own, "go.sum"), join(dir, "go.sum"));
+  return [`-modfile=${join(dir, "go.mod")}`];
 }

@@ -22,9 +22,13 @@ describe("real bench components", () => {
     assert.deepEqual(Object.fromEntries(COMPONENTS.map((c) => [c.name, pinnedVersion(c)])), {
       etcd: "v3.6.16",
       "kube-apiserver": "v1.35.4",
+      "kube-controller-manager": "v1.35.4",
       thanos: "v0.42.4",
       prometheus: "v0.316.0",
       traefik: "v3.6.12",
+      pulumi: "v3.248.0",
+      "pulumi-language-nodejs": "v3.248.0",
+      "pulumi-resource-kubernetes": "v4.0.0-20260115033456-f47bc2d6f199",
       "envoy-validate": "v1.40.0",
     });
     assert.deepEqual(
@@ -34,6 +38,23 @@ describe("real bench components", () => {
         ["gateway-api-crds", "v1.6.3"],
         ["traefik-crds", "v3.6.12"],
       ],
+    );
+  });
+
+  it("stamps the Pulumi CLI with its version and the Kubernetes provider with the plugin version the SDK asks for", () => {
+    assert.deepEqual(stampFlags(component("pulumi")), [
+      "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.248.0",
+    ]);
+    const sdk = JSON.parse(
+      readFileSync(join(__dirname, "..", "node_modules/@pulumi/kubernetes/package.json"), "utf8"),
+    ) as { pulumi: { version: string } };
+    assert.equal(sdk.pulumi.version, "4.34.2");
+    assert.deepEqual(stampFlags(component("pulumi-resource-kubernetes")), [
+      "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=4.34.2",
+    ]);
+    assert.equal(
+      componentVersion(component("pulumi-resource-kubernetes")),
+      "v4.0.0-20260115033456-f47bc2d6f199 (as plugin v4.34.2)",
     );
   });
 

@@ -519,8 +519,8 @@ function sansOf(inputs: Inputs): Sans {
 }
 
 /** notBefore = now (whole seconds, as the certificate holds it), notAfter = + the hours. */
-function templateOf(inputs: Inputs): Template {
-  const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+function templateOf(inputs: Inputs, now: number): Template {
+  const notBefore = new Date(Math.floor(now / 1000) * 1000);
   const period = hours(inputs.validityPeriodHours, "validityPeriodHours");
   return {
     allowedUses: strings(inputs.allowedUses, "allowedUses"),
@@ -542,20 +542,27 @@ function certificateOutputs(certPem: string, t: Template): Outputs {
 }
 
 /** The provider's rule: ready once now >= validity end - early renewal hours. */
-function readyForRenewal(validityEndTime: unknown, earlyRenewalHours: unknown): boolean {
+export function readyForRenewal(
+  validityEndTime: unknown,
+  earlyRenewalHours: unknown,
+  now: number = Date.now(),
+): boolean {
   const end = Date.parse(String(validityEndTime));
   if (Number.isNaN(end))
     throw new Error(`fake tls: bad validityEndTime ${String(validityEndTime)}`);
   const early = hours(earlyRenewalHours, "earlyRenewalHours", 0);
-  return Date.now() >= end - early * 3600_000;
+  return now >= end - early * 3600_000;
 }
 
-const CERTIFICATE_TYPES: readonly string[] = [
+export const CERTIFICATE_TYPES: readonly string[] = [
   "tls:index/selfSignedCert:SelfSignedCert",
   "tls:index/locallySignedCert:LocallySignedCert",
 ];
 
 export class FakeTls {
+  /** `now` is the clock certificates are issued by (milliseconds since the epoch). */
+  constructor(private readonly now: () => number = Date.now) {}
+
   /** Pulumi state: outputs by (type, name, inputs), with the name kept for `forget`. */
   private readonly state = new Map<string, { readonly name: string; readonly outputs: Outputs }>();
 
@@ -576,7 +583,11 @@ export class FakeTls {
     // Recomputed on every run, as the provider does when it refreshes the state.
     return {
       ...entry.outputs,
-      readyForRenewal: readyForRenewal(entry.outputs.validityEndTime, inputs.earlyRenewalHours),
+      readyForRenewal: readyForRenewal(
+        entry.outputs.validityEndTime,
+        inputs.earlyRenewalHours,
+        this.now(),
+      ),
     };
   }
 
@@ -587,7 +598,8 @@ export class FakeTls {
     }
   }
 
-  private issue(type: string, inputs: Inputs): Outputs {
+  /** The outputs a new resource of `type` gets for `inputs` (besides the inputs themselves). */
+  issue(type: string, inputs: Inputs): Outputs {
     switch (type) {
       case "tls:index/privateKey:PrivateKey":
         return {
@@ -606,7 +618,7 @@ export class FakeTls {
       }
       case "tls:index/selfSignedCert:SelfSignedCert": {
         const keyPem = String(inputs.privateKeyPem);
-        const t = templateOf(inputs);
+        const t = templateOf(inputs, this.now());
         const certPem = signCertificate(t, {
           kind: "self",
           keyPem,
@@ -617,7 +629,7 @@ export class FakeTls {
       }
       case "tls:index/locallySignedCert:LocallySignedCert": {
         const caKeyPem = String(inputs.caPrivateKeyPem);
-        const t = { ...templateOf(inputs), setAuthorityKeyId: false };
+        const t = { ...templateOf(inputs, this.now()), setAuthorityKeyId: false };
         const certPem = signCertificate(t, {
           kind: "ca",
           csrPem: String(inputs.certRequestPem),

@@ -69,6 +69,11 @@ function makeCertificates(dir: string): void {
 export interface ApiServerOptions {
   /** More kube-apiserver flags (a test passes a bad one to see the failure report). */
   readonly extraArgs?: readonly string[];
+  /**
+   * Also run kube-controller-manager, whose garbage collector and namespace controller finish
+   * deletions as in a cluster (the Kubernetes provider waits for them).
+   */
+  readonly controllerManager?: boolean;
 }
 
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
@@ -138,6 +143,40 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     );
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, kubeconfigYaml(kube));
+    if (options.controllerManager === true) {
+      const manager = BenchProcess.start(
+        "kube-controller-manager",
+        realBinary("kube-controller-manager"),
+        [
+          `--kubeconfig=${kubeconfig}`,
+          `--authentication-kubeconfig=${kubeconfig}`,
+          `--authorization-kubeconfig=${kubeconfig}`,
+          "--bind-address=127.0.0.1",
+          `--secure-port=${await freePort()}`,
+          `--cert-dir=${join(dir, "kcm")}`,
+          `--service-account-private-key-file=${join(dir, "sa.key")}`,
+          `--root-ca-file=${join(dir, "ca.crt")}`,
+          "--leader-elect=false",
+          "--profiling=false",
+          // What deletions need; no node, so nothing that manages nodes or volumes.
+          "--controllers=garbage-collector-controller,namespace-controller,deployment-controller,replicaset-controller,serviceaccount-controller",
+        ],
+        dir,
+      );
+      processes.push(manager);
+      // Its service-account controller making the default namespace's account shows that its
+      // controllers have started.
+      await waitFor(
+        "kube-controller-manager's controllers",
+        () =>
+          kube.call("GET", "/api/v1/namespaces/default/serviceaccounts/default").then(
+            () => true,
+            () => false,
+          ),
+        processes,
+        START_TIMEOUT_MS,
+      );
+    }
     const pids = processes.map((p) => p.child.pid ?? -1);
     return { client: kube, kubeconfig, dir, pids, stop };
   } catch (e) {
