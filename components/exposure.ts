@@ -1,3 +1,4 @@
+import { awaitAnnotations } from "./await";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { GATEWAY_OBJECT_NAMES, LeafGatewayInput, leafGatewayObjects } from "./gateway";
@@ -33,6 +34,8 @@ export interface LeafExposureArgs {
   readonly clientCaPem: pulumi.Input<string>;
   /** The Kubernetes provider of the leaf's cluster. */
   readonly provider: k8s.Provider;
+  /** Do not wait for the Ingress to get an address (ingress-nginx only: nothing else waits). */
+  readonly skipAwait?: boolean;
 }
 
 /**
@@ -102,7 +105,17 @@ export class LeafExposure extends pulumi.ComponentResource {
         const body = leafIngress(args.exposure.ingress);
         const ingress = new k8s.networking.v1.Ingress(
           `${name}-ingress`,
-          { metadata: { ...body.metadata, namespace }, spec: body.spec },
+          {
+            metadata: {
+              ...body.metadata,
+              annotations: {
+                ...body.metadata.annotations,
+                ...awaitAnnotations(args.skipAwait).annotations,
+              },
+              namespace,
+            },
+            spec: body.spec,
+          },
           { ...childOpts, dependsOn: certificates },
         );
         this.routing = { Ingress: ingress };

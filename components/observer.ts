@@ -1,3 +1,4 @@
+import { awaitAnnotations } from "./await";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { MONITORING_API_VERSION, certificateExpiryRuleSpec, envoyPodMonitorSpec } from "./alerts";
@@ -51,6 +52,8 @@ export interface ObserverArgs {
   /** Leaf `x` is dialled as `x.<endpointSuffix>`. */
   readonly endpointSuffix: string;
   readonly querier: ObserverInput["querier"];
+  /** Do not wait for the Deployment to roll out or the Service to have endpoints. */
+  readonly skipAwait?: boolean;
   /** Envoy's container; unused with `dataPath: thanos`. */
   readonly envoy: ObserverInput["envoy"];
   /**
@@ -198,7 +201,12 @@ export class Observer extends pulumi.ComponentResource {
     this.deployment = new k8s.apps.v1.Deployment(
       `${name}-querier`,
       {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        metadata: {
+          name: OBSERVER_OBJECT_NAMES.querier,
+          namespace,
+          labels,
+          ...awaitAnnotations(args.skipAwait),
+        },
         // Depends on the config alone, so renewed certificates leave the pods running.
         spec: pulumi
           .all([input, data])
@@ -208,7 +216,7 @@ export class Observer extends pulumi.ComponentResource {
     );
     this.service = declareQuerierFront(
       name,
-      { namespace, labels },
+      { namespace, labels, ...awaitAnnotations(args.skipAwait) },
       querierNetworkPolicySpec(args.namespace, args.querier.clientNamespaces),
       childOpts,
     );
@@ -314,7 +322,12 @@ export class Observer extends pulumi.ComponentResource {
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-querier`,
       {
-        metadata: { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels },
+        metadata: {
+          name: OBSERVER_OBJECT_NAMES.querier,
+          namespace,
+          labels,
+          ...awaitAnnotations(args.skipAwait),
+        },
         spec: thanosDeploymentSpec(args.querier),
       },
       // Created after its volume's sources, so a new pod finds every one of them.
@@ -322,7 +335,7 @@ export class Observer extends pulumi.ComponentResource {
     );
     const service = declareQuerierFront(
       name,
-      { namespace, labels },
+      { namespace, labels, ...awaitAnnotations(args.skipAwait) },
       querierNetworkPolicySpec(args.namespace, args.querier.clientNamespaces, THANOS_POLICY_PORTS),
       childOpts,
     );
@@ -336,7 +349,11 @@ export class Observer extends pulumi.ComponentResource {
  */
 function declareQuerierFront(
   name: string,
-  where: { namespace: pulumi.Input<string>; labels: Record<string, string> },
+  where: {
+    namespace: pulumi.Input<string>;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+  },
   policy: ReturnType<typeof querierNetworkPolicySpec>,
   opts: pulumi.CustomResourceOptions,
 ): k8s.core.v1.Service {

@@ -56,6 +56,7 @@ export const CONFIG_SCHEMA = {
   kubeconfig: { type: "string", default: "", roles: "all" },
   kubeContext: { type: "string", default: "", roles: "all" },
   renderDir: { type: "string", default: "", roles: "all" },
+  skipAwait: { type: "boolean", default: false, roles: "all" },
   clusterName: { type: "string", default: "", roles: "leaf" },
   hostname: { type: "string", default: "", roles: "leaf" },
   publicPort: { type: "integer", default: 443, roles: "leaf" },
@@ -106,7 +107,13 @@ export type RawConfig = Readonly<Record<string, string | undefined>>;
 
 /** Where Kubernetes objects go: a cluster (ambient kubeconfig unless set) or a render directory. */
 export type KubernetesTarget =
-  | { readonly kind: "cluster"; readonly kubeconfig?: string; readonly context?: string }
+  | {
+      readonly kind: "cluster";
+      readonly kubeconfig?: string;
+      readonly context?: string;
+      /** Do not wait for rollouts, endpoints and addresses (`pulumi.com/skipAwait`). */
+      readonly skipAwait: boolean;
+    }
   | { readonly kind: "render"; readonly directory: string };
 
 export interface PkiConfig {
@@ -323,7 +330,14 @@ function readKubernetesTarget(r: Reader): KubernetesTarget {
   const kubeconfig = r.string("kubeconfig");
   const context = r.string("kubeContext");
   const renderDir = r.string("renderDir");
+  const skipAwait = r.boolean("skipAwait");
   if (renderDir !== "") {
+    if (skipAwait) {
+      r.problem(
+        "skipAwait",
+        `true has no effect with ${fullKey("renderDir")} (rendering never waits); leave it unset`,
+      );
+    }
     if (kubeconfig !== "" || context !== "") {
       r.problem(
         "renderDir",
@@ -337,6 +351,7 @@ function readKubernetesTarget(r: Reader): KubernetesTarget {
     kind: "cluster",
     ...(kubeconfig !== "" ? { kubeconfig } : {}),
     ...(context !== "" ? { context } : {}),
+    skipAwait,
   };
 }
 

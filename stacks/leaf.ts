@@ -101,6 +101,7 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
     serverKeyPem: pki.server.keyPem,
     clientCaPem: caBundle.apply(joinPemBundle),
     provider,
+    skipAwait: config.kubernetes.kind === "cluster" && config.kubernetes.skipAwait,
   });
 
   const bridge = pulumi

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   BRIDGE_OUTPUT,
   CLIENT_KEY_OUTPUT,
+  ContractError,
   LeafExpiry,
   parseLeafBridge,
   parseLeafClientKey,
@@ -38,6 +39,19 @@ export interface ObserverStack {
 }
 
 /**
+ * A broken leaf contract is the user's to fix, not a bug: as a RunError, Pulumi prints its
+ * message alone, with no stack trace.
+ */
+function asRunError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof ContractError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}
+
+/**
  * Reads one leaf through a StackReference and checks both outputs with the shared contract.
  * `getOutput` rather than `requireOutput`, so a missing output gets the contract's message,
  * which says to run `pulumi up` on that leaf. The public `bridge` output stays public; only the
@@ -47,10 +61,10 @@ function readLeaf(stack: string): ObserverLeaf {
   const reference = new pulumi.StackReference(stack, { name: stack });
   const bridge = reference
     .getOutput(BRIDGE_OUTPUT)
-    .apply((value: unknown) => parseLeafBridge(stack, value));
+    .apply((value: unknown) => asRunError(() => parseLeafBridge(stack, value)));
   const clientKey = pulumi
     .all([bridge, reference.getOutput(CLIENT_KEY_OUTPUT) as pulumi.Output<unknown>])
-    .apply(([leaf, key]) => parseLeafClientKey(leaf, key));
+    .apply(([leaf, key]) => asRunError(() => parseLeafClientKey(leaf, key)));
   return { stack, bridge, clientKey: pulumi.secret(clientKey) };
 }
 
@@ -62,6 +76,7 @@ export function observerStack(config: ObserverConfig): ObserverStack {
   const observer = new Observer(name, {
     namespace: config.namespace,
     createNamespace: config.createNamespace,
+    skipAwait: config.kubernetes.kind === "cluster" && config.kubernetes.skipAwait,
     leaves,
     endpointSuffix: config.endpointSuffix,
     querier: {

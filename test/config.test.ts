@@ -76,7 +76,7 @@ describe("leaf config", () => {
         client: { validityHours: 2160, renewBeforeHours: 720 },
         rotationIntervalHours: 24,
       },
-      kubernetes: { kind: "cluster" },
+      kubernetes: { kind: "cluster", skipAwait: false },
     };
     assert.deepEqual(config, expected);
   });
@@ -126,7 +126,13 @@ describe("leaf config", () => {
       kind: "cluster",
       kubeconfig: "/etc/kube/leaf.yaml",
       context: "eu-1",
+      skipAwait: false,
     });
+  });
+
+  it("reads skipAwait for a cluster target", () => {
+    const config = loadLeaf(raw({ ...LEAF, skipAwait: "true" }), "leaf-a");
+    assert.deepEqual(config.kubernetes, { kind: "cluster", skipAwait: true });
   });
 
   it("sorts the allowed services, so their order in the config does not matter", () => {
@@ -405,6 +411,16 @@ describe("leaf config", () => {
         'thanos-bridge:renderDir: "out" renders manifests instead of deploying, so it cannot be combined with thanos-bridge:kubeconfig or thanos-bridge:kubeContext; set one or the other',
       ],
       [
+        "skipAwait with a render directory",
+        { ...LEAF, renderDir: "out", skipAwait: "true" },
+        "thanos-bridge:skipAwait: true has no effect with thanos-bridge:renderDir (rendering never waits); leave it unset",
+      ],
+      [
+        "skipAwait that is not a boolean",
+        { ...LEAF, skipAwait: "yes" },
+        'thanos-bridge:skipAwait: "yes" is not allowed; use true or false',
+      ],
+      [
         "an observer key on a leaf",
         { ...LEAF, querierReplicas: "3" },
         "thanos-bridge:querierReplicas: applies only to role observer, but this stack's role is leaf; remove it",
@@ -579,7 +595,7 @@ describe("observer config", () => {
       },
       envoy: { image: "envoyproxy/envoy:v1.38.3", resources: { cpu: "100m", memory: "256Mi" } },
       expiryAlertDays: 0,
-      kubernetes: { kind: "cluster" },
+      kubernetes: { kind: "cluster", skipAwait: false },
     };
     assert.deepEqual(config, expected);
   });
