@@ -315,10 +315,17 @@ export function parseLeafExpiry(stack: string, value: unknown): LeafExpiry {
 export function parseLeafClientKey(leaf: LeafBridge, clientKey: unknown): string {
   const stack = leaf.stack;
   const client = new X509Certificate(leaf.clientCert);
-  if (clientKey === undefined || clientKey === null) {
+  // What the engine leaves of a secret it could not decrypt: nothing, or (CLI 3.248) an object.
+  if (clientKey === undefined || clientKey === null || isRecord(clientKey)) {
+    // Its public output is there, so the leaf ran: the engine drops a StackReference's secret
+    // outputs that it cannot decrypt (pulumi#19533), which is what another passphrase or
+    // secrets provider looks like from here.
     throw new ContractError(
       stack,
-      `has no output '${CLIENT_KEY_OUTPUT}': run \`pulumi up\` on that stack first`,
+      `has output '${BRIDGE_OUTPUT}' but not its secret output '${CLIENT_KEY_OUTPUT}': the ` +
+        `engine drops secret outputs it cannot decrypt, so that stack's state most likely uses ` +
+        `another passphrase or secrets provider; run this stack with the leaf's (the same ` +
+        `PULUMI_CONFIG_PASSPHRASE, or \`pulumi stack change-secrets-provider\` on one of them)`,
     );
   }
   if (typeof clientKey !== "string") {

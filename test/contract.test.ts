@@ -66,7 +66,7 @@ describe("leaf→observer contract", () => {
     rejects(
       a.bridge,
       undefined,
-      `stack ${STACK}: has no output '${CLIENT_KEY_OUTPUT}': run \`pulumi up\` on that stack first`,
+      `stack ${STACK}: has output 'bridge' but not its secret output '${CLIENT_KEY_OUTPUT}': the engine drops secret outputs it cannot decrypt, so that stack's state most likely uses another passphrase or secrets provider; run this stack with the leaf's (the same PULUMI_CONFIG_PASSPHRASE, or \`pulumi stack change-secrets-provider\` on one of them)`,
     );
   });
 

@@ -557,6 +557,8 @@ describe("observer stack on the mock runtime", () => {
         ),
         e.message,
       );
+      // A RunError: Pulumi prints its message alone, with no stack trace.
+      assert.ok(pulumi.RunError.isInstance(e), `${e.name} is not a RunError`);
     });
 
     it("an unknown contract version", async () => {
@@ -595,6 +597,7 @@ describe("observer stack on the mock runtime", () => {
         e.message,
         `stack ${STACK_B}: output 'bridgeClientKey' does not match the public key of 'clientCert': the outputs are from different runs; run \`pulumi up\` on that stack again`,
       );
+      assert.ok(pulumi.RunError.isInstance(e), `${e.name} is not a RunError`);
     });
 
     it("two leaves with the same cluster name, declaring neither leaf's Secret", async () => {
