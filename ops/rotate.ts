@@ -19,7 +19,8 @@ import {
 } from "./command";
 import { StackRun, describeFailures, pool, runPlan } from "./run";
 import { Outputs, verify } from "./verify";
-import { StackOps, exitWith, processEnv } from "./workspace";
+import { StateEnvironment, stateEnvironment } from "./deploy";
+import { PROJECT_DIR, StackOps, exitWith, processEnv } from "./workspace";
 
 export const LEAVES_KEY = `${PROJECT}:leaves`;
 
@@ -142,7 +143,14 @@ async function readOutputs(ops: StackOps, stack: string): Promise<Outputs> {
   }
 }
 
-export function rotate<C extends FoundCli>(env: CommandEnv<C>): Promise<ExitCode> {
+/**
+ * `state` is the backend and passphrase: deploy's (the try-out defaults unless the environment
+ * sets them), so that the stacks deploy made are the ones rotated.
+ */
+export function rotate<C extends FoundCli>(
+  env: CommandEnv<C>,
+  state: StateEnvironment = { envVars: {}, diyBackend: false, notice: [] },
+): Promise<ExitCode> {
   const { io } = env;
   return runCommand("rotate", io, async () => {
     const args = parseRotateArgs(env.argv);
@@ -150,7 +158,8 @@ export function rotate<C extends FoundCli>(env: CommandEnv<C>): Promise<ExitCode
       ROTATE_USAGE.split("\n").forEach((line) => io.out(line));
       return EXIT.ok;
     }
-    const ops = await connectStacks(env, { envVars: {}, createMissing: false });
+    state.notice.forEach((line) => io.err(line));
+    const ops = await connectStacks(env, { envVars: state.envVars, createMissing: false });
     const leaves =
       args.leaves.length > 0 ? args.leaves : await configuredLeaves(ops, args.observer);
     const operation = args.preview ? "preview" : "up";
@@ -196,4 +205,6 @@ export function rotate<C extends FoundCli>(env: CommandEnv<C>): Promise<ExitCode
   });
 }
 
-if (require.main === module) exitWith(rotate(processEnv()));
+if (require.main === module) {
+  exitWith(rotate(processEnv(), stateEnvironment(process.env, PROJECT_DIR)));
+}

@@ -5,6 +5,7 @@ import { parse } from "yaml";
 import { LeafExpiry } from "../components/contract";
 import { MIN_PULUMI_CLI_VERSION, PULUMI_CLI_VERSION } from "../ops/cli";
 import { LEAVES_KEY, ROTATE_USAGE, rotate } from "../ops/rotate";
+import { TRY_OUT_PASSPHRASE, stateEnvironment } from "../ops/deploy";
 import { formatDuration, pool } from "../ops/run";
 import { certStatus } from "../ops/verify";
 import { FakeLocator, FakeOptions, Harness, harness } from "./support/ops";
@@ -467,5 +468,25 @@ describe("rotate: Pulumi CLI", () => {
     assert.deepEqual(h.io.stderr, [
       `rotate: could not read the Pulumi CLI's version ("unknown"); install ${PULUMI_CLI_VERSION} with: ${install}`,
     ]);
+  });
+});
+
+describe("rotate: state", () => {
+  it("reaches the stacks deploy made: deploy's backend and passphrase, with deploy's notice", async () => {
+    const h = harness([], world({ [A]: FRESH, [B]: FRESH, [C]: FRESH }), { now: NOW });
+    const code = await rotate(h.env, stateEnvironment({}, "/repo"));
+    assert.equal(code, 0);
+    assert.deepEqual(h.ops()?.settings?.envVars, {
+      PULUMI_BACKEND_URL: "file:///repo/.pulumi-state",
+      PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
+    });
+    assert.ok(h.io.stderr.some((l) => l.includes("FOR TRYING OUT ONLY")));
+  });
+
+  it("keeps the user's backend and passphrase when they are set", async () => {
+    const h = harness([], world({ [A]: FRESH, [B]: FRESH, [C]: FRESH }), { now: NOW });
+    const env = { PULUMI_BACKEND_URL: "s3://bucket", PULUMI_CONFIG_PASSPHRASE_FILE: "/p" };
+    assert.equal(await rotate(h.env, stateEnvironment(env, "/repo")), 0);
+    assert.deepEqual(h.ops()?.settings?.envVars, { PULUMI_BACKEND_URL: "s3://bucket" });
   });
 });
