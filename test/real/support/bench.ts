@@ -20,9 +20,12 @@ export type BenchEntry =
 export const BENCH: readonly BenchEntry[] = [
   { kind: "real", name: "etcd" },
   { kind: "real", name: "kube-apiserver" },
+  { kind: "real", name: "kube-controller-manager" },
   { kind: "real", name: "thanos" },
   { kind: "real", name: "prometheus" },
   { kind: "real", name: "traefik" },
+  { kind: "real", name: "pulumi" },
+  { kind: "real", name: "pulumi-resource-kubernetes" },
   {
     kind: "stand-in",
     name: "envoy",
@@ -39,13 +42,30 @@ export const BENCH: readonly BenchEntry[] = [
   },
   {
     kind: "stand-in",
-    name: "pulumi engine",
-    standsIn: "the @pulumi/pulumi mock runtime declares the objects applied to kube-apiserver",
+    name: "pulumi-language-nodejs",
+    standsIn:
+      "test/pulumi-language-nodejs (the host's module is not served): runs @pulumi/pulumi's " +
+      "cmd/run as the real host does, with no resource monitor proxy",
+    component: "pulumi-language-nodejs",
   },
   {
     kind: "stand-in",
     name: "pulumi-tls",
-    standsIn: "FakeTls (node:crypto keys, Debian openssl certificates)",
+    standsIn:
+      "a plugin over FakeTls (node:crypto keys, Debian openssl certificates) under " +
+      "@pulumi/tls's tokens, served by the SDK's provider server",
+  },
+  {
+    kind: "stand-in",
+    name: "pulumiverse-time",
+    standsIn: "a plugin for Rotating, its clock THANOS_BRIDGE_TEST_NOW when a test sets it",
+  },
+  {
+    kind: "stand-in",
+    name: "pulumi engine (admission and data-path tests)",
+    standsIn:
+      "the @pulumi/pulumi mock runtime declares the objects they apply; " +
+      "test/real/pulumi.test.ts runs the real engine",
   },
 ];
 

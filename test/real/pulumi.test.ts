@@ -1,0 +1,346 @@
+// The main job for real: `npm run deploy`, `rotate` and `destroy` of a copy of this project, on
+// the real Pulumi CLI (with the stand-in language host) and the real Kubernetes provider, against
+// the bench's real kube-apiserver. Only the tls and time plugins are stand-ins.
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parse, parseAllDocuments } from "yaml";
+import { ApiServer, startApiServer } from "./support/apiserver";
+import { applyAll, ensureNamespaces, installCrds } from "./support/apply";
+import { crdsOf, kindRank } from "./support/declared";
+import { KubeClient, KubeError, KubeObject } from "./support/kube";
+import { PulumiProject, RunResult, pulumiProject } from "./support/pulumi";
+
+const REPO = join(__dirname, "..", "..");
+const shipped = (stack: string): string => readFileSync(join(REPO, `Pulumi.${stack}.yaml`), "utf8");
+
+/** Every `[stack] ...` line of a command's output, in order. */
+const linesOf = (r: RunResult, stack: string): number[] =>
+  r.stdout
+    .split("\n")
+    .map((line, i) => (line.startsWith(`[${stack}] `) ? i : -1))
+    .filter((i) => i >= 0);
+
+/** What a failed command printed, for an assertion message. */
+const show = (r: RunResult): string =>
+  `exit ${r.code}\n--- stdout (end)\n${r.stdout.slice(-4000)}\n--- stderr\n${r.stderr.slice(-4000)}`;
+
+/** The objects of every YAML file under `dir` (the provider's renderYamlToDirectory layout). */
+function renderedObjects(dir: string): KubeObject[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()
+    .flatMap((f) =>
+      parseAllDocuments(readFileSync(join(dir, f), "utf8")).map((d) => d.toJS() as KubeObject),
+    )
+    .sort((a, b) => kindRank(a.kind) - kindRank(b.kind));
+}
+
+/** A stack file with more config: `extra` keys go under `thanos-bridge:`. */
+function withConfig(text: string, extra: Record<string, unknown>): string {
+  const doc = parse(text) as { config: Record<string, unknown> };
+  for (const [k, v] of Object.entries(extra)) doc.config[`thanos-bridge:${k}`] = v;
+  return JSON.stringify(doc);
+}
+
+async function getOrUndefined(
+  kube: KubeClient,
+  apiVersion: string,
+  kind: string,
+  namespace: string | undefined,
+  name: string,
+): Promise<KubeObject | undefined> {
+  try {
+    return await kube.get(apiVersion, kind, namespace, name);
+  } catch (e) {
+    if (e instanceof KubeError && e.status === 404) return undefined;
+    throw e;
+  }
+}
+
+describe("npm run deploy on the real Pulumi CLI, rendering the shipped stacks", function () {
+  this.timeout(600_000);
+  let project: PulumiProject;
+  let deploy: RunResult;
+  let server: ApiServer;
+
+  before(async () => {
+    project = pulumiProject(
+      Object.fromEntries(
+        ["leaf-a", "leaf-b", "leaf-c", "observer"].map((s) => [s, shipped(s)] as const),
+      ),
+    );
+    [deploy, server] = await Promise.all([project.npm("deploy"), startApiServer()]);
+  });
+
+  after(async () => {
+    await server?.stop();
+    project?.remove();
+  });
+
+  it("exits 0, every leaf finished before the observer started", () => {
+    assert.equal(deploy.code, 0, show(deploy));
+    const firstObserverLine = Math.min(...linesOf(deploy, "observer"));
+    for (const leaf of ["leaf-a", "leaf-b", "leaf-c"]) {
+      const done = deploy.stdout
+        .split("\n")
+        .findIndex((l) => l.startsWith(`[${leaf}] up succeeded`));
+      assert.ok(done >= 0, `no "up succeeded" for ${leaf}`);
+      assert.ok(done < firstObserverLine, `${leaf} finished after the observer started`);
+    }
+    assert.doesNotMatch(deploy.stdout + deploy.stderr, /\n\s+at .*\(.*:\d+:\d+\)/);
+  });
+
+  it("writes the real provider's YAML to out/<stack>/, and the API server takes it with no warning", async () => {
+    const kube = server.client;
+    await installCrds(kube, crdsOf("traefik-crds"));
+    const stacks = ["leaf-a", "leaf-b", "leaf-c", "observer"].map((stack) => ({
+      stack,
+      objects: renderedObjects(join(project.dir, "out", stack)),
+    }));
+    // leaf-a and leaf-c are two clusters with the same namespace: judge leaf-c in a fresh one.
+    for (const o of stacks[2].objects) o.metadata.namespace = "leaf-c";
+    await ensureNamespaces(kube, stacks);
+    for (const { stack, objects } of stacks) {
+      const kinds = objects.map((o) => o.kind);
+      assert.ok(kinds.includes("Secret"), `${stack} rendered no Secret`);
+      const result = await applyAll(kube, objects);
+      assert.deepEqual(result.warnings, [], `${stack}: warnings`);
+    }
+    const kinds = new Set(stacks.flatMap((s) => s.objects.map((o) => o.kind)));
+    for (const kind of ["Deployment", "Ingress", "IngressRoute", "TLSOption", "ConfigMap"]) {
+      assert.ok(kinds.has(kind), `nothing rendered a ${kind}`);
+    }
+  });
+});
+
+const LEAF_SECRETS: Readonly<Record<string, string>> = {
+  "leaf-a": "monitoring",
+  "leaf-b": "observability",
+};
+
+describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube-apiserver", function () {
+  this.timeout(900_000);
+  let project: PulumiProject;
+  let server: ApiServer;
+  let kube: KubeClient;
+
+  /** Every Secret of the stacks' namespaces, by `namespace/name`: its data, decoded. */
+  async function secretsByName(): Promise<Map<string, Record<string, string>>> {
+    const found = new Map<string, Record<string, string>>();
+    for (const namespace of ["monitoring", "observability", "thanos-bridge"]) {
+      const list = await kube.call<{ items: KubeObject[] }>(
+        "GET",
+        `/api/v1/namespaces/${namespace}/secrets`,
+      );
+      for (const s of list.body.items) {
+        const data = (s as { data?: Record<string, string> }).data ?? {};
+        found.set(
+          `${namespace}/${s.metadata.name}`,
+          Object.fromEntries(
+            Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+          ),
+        );
+      }
+    }
+    return found;
+  }
+
+  before(async () => {
+    server = await startApiServer({ controllerManager: true });
+    kube = server.client;
+    for (const name of ["monitoring", "observability"]) {
+      await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
+    }
+    const target = { kubeconfig: server.kubeconfig, skipAwait: true };
+    project = pulumiProject({
+      "leaf-a": withConfig(shipped("leaf-a"), target),
+      "leaf-b": withConfig(shipped("leaf-b"), target),
+      observer: withConfig(shipped("observer"), target),
+    });
+  });
+
+  after(async () => {
+    await server?.stop();
+    project?.remove();
+  });
+
+  it("creates every object with the real provider", async () => {
+    const r = await project.npm("deploy");
+    assert.equal(r.code, 0, show(r));
+    const deployment = await kube.get(
+      "apps/v1",
+      "Deployment",
+      "thanos-bridge",
+      "thanos-bridge-querier",
+    );
+    assert.equal(
+      (deployment.metadata.annotations as Record<string, string>)["pulumi.com/skipAwait"],
+      "true",
+    );
+    const secrets = await secretsByName();
+    for (const [leaf, namespace] of Object.entries(LEAF_SECRETS)) {
+      const server = [...secrets].find(
+        ([k, data]) =>
+          k.startsWith(`${namespace}/`) &&
+          data["tls.crt"] !== undefined &&
+          (new X509Certificate(data["tls.crt"]).subjectAltName ?? "").includes(`thanos.${leaf}.`),
+      );
+      assert.ok(server !== undefined, `no server certificate Secret for ${leaf}`);
+    }
+    for (const leaf of Object.keys(LEAF_SECRETS)) {
+      assert.ok(
+        [...secrets.keys()].some((k) => k.startsWith("thanos-bridge/") && k.endsWith(leaf)),
+        `the observer holds no Secret for ${leaf}`,
+      );
+    }
+  });
+
+  it("a second deploy would change nothing (preview --expect-no-changes, each stack)", async () => {
+    for (const stack of ["leaf-a", "leaf-b", "observer"]) {
+      const r = await project.pulumi(["preview", "--expect-no-changes", "--stack", stack]);
+      assert.equal(r.code, 0, `${stack}: ${show(r)}`);
+    }
+  });
+
+  it("rotate, past the renewal point, renews every certificate without touching the Querier's Deployment or ConfigMap", async () => {
+    const before = await secretsByName();
+    const deployment = await kube.get(
+      "apps/v1",
+      "Deployment",
+      "thanos-bridge",
+      "thanos-bridge-querier",
+    );
+    const configMaps = await kube.call<{ items: KubeObject[] }>(
+      "GET",
+      "/api/v1/namespaces/thanos-bridge/configmaps",
+    );
+    // 70 days on: past the renew points (90-day certificates renewed 30 days before expiry).
+    const later = new Date(Date.now() + 70 * 24 * 3600_000).toISOString();
+    const r = await project.npm("rotate", [], { THANOS_BRIDGE_TEST_NOW: later });
+    assert.equal(r.code, 0, show(r));
+    const after = await secretsByName();
+    const changed = (k: string) => JSON.stringify(before.get(k)) !== JSON.stringify(after.get(k));
+    const renewed = [...before.keys()].filter(changed).sort();
+    const kept = [...before.keys()].filter((k) => !changed(k)).sort();
+    // Every leaf's server certificate and the observer's copy of each leaf's client certificate.
+    assert.ok(
+      renewed.some((k) => k.startsWith("monitoring/")) &&
+        renewed.some((k) => k.startsWith("observability/")) &&
+        renewed.filter((k) => k.startsWith("thanos-bridge/")).length >= 2,
+      `renewed: ${renewed.join(", ")}; kept: ${kept.join(", ")}`,
+    );
+    const deploymentAfter = await kube.get(
+      "apps/v1",
+      "Deployment",
+      "thanos-bridge",
+      "thanos-bridge-querier",
+    );
+    assert.equal(deploymentAfter.metadata.generation, deployment.metadata.generation);
+    assert.deepEqual(deploymentAfter.spec, deployment.spec);
+    const configMapsAfter = await kube.call<{ items: KubeObject[] }>(
+      "GET",
+      "/api/v1/namespaces/thanos-bridge/configmaps",
+    );
+    const names = (l: { items: KubeObject[] }) =>
+      l.items.map((c) => `${c.metadata.name}@${String(c.metadata.resourceVersion)}`).sort();
+    assert.deepEqual(names(configMapsAfter.body), names(configMaps.body));
+  });
+
+  it("destroy removes every object it made and leaves the stacks empty", async () => {
+    const r = await project.npm("destroy");
+    assert.equal(r.code, 0, show(r));
+    assert.equal(
+      await getOrUndefined(kube, "v1", "Namespace", undefined, "thanos-bridge"),
+      undefined,
+    );
+    for (const namespace of Object.values(LEAF_SECRETS)) {
+      const list = await kube.call<{ items: KubeObject[] }>(
+        "GET",
+        `/api/v1/namespaces/${namespace}/secrets`,
+      );
+      assert.deepEqual(
+        list.body.items.map((s) => s.metadata.name),
+        [],
+        `${namespace} still holds Secrets`,
+      );
+    }
+    for (const stack of ["leaf-a", "leaf-b", "observer"]) {
+      const state = await project.pulumi(["stack", "export", "--stack", stack]);
+      assert.equal(state.code, 0, show(state));
+      const resources = (JSON.parse(state.stdout) as { deployment: { resources?: unknown[] } })
+        .deployment.resources;
+      assert.deepEqual(resources ?? [], [], `${stack} still has resources in its state`);
+    }
+  });
+});
+
+/** A stack trace line, as Node prints them. */
+const STACK_TRACE = /^\s+at \S.*:\d+:\d+\)?$/m;
+
+describe("user errors under the real Pulumi CLI: one clear message", function () {
+  this.timeout(600_000);
+  let project: PulumiProject;
+  const OTHER = { PULUMI_CONFIG_PASSPHRASE: "a-passphrase-of-its-own" };
+
+  /** An observer that renders, reading the given leaves. */
+  const observerFile = (leaves: readonly string[]): string =>
+    JSON.stringify({
+      config: {
+        "thanos-bridge:role": "observer",
+        "thanos-bridge:renderDir": "out/observer",
+        "thanos-bridge:leaves": leaves,
+      },
+    });
+
+  before(() => {
+    project = pulumiProject({
+      "leaf-a": withConfig(shipped("leaf-a"), { keyAlgorithm: "DSA" }),
+    });
+  });
+
+  after(() => project?.remove());
+
+  it("a config problem fails the stack with the config's own message", async () => {
+    const r = await project.npm("deploy");
+    assert.equal(r.code, 1, show(r));
+    assert.match(r.stdout, /thanos-bridge:keyAlgorithm: "DSA" is not allowed; use one of /);
+    assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE, show(r));
+  });
+
+  it("a leaf with no outputs: the observer names it and says to run pulumi up on it", async () => {
+    for (const stack of ["organization/thanos-bridge/leaf-empty", "observer"]) {
+      const init = await project.pulumi(["stack", "init", stack]);
+      assert.equal(init.code, 0, show(init));
+    }
+    project.stackFile("observer", observerFile(["organization/thanos-bridge/leaf-empty"]));
+    const r = await project.pulumi(["preview", "--stack", "observer"]);
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(
+      r.stdout,
+      /stack organization\/thanos-bridge\/leaf-empty: has no output 'bridge': run `pulumi up` on that stack first/,
+    );
+    assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE, show(r));
+  });
+
+  it("a leaf whose state uses another passphrase: the observer names it and says so", async () => {
+    project.stackFile(
+      "leaf-p",
+      withConfig(shipped("leaf-a"), { clusterName: "leaf-p", renderDir: "out/leaf-p" }),
+    );
+    const init = await project.pulumi(["stack", "init", "leaf-p"], OTHER);
+    assert.equal(init.code, 0, show(init));
+    const up = await project.pulumi(["up", "--yes", "--stack", "leaf-p"], OTHER);
+    assert.equal(up.code, 0, show(up));
+    project.stackFile("observer", observerFile(["organization/thanos-bridge/leaf-p"]));
+    const r = await project.pulumi(["preview", "--stack", "observer"]);
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(
+      r.stdout,
+      /stack organization\/thanos-bridge\/leaf-p: has output 'bridge' but not its secret output 'bridgeClientKey': .*another passphrase or secrets provider/,
+    );
+    // Known, not fixed: this one reaches the engine through the per-leaf Secret's input, and the
+    // SDK prints it with a stack trace although it is a RunError (see the README).
+  });
+});
