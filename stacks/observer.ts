@@ -97,7 +97,11 @@ export function observerStack(config: ObserverConfig): ObserverStack {
     expiryAlertDays: config.expiryAlertDays,
     provider,
   });
-  const observed = observer.leaves.apply((all) =>
+  // The outputs wait for every leaf's key check too (a boolean, so they stay public): a bad key
+  // then fails the program while it runs, where Pulumi prints a RunError as its message alone
+  // (a rejection that surfaces after the program has returned is printed with its stack).
+  const keysChecked = pulumi.all(leaves.map((l) => pulumi.unsecret(l.clientKey.apply(() => true))));
+  const observed = pulumi.all([observer.leaves, keysChecked]).apply(([all]) =>
     all.map((leaf): ObservedLeaf => ({
       stack: leaf.stack,
       cluster: leaf.cluster,
