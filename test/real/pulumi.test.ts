@@ -197,6 +197,22 @@ describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube
     }
   });
 
+  it("keeps every private key secret: in the stack outputs and in the state", async () => {
+    for (const stack of ["leaf-a", "leaf-b"]) {
+      const out = await project.pulumi(["stack", "output", "--json", "--stack", stack]);
+      assert.equal(out.code, 0, show(out));
+      const outputs = JSON.parse(out.stdout) as Record<string, unknown>;
+      assert.equal(outputs["bridgeClientKey"], "[secret]", `${stack}'s key output`);
+      assert.ok(typeof outputs["bridge"] === "object", `${stack}'s bridge output is public`);
+    }
+    for (const stack of ["leaf-a", "leaf-b", "observer"]) {
+      const state = await project.pulumi(["stack", "export", "--stack", stack]);
+      assert.equal(state.code, 0, show(state));
+      assert.doesNotMatch(state.stdout, /PRIVATE KEY/, `${stack}'s state holds a key in clear`);
+      assert.match(state.stdout, /"ciphertext"/, `${stack}'s state holds no secret at all`);
+    }
+  });
+
   it("a second deploy would change nothing (preview --expect-no-changes, each stack)", async () => {
     for (const stack of ["leaf-a", "leaf-b", "observer"]) {
       const r = await project.pulumi(["preview", "--expect-no-changes", "--stack", stack]);
@@ -224,13 +240,18 @@ describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube
     const changed = (k: string) => JSON.stringify(before.get(k)) !== JSON.stringify(after.get(k));
     const renewed = [...before.keys()].filter(changed).sort();
     const kept = [...before.keys()].filter((k) => !changed(k)).sort();
-    // Every leaf's server certificate and the observer's copy of each leaf's client certificate.
-    assert.ok(
-      renewed.some((k) => k.startsWith("monitoring/")) &&
-        renewed.some((k) => k.startsWith("observability/")) &&
-        renewed.filter((k) => k.startsWith("thanos-bridge/")).length >= 2,
-      `renewed: ${renewed.join(", ")}; kept: ${kept.join(", ")}`,
-    );
+    // Each leaf's server certificate and the observer's copy of each leaf's client certificate;
+    // the CAs (the leaves' client CA bundles) stay.
+    assert.deepEqual(renewed, [
+      "monitoring/thanos-bridge-server-tls",
+      "observability/thanos-bridge-server-tls",
+      "thanos-bridge/thanos-bridge-leaf-leaf-a",
+      "thanos-bridge/thanos-bridge-leaf-leaf-b",
+    ]);
+    assert.deepEqual(kept, [
+      "monitoring/thanos-bridge-client-ca",
+      "observability/thanos-bridge-client-ca",
+    ]);
     const deploymentAfter = await kube.get(
       "apps/v1",
       "Deployment",
@@ -306,6 +327,16 @@ describe("user errors under the real Pulumi CLI: one clear message, no stack tra
     const r = await project.npm("deploy");
     assert.equal(r.code, 1, show(r));
     assert.match(r.stdout, /thanos-bridge:keyAlgorithm: "DSA" is not allowed; use one of /);
+    assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE, show(r));
+  });
+
+  it("a value of the wrong type is refused by the CLI itself, from Pulumi.yaml's schema", async () => {
+    project.stackFile("leaf-t", withConfig(shipped("leaf-a"), { publicPort: "https" }));
+    const init = await project.pulumi(["stack", "init", "leaf-t"]);
+    assert.equal(init.code, 0, show(init));
+    const r = await project.pulumi(["preview", "--stack", "leaf-t"]);
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(r.stdout + r.stderr, /publicPort.*integer/, show(r));
     assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE, show(r));
   });
 
