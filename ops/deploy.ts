@@ -3,7 +3,7 @@
 // state in .pulumi-state/, a well-known passphrase, and stacks that name no cluster render their
 // manifests to out/<stack>/ instead of deploying them.
 
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { isMap, parse, parseDocument } from "yaml";
@@ -202,6 +202,27 @@ export function writeRenderConfig(repo: string, stack: string): string {
   const path = join(dir, `Pulumi.${stack}.yaml`);
   writeFileSync(path, renderConfig(text, stack));
   return path;
+}
+
+/**
+ * For rotate: the stacks that deploy renders (a stack file here that names no target) run
+ * through the same derived config, or their refresh would look for the ambient cluster.
+ * Stacks are named short or `org/project/stack`; undefined for any other stack.
+ */
+export function renderConfigFor(repo: string): (stack: string) => string | undefined {
+  return (stack) => {
+    const short = stack.split("/").pop() ?? stack;
+    const file = join(repo, `Pulumi.${short}.yaml`);
+    if (!existsSync(file)) return undefined;
+    let doc: unknown;
+    try {
+      doc = parse(readFileSync(file, "utf8"));
+    } catch {
+      return undefined;
+    }
+    const config = isRecord(doc) && isRecord(doc["config"]) ? doc["config"] : {};
+    return TARGET_KEYS.every((k) => !isSet(config[k])) ? writeRenderConfig(repo, short) : undefined;
+  };
 }
 
 export interface StateEnvironment {

@@ -19,7 +19,7 @@ import {
 } from "./command";
 import { StackRun, describeFailures, pool, runPlan } from "./run";
 import { Outputs, verify } from "./verify";
-import { StateEnvironment, stateEnvironment } from "./deploy";
+import { StateEnvironment, renderConfigFor, stateEnvironment } from "./deploy";
 import { PROJECT_DIR, StackOps, exitWith, processEnv } from "./workspace";
 
 export const LEAVES_KEY = `${PROJECT}:leaves`;
@@ -150,6 +150,7 @@ async function readOutputs(ops: StackOps, stack: string): Promise<Outputs> {
 export function rotate<C extends FoundCli>(
   env: CommandEnv<C>,
   state: StateEnvironment = { envVars: {}, diyBackend: false, notice: [] },
+  configFile?: (stack: string) => string | undefined,
 ): Promise<ExitCode> {
   const { io } = env;
   return runCommand("rotate", io, async () => {
@@ -159,7 +160,11 @@ export function rotate<C extends FoundCli>(
       return EXIT.ok;
     }
     state.notice.forEach((line) => io.err(line));
-    const ops = await connectStacks(env, { envVars: state.envVars, createMissing: false });
+    const ops = await connectStacks(env, {
+      envVars: state.envVars,
+      createMissing: false,
+      ...(configFile !== undefined ? { configFile } : {}),
+    });
     const leaves =
       args.leaves.length > 0 ? args.leaves : await configuredLeaves(ops, args.observer);
     const operation = args.preview ? "preview" : "up";
@@ -206,5 +211,7 @@ export function rotate<C extends FoundCli>(
 }
 
 if (require.main === module) {
-  exitWith(rotate(processEnv(), stateEnvironment(process.env, PROJECT_DIR)));
+  exitWith(
+    rotate(processEnv(), stateEnvironment(process.env, PROJECT_DIR), renderConfigFor(PROJECT_DIR)),
+  );
 }

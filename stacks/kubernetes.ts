@@ -10,7 +10,14 @@ import { KubernetesTarget } from "./config";
 export function kubernetesProvider(name: string, target: KubernetesTarget): k8s.Provider {
   const args: k8s.ProviderArgs =
     target.kind === "render"
-      ? { renderYamlToDirectory: target.directory }
+      ? {
+          renderYamlToDirectory: target.directory,
+          // A refresh (every deploy and rotate run) reads each object back, and with no cluster
+          // the provider fails that ("unreachable cluster"). Dropped from the state instead,
+          // each object is rendered again by the same run. (skipUpdateUnreachable, which would
+          // keep the state, also skips Check, and the provider then panics creating an object.)
+          deleteUnreachable: true,
+        }
       : {
           // Kubeconfig contents are credentials: keep them secret in state whatever their source.
           ...(target.kubeconfig !== undefined

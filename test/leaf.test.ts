@@ -221,13 +221,15 @@ describe("leaf stack on the mock runtime", () => {
       assert.equal(inputs.kubeconfig.value, "apiVersion: v1\nkind: Config\n");
     });
 
-    it("renders to a directory instead of a cluster when renderDir is set", async () => {
+    it("renders to a directory instead of a cluster when renderDir is set, and refreshes keep the state", async () => {
       const rendered = await runLeaf(
         { role: "leaf", hostname: LEAF_A.hostname, renderDir: "out/leaf-a" },
         "leaf-a",
       );
+      // Without deleteUnreachable the real provider fails every refresh of a rendered stack.
       assert.deepEqual(rendered.mocks.one("pulumi:providers:kubernetes").inputs, {
         renderYamlToDirectory: "out/leaf-a",
+        deleteUnreachable: true,
       });
     });
   });

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { LeafExpiry } from "../components/contract";
 import { MIN_PULUMI_CLI_VERSION, PULUMI_CLI_VERSION } from "../ops/cli";
 import { LEAVES_KEY, ROTATE_USAGE, rotate } from "../ops/rotate";
-import { TRY_OUT_PASSPHRASE, stateEnvironment } from "../ops/deploy";
+import { TRY_OUT_PASSPHRASE, renderConfigFor, stateEnvironment } from "../ops/deploy";
 import { formatDuration, pool } from "../ops/run";
 import { certStatus } from "../ops/verify";
 import { FakeLocator, FakeOptions, Harness, harness } from "./support/ops";
@@ -488,5 +489,31 @@ describe("rotate: state", () => {
     const env = { PULUMI_BACKEND_URL: "s3://bucket", PULUMI_CONFIG_PASSPHRASE_FILE: "/p" };
     assert.equal(await rotate(h.env, stateEnvironment(env, "/repo")), 0);
     assert.deepEqual(h.ops()?.settings?.envVars, { PULUMI_BACKEND_URL: "s3://bucket" });
+  });
+});
+
+describe("rotate: render stacks", () => {
+  it("runs a stack that deploy renders through deploy's derived config, and the others through their own", async () => {
+    const repo = mkdtempSync(join(tmpdir(), "rotate-render-"));
+    try {
+      writeFileSync(join(repo, "Pulumi.leaf-a.yaml"), "config:\n  thanos-bridge:role: leaf\n");
+      writeFileSync(
+        join(repo, "Pulumi.leaf-b.yaml"),
+        "config:\n  thanos-bridge:role: leaf\n  thanos-bridge:kubeContext: b\n",
+      );
+      const configFor = renderConfigFor(repo);
+      const derived = configFor("organization/thanos-bridge/leaf-a");
+      assert.equal(derived, join(repo, ".pulumi-state", "config", "Pulumi.leaf-a.yaml"));
+      assert.match(readFileSync(derived, "utf8"), /thanos-bridge:renderDir: out\/leaf-a/);
+      assert.equal(configFor("leaf-b"), undefined);
+      assert.equal(configFor("organization/thanos-bridge/leaf-c"), undefined);
+
+      const h = harness([], world({ [A]: FRESH, [B]: FRESH, [C]: FRESH }), { now: NOW });
+      assert.equal(await rotate(h.env, stateEnvironment({}, repo), configFor), 0);
+      const used = h.ops()?.calls.find((c) => c.stack === A)?.configFile;
+      assert.equal(used, derived);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
+import { caGenerationHours, caGenerationStart, caSchedule } from "../../components/certspecs";
 import { ApiServer, startApiServer } from "./support/apiserver";
 import { applyAll, ensureNamespaces, installCrds } from "./support/apply";
 import { crdsOf, kindRank } from "./support/declared";
@@ -13,6 +14,16 @@ import { KubeClient, KubeError, KubeObject } from "./support/kube";
 import { PulumiProject, RunResult, pulumiProject } from "./support/pulumi";
 
 const REPO = join(__dirname, "..", "..");
+/** Debian's libfaketime (package faketime), installed by .ci/run. */
+const FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/** The certificates of a PEM bundle, in order. */
+function pemsOf(bundle: string | undefined): X509Certificate[] {
+  return (bundle ?? "")
+    .split(/(?<=-----END CERTIFICATE-----)\s*/)
+    .filter((p) => p.includes("BEGIN CERTIFICATE"))
+    .map((p) => new X509Certificate(p));
+}
 const shipped = (stack: string): string => readFileSync(join(REPO, `Pulumi.${stack}.yaml`), "utf8");
 
 /** Every `[stack] ...` line of a command's output, in order. */
@@ -111,6 +122,35 @@ describe("npm run deploy on the real Pulumi CLI, rendering the shipped stacks", 
     const kinds = new Set(stacks.flatMap((s) => s.objects.map((o) => o.kind)));
     for (const kind of ["Deployment", "Ingress", "IngressRoute", "TLSOption", "ConfigMap"]) {
       assert.ok(kinds.has(kind), `nothing rendered a ${kind}`);
+    }
+  });
+});
+
+describe("npm run rotate on the rendered stacks, as a try-out user runs it next", function () {
+  this.timeout(600_000);
+  let project: PulumiProject;
+
+  before(() => {
+    project = pulumiProject(
+      Object.fromEntries(["leaf-a", "leaf-b", "observer"].map((s) => [s, shipped(s)] as const)),
+    );
+  });
+
+  after(() => project?.remove());
+
+  it("reaches deploy's stacks and renders again, with the expiry check OK", async () => {
+    const deploy = await project.npm("deploy");
+    assert.equal(deploy.code, 0, show(deploy));
+    // Before rotate took deploy's derived config, the leaves' refresh looked for the ambient
+    // cluster ("unreachable cluster").
+    const r = await project.npm("rotate");
+    assert.equal(r.code, 0, show(r));
+    // Exit 0 is the expiry check's OK too (3 otherwise); each leaf's row says so per certificate.
+    for (const leaf of ["leaf-a", "leaf-b"]) {
+      assert.match(
+        r.stdout,
+        new RegExp(`^organization/thanos-bridge/${leaf} .* OK .* OK .* OK `, "m"),
+      );
     }
   });
 });
@@ -267,6 +307,56 @@ describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube
     const names = (l: { items: KubeObject[] }) =>
       l.items.map((c) => `${c.metadata.name}@${String(c.metadata.resourceVersion)}`).sort();
     assert.deepEqual(names(configMapsAfter.body), names(configMaps.body));
+  });
+
+  it("the CA change over its runs (introduced, switched, retired), the program's clock years on", async () => {
+    // The program places a leaf in its CA schedule by its own clock: every Node.js process of
+    // these runs (the program and the stand-in plugins) has it moved by libfaketime, while the
+    // CLI, the provider and the API server keep the real one.
+    const ca = { validityHours: 43800, renewBeforeHours: 8760 }; // the defaults
+    // The next generation's start, whatever phase today is in.
+    const period = caGenerationHours(ca) * 3600_000;
+    const next = caGenerationStart(ca, Math.floor(Date.now() / period) + 1).getTime();
+    const half = (ca.renewBeforeHours * 3600_000) / 2;
+    const day = 24 * 3600_000;
+    const steps = [
+      { phase: "introduced", at: next + day, cas: 2, signer: "older" },
+      { phase: "switched", at: next + half + day, cas: 2, signer: "newer" },
+      { phase: "steady", at: next + 2 * half + day, cas: 1, signer: "newer" },
+    ] as const;
+    let newest: string | undefined;
+    for (const step of steps) {
+      assert.equal(caSchedule(ca, new Date(step.at)).phase, step.phase);
+      const offset = Math.round((step.at - Date.now()) / 1000);
+      const r = await project.npm("rotate", [], {
+        LD_PRELOAD: FAKETIME_LIBRARY,
+        FAKETIME: `+${offset}`,
+      });
+      assert.equal(r.code, 0, `${step.phase}: ${show(r)}`);
+      const secrets = await secretsByName();
+      for (const [leaf, namespace] of Object.entries(LEAF_SECRETS)) {
+        const bundle = pemsOf(secrets.get(`${namespace}/thanos-bridge-client-ca`)?.["ca.crt"]);
+        assert.equal(bundle.length, step.cas, `${step.phase}: ${leaf}'s client CA bundle`);
+        const server = new X509Certificate(
+          secrets.get(`${namespace}/thanos-bridge-server-tls`)?.["tls.crt"] ?? "",
+        );
+        // The bundle is newest first; the server certificate is signed by the schedule's signer.
+        const signer = step.signer === "newer" ? bundle[0] : bundle[bundle.length - 1];
+        assert.ok(server.verify(signer.publicKey), `${step.phase}: ${leaf}'s signer`);
+        assert.match(signer.subject, new RegExp(`CN=thanos-bridge ${leaf} CA \\d+`));
+        // The observer carries the same CAs for the leaf.
+        const held = JSON.stringify(secrets.get(`thanos-bridge/thanos-bridge-leaf-${leaf}`));
+        for (const c of bundle) {
+          // A PEM's first line of base64, wherever the SDS files put the PEM.
+          const line = c.toString().split("\n")[1];
+          assert.ok(held.includes(line), `${step.phase}: the observer lacks one of ${leaf}'s CAs`);
+        }
+        if (leaf === "leaf-a") {
+          if (step.phase === "introduced") newest = bundle[0].fingerprint256;
+          else assert.equal(bundle[0].fingerprint256, newest, `${step.phase}: the new CA changed`);
+        }
+      }
+    }
   });
 
   it("destroy removes every object it made and leaves the stacks empty", async () => {
