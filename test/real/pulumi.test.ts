@@ -3,7 +3,7 @@
 // the bench's real kube-apiserver. Only the tls and time plugins are stand-ins.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { caGenerationHours, caGenerationStart, caSchedule } from "../../components/certspecs";
@@ -460,6 +460,46 @@ describe("user errors under the real Pulumi CLI: one clear message, no stack tra
     assert.match(
       r.stdout,
       /stack organization\/thanos-bridge\/leaf-p: has output 'bridge' but not its secret output 'bridgeClientKey': .*another passphrase or secrets provider/,
+    );
+    assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE, show(r));
+  });
+
+  it("a malformed contract (a leaf's bridge output of a future version): named, with the fix", async () => {
+    // The leaf-p state of the test above, its bridge output edited, imported as another leaf.
+    const exported = await project.pulumi(
+      ["stack", "export", "--show-secrets", "--stack", "leaf-p"],
+      OTHER,
+    );
+    assert.equal(exported.code, 0, show(exported));
+    // Resource URNs name their stack.
+    const state = JSON.parse(
+      exported.stdout.replaceAll("urn:pulumi:leaf-p::", "urn:pulumi:leaf-m::"),
+    ) as {
+      deployment: {
+        secrets_providers?: unknown;
+        resources: { type: string; outputs?: Record<string, { version?: number }> }[];
+      };
+    };
+    const stack = state.deployment.resources.find((r) => r.type === "pulumi:pulumi:Stack");
+    assert.ok(stack?.outputs?.["bridge"] !== undefined, "leaf-p exports no bridge");
+    stack.outputs["bridge"].version = 3;
+    const file = join(project.dir, "leaf-m.json");
+    writeFileSync(file, JSON.stringify(state));
+    for (const args of [
+      ["stack", "init", "organization/thanos-bridge/leaf-m"],
+      ["stack", "import", "--stack", "organization/thanos-bridge/leaf-m", "--file", file],
+    ]) {
+      // leaf-p's passphrase: the export's secrets provider (the CLI 3.248 panics importing
+      // plaintext secrets into a deployment without one: "attempt to encrypt value").
+      const r = await project.pulumi(args, OTHER);
+      assert.equal(r.code, 0, show(r));
+    }
+    project.stackFile("observer", observerFile(["organization/thanos-bridge/leaf-m"]));
+    const r = await project.pulumi(["preview", "--stack", "observer"]);
+    assert.notEqual(r.code, 0, show(r));
+    assert.match(
+      r.stdout,
+      /stack organization\/thanos-bridge\/leaf-m: output 'bridge' has contract version 3, but this program reads version 2: upgrade thanos-bridge on the observer/,
     );
     assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE, show(r));
   });
