@@ -201,12 +201,7 @@ export class Observer extends pulumi.ComponentResource {
     this.deployment = new k8s.apps.v1.Deployment(
       `${name}-querier`,
       {
-        metadata: {
-          name: OBSERVER_OBJECT_NAMES.querier,
-          namespace,
-          labels,
-          ...awaitAnnotations(args.skipAwait),
-        },
+        metadata: querierDeploymentMetadata(namespace, labels, args.skipAwait),
         // Depends on the config alone, so renewed certificates leave the pods running.
         spec: pulumi
           .all([input, data])
@@ -322,12 +317,7 @@ export class Observer extends pulumi.ComponentResource {
     const deployment = new k8s.apps.v1.Deployment(
       `${name}-querier`,
       {
-        metadata: {
-          name: OBSERVER_OBJECT_NAMES.querier,
-          namespace,
-          labels,
-          ...awaitAnnotations(args.skipAwait),
-        },
+        metadata: querierDeploymentMetadata(namespace, labels, args.skipAwait),
         spec: thanosDeploymentSpec(args.querier),
       },
       // Created after its volume's sources, so a new pod finds every one of them.
@@ -341,6 +331,15 @@ export class Observer extends pulumi.ComponentResource {
     );
     return { config, leafSecrets, deployment, service };
   }
+}
+
+/** Querier's Deployment, on either data path: its fixed name, and skipAwait's annotation. */
+function querierDeploymentMetadata(
+  namespace: pulumi.Input<string>,
+  labels: Record<string, string>,
+  skipAwait: boolean | undefined,
+) {
+  return { name: OBSERVER_OBJECT_NAMES.querier, namespace, labels, ...awaitAnnotations(skipAwait) };
 }
 
 /**
