@@ -133,12 +133,15 @@ async function main(): Promise<void> {
         host: `thanos.${cluster}.example.com`,
         port: 443,
         serverName: `thanos.${cluster}.example.com`,
+        streamTimeoutSeconds: 600,
       };
     });
     const t1 = process.hrtime.bigint();
     const config = envoyBootstrap(leaves, {
       endpointSuffix: "thanos-bridge.internal",
       fanOut: QUERIER_FAN_OUT,
+      ipFamily: "IPv4",
+      accessLog: "errors",
     });
     const t2 = process.hrtime.bigint();
     const yaml = stableYaml(config);

@@ -36,6 +36,12 @@ export interface LeafExpiry {
 
 export const CERTIFICATE_KINDS = ["ca", "server", "client"] as const;
 
+/**
+ * The leaf's `streamTimeoutSeconds`: its default, which an observer assumes for a leaf whose
+ * output predates the field, and its largest value.
+ */
+export const STREAM_TIMEOUT_SECONDS = { default: 600, max: 86400 } as const;
+
 /** The `bridge` output of a leaf stack, version 1. Holds no secret. */
 export interface LeafBridgeOutput {
   readonly version: typeof CONTRACT_VERSION;
@@ -55,6 +61,12 @@ export interface LeafBridgeOutput {
   /** PEM of the client certificate the leaf issued to the observer. */
   readonly clientCert: string;
   readonly expiry: LeafExpiry;
+  /**
+   * The longest silence, in seconds, the leaf's ingress allows on a gRPC stream; the observer's
+   * Envoy closes a leaf's streams after the same. Added in 0.3 without a version change: an
+   * observer reads a leaf without it as the default, and an earlier observer ignores it.
+   */
+  readonly streamTimeoutSeconds: number;
 }
 
 /** A leaf's public outputs as the observer sees them once checked. Holds no secret. */
@@ -73,6 +85,7 @@ export interface LeafBridgeValues {
   readonly caCerts: readonly string[];
   readonly clientCert: string;
   readonly expiry: LeafExpiry;
+  readonly streamTimeoutSeconds: number;
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
@@ -109,6 +122,7 @@ export function leafBridgeOutput(values: LeafBridgeValues): LeafBridgeOutput {
       server: times(values.expiry.server),
       client: times(values.expiry.client),
     },
+    streamTimeoutSeconds: values.streamTimeoutSeconds,
   };
 }
 
@@ -254,6 +268,15 @@ export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
   }
 
   const expiry = parseLeafExpiry(stack, bridge["expiry"]);
+  const timeout = bridge["streamTimeoutSeconds"] ?? STREAM_TIMEOUT_SECONDS.default;
+  if (!Number.isSafeInteger(timeout) || (timeout as number) < 1) {
+    const got = typeof timeout === "number" ? String(timeout) : describe(timeout);
+    throw new ContractError(
+      stack,
+      `output '${BRIDGE_OUTPUT}' field 'streamTimeoutSeconds' is ${got}; expected a whole ` +
+        `number of seconds, at least 1`,
+    );
+  }
 
   return {
     stack,
@@ -266,6 +289,7 @@ export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
     caCerts: joinPemBundle(caPems),
     clientCert: bridge["clientCert"] as string,
     expiry,
+    streamTimeoutSeconds: timeout as number,
   };
 }
 

@@ -17,6 +17,11 @@ export interface EnvoyUpstream {
   readonly port: number;
   /** SNI sent and the DNS SAN required of the leaf's server certificate. */
   readonly serverName: string;
+  /**
+   * The longest silence the leaf's ingress allows on a stream (its `streamTimeoutSeconds`, from
+   * the contract); the leaf's route idles out after the same time, so both ends agree.
+   */
+  readonly streamTimeoutSeconds: number;
 }
 
 /** Querier's per-pod concurrency, which bounds the streams Envoy must carry to one leaf. */
@@ -27,10 +32,23 @@ export interface QuerierFanOut {
   readonly maxConcurrentSelect: number;
 }
 
+/**
+ * The pod network's IP family, which decides the address of the stats listener, the one the
+ * kubelet probes on the pod's IP (see `statsAddress`).
+ */
+export type EnvoyIpFamily = "IPv4" | "IPv6" | "DualStack";
+export const ENVOY_IP_FAMILIES: readonly EnvoyIpFamily[] = ["IPv4", "IPv6", "DualStack"];
+
+/** Which gRPC calls Envoy writes to its access log (stdout). */
+export type EnvoyAccessLog = "none" | "errors" | "all";
+export const ENVOY_ACCESS_LOGS: readonly EnvoyAccessLog[] = ["none", "errors", "all"];
+
 export interface EnvoyOptions {
   /** Suffix of the names Querier dials: `<leaf>.<suffix>`. */
   readonly endpointSuffix: string;
   readonly fanOut: QuerierFanOut;
+  readonly ipFamily: EnvoyIpFamily;
+  readonly accessLog: EnvoyAccessLog;
 }
 
 export const ENVOY_PORTS = {
@@ -170,11 +188,37 @@ function router(): Record<string, unknown> {
   };
 }
 
-function stdoutAccessLog(): Record<string, unknown> {
-  return {
+/**
+ * The data listener's access log: none; every call; or (`errors`) only calls whose gRPC status
+ * is not OK, which Envoy derives from the HTTP status when a call ends without one (api
+ * envoy/config/accesslog/v3/accesslog.proto, GrpcStatusFilter).
+ */
+function accessLog(choice: Exclude<EnvoyAccessLog, "none">): Record<string, unknown> {
+  const log = {
     name: "envoy.access_loggers.stdout",
     typed_config: typed("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", {}),
   };
+  if (choice === "all") return log;
+  return { ...log, filter: { grpc_status_filter: { statuses: ["OK"], exclude: true } } };
+}
+
+/**
+ * The stats listener's address. Envoy refuses to start when a listener binds `::` on a node
+ * with IPv6 disabled ("IPv6 addresses are not supported on this machine"), and `0.0.0.0` is not
+ * reachable on an IPv6 pod IP, so the pod network's family decides, as in Envoy Gateway's
+ * `ipFamily` (envoyproxy/gateway#4817): IPv4 binds `0.0.0.0`; IPv6 binds `::`; DualStack binds
+ * `::` with `ipv4_compat`, taking IPv4 connections as IPv4-mapped addresses on the same socket.
+ */
+function statsAddress(family: EnvoyIpFamily): Record<string, unknown> {
+  const port_value = ENVOY_PORTS.stats;
+  switch (family) {
+    case "IPv4":
+      return { socket_address: { address: "0.0.0.0", port_value } };
+    case "IPv6":
+      return { socket_address: { address: "::", port_value } };
+    case "DualStack":
+      return { socket_address: { address: "::", port_value, ipv4_compat: true } };
+  }
 }
 
 function httpConnectionManager(
@@ -315,6 +359,9 @@ function leafVirtualHost(leaf: EnvoyUpstream, suffix: string): Record<string, un
           // each call; Envoy enforces that deadline (grpc-timeout) and adds none of its own.
           timeout: "0s",
           max_stream_duration: { grpc_timeout_header_max: "0s" },
+          // A stream silent this long is closed here exactly as the leaf's ingress would close
+          // it; a route's idle timeout takes the place of the listener's stream_idle_timeout.
+          idle_timeout: `${leaf.streamTimeoutSeconds}s`,
         },
       },
     ],
@@ -353,9 +400,11 @@ export function envoyBootstrap(
                   {
                     // Querier speaks plaintext gRPC with prior knowledge.
                     codec_type: "HTTP2",
-                    // Close streams silent for 10 minutes (Envoy's default is 5).
+                    // Until a stream has its route (each leaf's sets its own idle timeout).
                     stream_idle_timeout: "600s",
-                    access_log: [stdoutAccessLog()],
+                    ...(options.accessLog === "none"
+                      ? {}
+                      : { access_log: [accessLog(options.accessLog)] }),
                   },
                 ),
               ],
@@ -366,10 +415,7 @@ export function envoyBootstrap(
           name: "stats",
           // The only listener outside loopback, so the kubelet and Prometheus can reach it; it
           // forwards exactly two read-only admin paths.
-          // All addresses, IPv6 and IPv4 alike, for single- and dual-stack clusters.
-          address: {
-            socket_address: { address: "::", port_value: ENVOY_PORTS.stats, ipv4_compat: true },
-          },
+          address: statsAddress(options.ipFamily),
           filter_chains: [
             {
               filters: [

@@ -146,7 +146,12 @@ export class Observer extends pulumi.ComponentResource {
     const data = input.apply((i) => {
       const files = {
         [ENVOY_PATHS.configFile]: stableYaml(
-          envoyBootstrap(i.leaves, { endpointSuffix: i.endpointSuffix, fanOut: QUERIER_FAN_OUT }),
+          envoyBootstrap(i.leaves, {
+            endpointSuffix: i.endpointSuffix,
+            fanOut: QUERIER_FAN_OUT,
+            ipFamily: i.envoy.ipFamily,
+            accessLog: i.envoy.accessLog,
+          }),
         ),
         [THANOS_PATHS.endpointsFile]: stableYaml(endpointsConfig(i)),
       };

@@ -6,6 +6,8 @@ import { createHash } from "node:crypto";
 import {
   ENVOY_PATHS,
   ENVOY_PORTS,
+  EnvoyAccessLog,
+  EnvoyIpFamily,
   EnvoyUpstream,
   QuerierFanOut,
   leafAlias,
@@ -82,8 +84,14 @@ export interface ObserverInput {
     readonly extraEndpoints: readonly string[];
     readonly clientNamespaces: readonly string[];
   };
-  readonly envoy: ContainerSpec;
+  readonly envoy: EnvoySpec;
 }
+
+/** The Envoy sidecar: its container, and the bootstrap settings that are the user's choice. */
+export type EnvoySpec = ContainerSpec & {
+  readonly ipFamily: EnvoyIpFamily;
+  readonly accessLog: EnvoyAccessLog;
+};
 
 export function observerLabels(): Record<string, string> {
   return {

@@ -5,6 +5,13 @@
 
 import type { CertificateLifetime, KeyAlgorithm } from "../components/certspecs";
 import type { DataPath } from "../components/thanos";
+import { STREAM_TIMEOUT_SECONDS } from "../components/contract";
+import {
+  ENVOY_ACCESS_LOGS,
+  ENVOY_IP_FAMILIES,
+  EnvoyAccessLog,
+  EnvoyIpFamily,
+} from "../components/envoy";
 import {
   isDnsLabel,
   isDnsSubdomain,
@@ -75,7 +82,11 @@ export const CONFIG_SCHEMA = {
   gatewayNamespace: { type: "string", default: "", roles: "leaf" },
   traefikEntryPoint: { type: "string", default: "websecure", roles: "leaf" },
   allowedServices: { type: "array", default: ["thanos.Store", "thanos.info.Info"], roles: "leaf" },
-  streamTimeoutSeconds: { type: "integer", default: 600, roles: "leaf" },
+  streamTimeoutSeconds: {
+    type: "integer",
+    default: STREAM_TIMEOUT_SECONDS.default,
+    roles: "leaf",
+  },
   keyAlgorithm: { type: "string", default: "ECDSA-P256", roles: "leaf" },
   caValidityHours: { type: "integer", default: 43800, roles: "leaf" },
   caRenewBeforeHours: { type: "integer", default: 8760, roles: "leaf" },
@@ -97,6 +108,8 @@ export const CONFIG_SCHEMA = {
   envoyImage: { type: "string", default: "envoyproxy/envoy:v1.38.3", roles: "observer" },
   envoyCpu: { type: "string", default: "100m", roles: "observer" },
   envoyMemory: { type: "string", default: "256Mi", roles: "observer" },
+  envoyIpFamily: { type: "string", default: "IPv4", roles: "observer" },
+  envoyAccessLog: { type: "string", default: "errors", roles: "observer" },
   expiryAlertDays: { type: "integer", default: 0, roles: "observer" },
 } as const satisfies Record<string, KeySpec>;
 
@@ -189,7 +202,13 @@ export interface ObserverConfig {
     readonly clientNamespaces: readonly string[];
     readonly resources: ContainerResources;
   };
-  readonly envoy: { readonly image: string; readonly resources: ContainerResources };
+  readonly envoy: {
+    readonly image: string;
+    readonly resources: ContainerResources;
+    /** The pod network's IP family: where Envoy's stats listener binds. */
+    readonly ipFamily: EnvoyIpFamily;
+    readonly accessLog: EnvoyAccessLog;
+  };
   /**
    * Alert when a certificate Envoy uses expires in fewer than this many days (PodMonitor and
    * PrometheusRule); 0: no alert objects.
@@ -551,7 +570,7 @@ function readLeaf(r: Reader, stack: string): LeafConfig {
     ingressClass,
     ingressPathType: r.oneOf("ingressPathType", INGRESS_PATH_TYPES),
     allowedServices,
-    streamTimeoutSeconds: r.integer("streamTimeoutSeconds", 1, 86400),
+    streamTimeoutSeconds: r.integer("streamTimeoutSeconds", 1, STREAM_TIMEOUT_SECONDS.max),
     exposure: readExposure(r, allowedServices),
     pki: readPki(r),
     kubernetes: readKubernetesTarget(r),
@@ -692,6 +711,8 @@ function readObserver(r: Reader): ObserverConfig {
     envoy: {
       image: readImage(r, "envoyImage"),
       resources: readResources(r, "envoyCpu", "envoyMemory"),
+      ipFamily: r.oneOf("envoyIpFamily", ENVOY_IP_FAMILIES),
+      accessLog: r.oneOf("envoyAccessLog", ENVOY_ACCESS_LOGS),
     },
     // 0 turns the alert off; otherwise a day count up to a year.
     expiryAlertDays: r.integer(
@@ -712,6 +733,8 @@ const ENVOY_ONLY_KEYS: readonly ConfigKey[] = [
   "envoyImage",
   "envoyCpu",
   "envoyMemory",
+  "envoyIpFamily",
+  "envoyAccessLog",
 ];
 
 /** What `dataPath: thanos` cannot do: Envoy's settings, and the alert on Envoy's metrics. */

@@ -119,6 +119,7 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
           server: certificateTimes(server, lifetimes.server.renewBeforeHours),
           client: certificateTimes(client, lifetimes.client.renewBeforeHours),
         },
+        streamTimeoutSeconds: config.streamTimeoutSeconds,
       }),
     );
   return {

@@ -92,6 +92,8 @@ export function observerStack(config: ObserverConfig): ObserverStack {
       image: config.envoy.image,
       cpu: config.envoy.resources.cpu,
       memory: config.envoy.resources.memory,
+      ipFamily: config.envoy.ipFamily,
+      accessLog: config.envoy.accessLog,
     },
     ...(config.dataPath !== undefined ? { dataPath: config.dataPath } : {}),
     expiryAlertDays: config.expiryAlertDays,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { certificateExpiryRuleSpec, envoyPodMonitorSpec } from "../components/alerts";
 import { observerPodTemplate } from "../components/querier";
+import { ENVOY_SPEC } from "./support/observer";
 
 describe("certificate-expiry alert generators", () => {
   it("scrapes Envoy's stats port on the Querier pods, naming the job after the pods", () => {
@@ -30,7 +31,7 @@ describe("certificate-expiry alert generators", () => {
           extraEndpoints: [],
           clientNamespaces: [],
         },
-        envoy: { image: "envoyproxy/envoy:v1.38.3", cpu: "100m", memory: "256Mi" },
+        envoy: ENVOY_SPEC,
       },
       { configMap: "thanos-bridge-observer-0123456789" },
     );

@@ -461,6 +461,21 @@ describe("leaf config", () => {
         'thanos-bridge:envoyImage: "envoyproxy/envoy" is not allowed; pin the image to a release tag or a sha256 digest, e.g. envoyproxy/envoy:v1.38.3',
       ],
       [
+        "envoyIpFamily lowercase",
+        { ...OBSERVER, envoyIpFamily: "ipv6" },
+        'thanos-bridge:envoyIpFamily: "ipv6" is not allowed; use one of IPv4, IPv6, DualStack',
+      ],
+      [
+        "envoyAccessLog unknown",
+        { ...OBSERVER, envoyAccessLog: "failures" },
+        'thanos-bridge:envoyAccessLog: "failures" is not allowed; use one of none, errors, all',
+      ],
+      [
+        "envoyAccessLog with dataPath thanos",
+        { ...OBSERVER, dataPath: "thanos", envoyAccessLog: "all" },
+        "thanos-bridge:envoyAccessLog: applies only to thanos-bridge:dataPath envoy, but this stack's is thanos, which has no Envoy; remove it",
+      ],
+      [
         "querierReplicas 0",
         { ...OBSERVER, querierReplicas: "0" },
         'thanos-bridge:querierReplicas: "0" is not allowed; use a whole number from 1 to 100',
@@ -593,7 +608,12 @@ describe("observer config", () => {
         clientNamespaces: [],
         resources: { cpu: "500m", memory: "1Gi" },
       },
-      envoy: { image: "envoyproxy/envoy:v1.38.3", resources: { cpu: "100m", memory: "256Mi" } },
+      envoy: {
+        image: "envoyproxy/envoy:v1.38.3",
+        resources: { cpu: "100m", memory: "256Mi" },
+        ipFamily: "IPv4",
+        accessLog: "errors",
+      },
       expiryAlertDays: 0,
       kubernetes: { kind: "cluster", skipAwait: false },
     };

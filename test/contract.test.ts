@@ -211,6 +211,27 @@ describe("leaf→observer contract", () => {
     );
   });
 
+  it("carries the leaf's stream timeout, the default for a leaf that predates it", () => {
+    assert.equal(a.bridge.streamTimeoutSeconds, 600);
+    assert.equal(
+      parseLeafBridge(STACK, withField("streamTimeoutSeconds", 86400)).streamTimeoutSeconds,
+      86400,
+    );
+    const older: Record<string, unknown> = { ...a.bridge };
+    delete older.streamTimeoutSeconds;
+    assert.equal(parseLeafBridge(STACK, older).streamTimeoutSeconds, 600);
+    rejects(
+      withField("streamTimeoutSeconds", "600"),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'streamTimeoutSeconds' is the string "600"; expected a whole number of seconds, at least 1`,
+    );
+    rejects(
+      withField("streamTimeoutSeconds", 0),
+      a.clientKey,
+      `stack ${STACK}: output 'bridge' field 'streamTimeoutSeconds' is 0; expected a whole number of seconds, at least 1`,
+    );
+  });
+
   it("rejects a client key that is not a key, or not the client certificate's key", () => {
     rejects(
       a.bridge,

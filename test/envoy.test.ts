@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import {
   ENVOY_PORTS,
+  EnvoyOptions,
   EnvoyUpstream,
   circuitBreakers,
   envoyBootstrap,
@@ -20,17 +21,21 @@ const LEAVES: EnvoyUpstream[] = [
     host: "thanos.leaf-b.example.net",
     port: 8443,
     serverName: "thanos.leaf-b.example.net",
+    streamTimeoutSeconds: 3600,
   },
   {
     cluster: "leaf-a",
     host: "thanos.leaf-a.example.com",
     port: 443,
     serverName: "thanos.leaf-a.example.com",
+    streamTimeoutSeconds: 600,
   },
 ];
-const OPTIONS = {
+const OPTIONS: EnvoyOptions = {
   endpointSuffix: "bridge.internal",
   fanOut: { maxConcurrent: 10, maxConcurrentSelect: 3 },
+  ipFamily: "IPv4",
+  accessLog: "errors",
 };
 
 type Json = Record<string, unknown>;
@@ -112,9 +117,60 @@ describe("Envoy config generator", () => {
     assert.equal(route.timeout, "0s");
     assert.deepEqual(route.max_stream_duration, { grpc_timeout_header_max: "0s" });
     assert.equal(hcm("leaves").codec_type, "HTTP2");
-    assert.deepEqual(at(hcm("leaves"), "access_log", 0, "typed_config"), {
-      "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+  });
+
+  it("idles each leaf's streams out after that leaf's own streamTimeoutSeconds", () => {
+    const vhosts = at(hcm("leaves"), "route_config", "virtual_hosts") as Json[];
+    assert.deepEqual(
+      vhosts.map((v) => [v.name, at(v, "routes", 0, "route", "idle_timeout")]),
+      [
+        ["leaf-a", "600s"],
+        ["leaf-b", "3600s"],
+      ],
+    );
+  });
+
+  it("logs failed gRPC calls by default, every call or none on request", () => {
+    const stdout = {
+      name: "envoy.access_loggers.stdout",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+      },
+    };
+    const logs = (accessLog: EnvoyOptions["accessLog"]) => {
+      const c = envoyBootstrap(LEAVES, { ...OPTIONS, accessLog });
+      const listener = (at(c, "static_resources", "listeners") as Json[])[0];
+      return at(listener, "filter_chains", 0, "filters", 0, "typed_config", "access_log");
+    };
+    assert.deepEqual(logs("errors"), [
+      { ...stdout, filter: { grpc_status_filter: { statuses: ["OK"], exclude: true } } },
+    ]);
+    assert.deepEqual(logs("all"), [stdout]);
+    assert.equal(logs("none"), undefined);
+    for (const accessLog of ["none", "errors", "all"] as const) {
+      assertValidEnvoyBootstrap(envoyBootstrap(LEAVES, { ...OPTIONS, accessLog }));
+    }
+  });
+
+  it("binds the stats listener for the pod network's IP family", () => {
+    const stats = (ipFamily: EnvoyOptions["ipFamily"]) => {
+      const c = envoyBootstrap(LEAVES, { ...OPTIONS, ipFamily });
+      const listener = (at(c, "static_resources", "listeners") as Json[]).find(
+        (l) => l.name === "stats",
+      );
+      return at(listener, "address", "socket_address");
+    };
+    // IPv4 never names an IPv6 address: Envoy refuses `::` on a node with IPv6 disabled.
+    assert.deepEqual(stats("IPv4"), { address: "0.0.0.0", port_value: ENVOY_PORTS.stats });
+    assert.deepEqual(stats("IPv6"), { address: "::", port_value: ENVOY_PORTS.stats });
+    assert.deepEqual(stats("DualStack"), {
+      address: "::",
+      port_value: ENVOY_PORTS.stats,
+      ipv4_compat: true,
     });
+    for (const ipFamily of ["IPv4", "IPv6", "DualStack"] as const) {
+      assertValidEnvoyBootstrap(envoyBootstrap(LEAVES, { ...OPTIONS, ipFamily }));
+    }
   });
 
   it("gives each leaf a cluster with its address, HTTP/2, mTLS, SNI and SAN", () => {
@@ -200,7 +256,7 @@ describe("Envoy config generator", () => {
     );
     assert.deepEqual(addresses, {
       leaves: { address: "127.0.0.1", port_value: ENVOY_PORTS.listener },
-      stats: { address: "::", port_value: ENVOY_PORTS.stats, ipv4_compat: true },
+      stats: { address: "0.0.0.0", port_value: ENVOY_PORTS.stats },
     });
     const routes = at(hcm("stats"), "route_config", "virtual_hosts", 0, "routes") as Json[];
     assert.deepEqual(
@@ -267,6 +323,7 @@ describe("Envoy config generator", () => {
         host: `thanos.leaf-${i}.example.com`,
         port: 443,
         serverName: `thanos.leaf-${i}.example.com`,
+        streamTimeoutSeconds: 600,
       }));
       assertValidEnvoyBootstrap(envoyBootstrap(leaves, OPTIONS));
     }

@@ -320,6 +320,26 @@ describe("observer stack on the mock runtime", () => {
     assert.equal(run.pod.automountServiceAccountToken, false);
   });
 
+  it("closes a leaf's silent streams after the leaf's own streamTimeoutSeconds, end to end", async () => {
+    const slow = await runLeaf({ ...LEAF_B, streamTimeoutSeconds: "7200" }, "leaf-b");
+    const observer = await runObserver(OBSERVER, stacksOf({ [STACK_A]: a, [STACK_B]: slow }));
+    const hcm = envoyParts(observer).listeners.find((l) => l.name === "leaves")?.filter_chains[0]
+      .filters[0].typed_config as { route_config: { virtual_hosts: Inputs[] } };
+    const idle = hcm.route_config.virtual_hosts.map((v) => [
+      v.name,
+      (v.routes as { route: { idle_timeout: string } }[])[0].route.idle_timeout,
+    ]);
+    assert.deepEqual(idle, [
+      ["leaf-a", "600s"],
+      ["leaf-b", "7200s"],
+    ]);
+    // The leaf's own ingress allows the same silence.
+    const ingress = plain(slow.mocks.one("kubernetes:networking.k8s.io/v1:Ingress")).metadata as {
+      annotations: Record<string, string>;
+    };
+    assert.equal(ingress.annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"], "7200");
+  });
+
   it("rolls the pods onto a new immutable ConfigMap when the config changes", async () => {
     const revision = (r: ObserverRun) => {
       const configMap = plain(r.mocks.one("kubernetes:core/v1:ConfigMap"));

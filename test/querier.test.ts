@@ -11,12 +11,24 @@ import {
   querierNetworkPolicySpec,
 } from "../components/querier";
 import { MountedKey, fileReadProblems, resolveMountedFile } from "./support/mounts";
-import { PodSpec } from "./support/observer";
+import { ENVOY_SPEC, PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
 
 const LEAVES: EnvoyUpstream[] = [
-  { cluster: "leaf-b", host: "b.example.net", port: 443, serverName: "b.example.net" },
-  { cluster: "leaf-a", host: "a.example.com", port: 443, serverName: "a.example.com" },
+  {
+    cluster: "leaf-b",
+    host: "b.example.net",
+    port: 443,
+    serverName: "b.example.net",
+    streamTimeoutSeconds: 600,
+  },
+  {
+    cluster: "leaf-a",
+    host: "a.example.com",
+    port: 443,
+    serverName: "a.example.com",
+    streamTimeoutSeconds: 600,
+  },
 ];
 const INPUT: ObserverInput = {
   leaves: LEAVES,
@@ -30,7 +42,7 @@ const INPUT: ObserverInput = {
     extraEndpoints: ["thanos-store:10901"],
     clientNamespaces: ["grafana"],
   },
-  envoy: { image: "envoyproxy/envoy:v1.38.3", cpu: "100m", memory: "256Mi" },
+  envoy: ENVOY_SPEC,
 };
 const pod = (): PodSpec =>
   observerPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789" }).spec;

@@ -335,7 +335,7 @@ describe("the Envoy stand-in's translation of envoy.yaml", function () {
     dig(routes, "virtual_hosts", 0, "routes", 0, "route").cluster = "leaf-a";
     assert.throws(
       () => translateEnvoy(envoy, input),
-      /static_resources\.listeners\[1\]\.address\.socket_address\.ipv4_compat: is not translated/,
+      /static_resources\.listeners\[1\]\.filter_chains\[0\]\.filters\[0\]\.typed_config\.codec_type: "AUTO" is not translated/,
     );
   });
 });
