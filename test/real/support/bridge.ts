@@ -173,16 +173,31 @@ export interface LoadResult {
   readonly problems: readonly string[];
 }
 
+/** One answer of a query loop: when it was asked and answered (ms), and what it held. */
+export interface LoopAnswer {
+  readonly started: number;
+  readonly ended: number;
+  /** The clusters the answer has series of, sorted. */
+  readonly clusters: readonly string[];
+  readonly warnings: readonly string[];
+}
+
 /**
  * Sends `query` to Querier every `intervalMs` until `stop()` resolves its promise, at most
  * `maxQueries`, and counts the answers: complete (every cluster in `expect`), partial, silent
  * (see LoadResult) or failed. `changing` is the leaf whose credentials the test changes.
+ * `onAnswer` sees every answer, for a test whose expected clusters change as it runs.
  */
 export function queryLoop(
   /** The Querier to ask, read before each query (a rollout moves it, as a Service would). */
   querier: () => Running,
   expect: readonly string[],
-  options: { intervalMs: number; maxQueries: number; changing: string },
+  options: {
+    intervalMs: number;
+    maxQueries: number;
+    changing: string;
+    onAnswer?: (answer: LoopAnswer) => void;
+  },
 ): { stop(): Promise<LoadResult> } {
   let stopped = false;
   let ok = 0;
@@ -199,6 +214,7 @@ export function queryLoop(
         });
         const clusters = [...new Set(answer.data.result.map((s) => s.metric.cluster))].sort();
         const warnings = answer.warnings ?? [];
+        options.onAnswer?.({ started, ended: Date.now(), clusters, warnings });
         if (JSON.stringify(clusters) === JSON.stringify([...expect].sort()) && !warnings.length) {
           ok++;
         } else if (warnings.length > 0 || !clusters.includes(options.changing)) {
