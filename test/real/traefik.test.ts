@@ -27,7 +27,7 @@ import { ApiServer, startApiServer } from "./support/apiserver";
 import { applyAll, installCrds } from "./support/apply";
 import { crdsOf, kubernetesObjects } from "./support/declared";
 import { KubeClient } from "./support/kube";
-import { Traefik, exposeBackend, startTraefik } from "./support/traefik";
+import { Traefik, assertRefusedInHandshake, exposeBackend, startTraefik } from "./support/traefik";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
@@ -80,29 +80,6 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
   const stateA = new FakeState();
   /** What the API server said about the bench's own Service and EndpointSlice objects. */
   const bridgeWarnings: string[] = [];
-
-  /**
-   * Calls `call`, then checks Traefik refused the client certificate during the handshake: Go's
-   * TLS server aborts it, so the call fails as UNAVAILABLE before any HTTP/2 stream, Traefik logs
-   * the handshake error, and the backend sees nothing.
-   */
-  async function assertRefusedInHandshake(
-    traefik: Traefik,
-    call: () => Promise<CallResult>,
-    logged: RegExp,
-  ): Promise<void> {
-    const logBefore = traefik.log().length;
-    const callsBefore = backend.calls.length;
-    const result = await call();
-    assert.ok(!result.ok && result.code === grpc.status.UNAVAILABLE, JSON.stringify(result));
-    // Traefik writes the handshake error to its log a moment after the connection closes.
-    const deadline = Date.now() + 5000;
-    while (!logged.test(traefik.log().slice(logBefore)) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.match(traefik.log().slice(logBefore), logged);
-    assert.equal(backend.calls.length, callsBefore, "the backend saw the call");
-  }
 
   before(async function () {
     [server, backend] = await Promise.all([startApiServer(), startBackend()]);
@@ -228,6 +205,7 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
   it("no client certificate: refused in the handshake", async () => {
     await assertRefusedInHandshake(
       traefikA,
+      backend,
       () => callInfo(addressA, { serverName: envoyA.serverName, ca: envoyA.ca }),
       /tls: client didn't provide a certificate/,
     );
@@ -236,11 +214,13 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
   it("leaf-b's client certificate at leaf-a, and leaf-a's at leaf-b: refused", async () => {
     await assertRefusedInHandshake(
       traefikA,
+      backend,
       () => callInfo(addressA, { ...envoyA, cert: envoyB.cert, key: envoyB.key }),
       /tls: failed to verify certificate: x509: certificate signed by unknown authority/,
     );
     await assertRefusedInHandshake(
       traefikB,
+      backend,
       () => callInfo(addressB, { ...envoyB, cert: envoyA.cert, key: envoyA.key }),
       /tls: failed to verify certificate: x509: certificate signed by unknown authority/,
     );
@@ -250,6 +230,7 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
     const foreign = foreignClient();
     await assertRefusedInHandshake(
       traefikA,
+      backend,
       () => callInfo(addressA, { ...envoyA, cert: foreign.certPem, key: foreign.keyPem }),
       /tls: failed to verify certificate: x509: certificate signed by unknown authority/,
     );
@@ -266,6 +247,7 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
     });
     await assertRefusedInHandshake(
       traefikA,
+      backend,
       () => callInfo(addressA, { ...envoyA, cert: expired.certPem, key: expired.keyPem }),
       /tls: failed to verify certificate: x509: certificate has expired or is not yet valid/,
     );
@@ -275,6 +257,7 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
     const { cert, key } = serverTls(a);
     await assertRefusedInHandshake(
       traefikA,
+      backend,
       () => callInfo(addressA, { ...envoyA, cert, key }),
       /tls: failed to verify certificate: x509: certificate specifies an incompatible key usage/,
     );
@@ -385,6 +368,7 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
       // The same Traefik build, through the IngressRoute and TLSOption, refuses the same client.
       await assertRefusedInHandshake(
         traefikA,
+        backend,
         () => callInfo(addressA, { serverName: envoyA.serverName, ca: envoyA.ca }),
         /tls: client didn't provide a certificate/,
       );
@@ -467,6 +451,7 @@ describe("real Traefik as the leaf's ingress: the mTLS matrix", function () {
       }
       await assertRefusedInHandshake(
         traefikA,
+        backend,
         () => callInfo(addressA, old),
         /tls: failed to verify certificate: x509: certificate signed by unknown authority/,
       );

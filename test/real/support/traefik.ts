@@ -2,6 +2,9 @@
 // bench's kube-apiserver through a kubeconfig: its kubernetescrd provider (the program's
 // IngressRoute and TLSOption) or its kubernetesIngressNGINX provider (the program's Ingress). It
 // listens on 127.0.0.1 only, and stops, with its files, at `stop()` or when the process ends.
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { CallResult } from "../../support/grpc";
 import { realBinary } from "./bench";
 import { KubeClient, KubeObject } from "./kube";
 import { BenchProcess, freePort, removeDir, tempDir, waitFor } from "./processes";
@@ -142,4 +145,28 @@ export async function exposeBackend(
   const warnings: string[] = [];
   for (const obj of objects) warnings.push(...(await kube.apply(obj)).warnings);
   return warnings;
+}
+
+/**
+ * Calls `call`, then checks Traefik refused the client certificate during the handshake: Go's
+ * TLS server aborts it, so the call fails as UNAVAILABLE before any HTTP/2 stream, Traefik logs
+ * the handshake error (matching `logged`), and the backend (its `calls`) sees nothing.
+ */
+export async function assertRefusedInHandshake(
+  traefik: Traefik,
+  backend: { readonly calls: readonly string[] },
+  call: () => Promise<CallResult>,
+  logged: RegExp,
+): Promise<void> {
+  const logBefore = traefik.log().length;
+  const callsBefore = backend.calls.length;
+  const result = await call();
+  assert.ok(!result.ok && result.code === grpc.status.UNAVAILABLE, JSON.stringify(result));
+  // Traefik writes the handshake error to its log a moment after the connection closes.
+  const deadline = Date.now() + 5000;
+  while (!logged.test(traefik.log().slice(logBefore)) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(traefik.log().slice(logBefore), logged);
+  assert.equal(backend.calls.length, callsBefore, "the backend saw the call");
 }
