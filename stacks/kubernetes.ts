@@ -8,9 +8,15 @@ import { KubernetesTarget } from "./config";
  * manifests are rendered to instead (`renderDir`; Secrets are then written there in plain text).
  */
 export function kubernetesProvider(name: string, target: KubernetesTarget): k8s.Provider {
+  // Secrets and ConfigMaps change in place. By default the provider replaces one whose data
+  // changes, and one with a fixed name (all of ours) is deleted before it is created again:
+  // for that moment a renewed leaf's ingress has no certificate and Querier's volume no source
+  // (invariant 8 of docs/ARCHITECTURE.md). A ConfigMap marked immutable is still replaced.
+  const mutable = { enableSecretMutable: true, enableConfigMapMutable: true };
   const args: k8s.ProviderArgs =
     target.kind === "render"
       ? {
+          ...mutable,
           renderYamlToDirectory: target.directory,
           // A refresh (every deploy and rotate run) reads each object back, and with no cluster
           // the provider fails that ("unreachable cluster"). Dropped from the state instead,
@@ -19,6 +25,7 @@ export function kubernetesProvider(name: string, target: KubernetesTarget): k8s.
           deleteUnreachable: true,
         }
       : {
+          ...mutable,
           // Kubeconfig contents are credentials: keep them secret in state whatever their source.
           ...(target.kubeconfig !== undefined
             ? { kubeconfig: pulumi.secret(target.kubeconfig) }

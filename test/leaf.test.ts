@@ -187,7 +187,11 @@ describe("leaf stack on the mock runtime", () => {
     it("declares every Kubernetes object with the stack's own provider", () => {
       const provider = a.mocks.one("pulumi:providers:kubernetes");
       assert.equal(provider.name, "leaf-a-kubernetes");
-      assert.deepEqual(provider.inputs, { context: "leaf-a" });
+      assert.deepEqual(provider.inputs, {
+        context: "leaf-a",
+        enableConfigMapMutable: "true",
+        enableSecretMutable: "true",
+      });
       const objects = a.mocks.resources.filter((r) => r.type.startsWith("kubernetes:"));
       assert.ok(objects.length > 0);
       for (const object of objects) {
@@ -219,6 +223,9 @@ describe("leaf stack on the mock runtime", () => {
       const inputs = run.mocks.one("pulumi:providers:kubernetes").inputs;
       assert.ok(isSecretValue(inputs.kubeconfig), "kubeconfig is not a secret value");
       assert.equal(inputs.kubeconfig.value, "apiVersion: v1\nkind: Config\n");
+      // Renewed Secrets are updated, not deleted and created again (invariant 8).
+      assert.equal(inputs.enableSecretMutable, "true");
+      assert.equal(inputs.enableConfigMapMutable, "true");
     });
 
     it("renders to a directory instead of a cluster when renderDir is set, and refreshes keep the state", async () => {
@@ -231,6 +238,8 @@ describe("leaf stack on the mock runtime", () => {
       assert.deepEqual(rendered.mocks.one("pulumi:providers:kubernetes").inputs, {
         renderYamlToDirectory: "out/leaf-a",
         deleteUnreachable: "true",
+        enableConfigMapMutable: "true",
+        enableSecretMutable: "true",
       });
     });
   });
