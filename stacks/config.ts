@@ -5,13 +5,7 @@
 
 import type { CertificateLifetime, KeyAlgorithm } from "../components/certspecs";
 import type { DataPath } from "../components/thanos";
-import { STREAM_TIMEOUT_SECONDS } from "../components/contract";
-import {
-  ENVOY_ACCESS_LOGS,
-  ENVOY_IP_FAMILIES,
-  EnvoyAccessLog,
-  EnvoyIpFamily,
-} from "../components/envoy";
+import type { EnvoyAccessLog, EnvoyIpFamily } from "../components/envoy";
 import {
   isDnsLabel,
   isDnsSubdomain,
@@ -19,101 +13,29 @@ import {
   isGrpcServiceName,
   isServiceName,
 } from "../components/validate";
+import {
+  CONFIG_SCHEMA,
+  ConfigKey,
+  ExposureKind,
+  IngressPathType,
+  KeySpec,
+  PROJECT,
+  ROLES,
+  Role,
+  keySpec,
+} from "./keys";
 
-export const PROJECT = "thanos-bridge";
-
-export type Role = "leaf" | "observer";
-export const ROLES: readonly Role[] = ["leaf", "observer"];
-
-export type { CertificateLifetime, KeyAlgorithm };
-export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
-  "ECDSA-P256",
-  "ECDSA-P384",
-  "RSA-2048",
-  "RSA-3072",
-  "RSA-4096",
-];
-
-export type IngressPathType = "Prefix" | "ImplementationSpecific";
-export const INGRESS_PATH_TYPES: readonly IngressPathType[] = ["Prefix", "ImplementationSpecific"];
-
-/** How a leaf's StoreAPI is published (components/exposure.ts). */
-export type ExposureKind = "ingress-nginx" | "gateway-api" | "traefik";
-export const EXPOSURES: readonly ExposureKind[] = ["ingress-nginx", "gateway-api", "traefik"];
-
-export type { DataPath };
-export const DATA_PATHS: readonly DataPath[] = ["envoy", "thanos"];
-
-type KeyType = "string" | "integer" | "boolean" | "array";
-type DefaultValue = string | number | boolean | readonly string[];
-
-interface KeySpec {
-  readonly type: KeyType;
-  readonly default: DefaultValue;
-  /** Which role reads the key; `all` for both. */
-  readonly roles: "all" | Role;
-}
-
-/**
- * Every config key the program reads, with its type and default. `Pulumi.yaml` declares the same
- * keys (a test keeps the two equal); its descriptions are the user-facing documentation.
- */
-export const CONFIG_SCHEMA = {
-  role: { type: "string", default: "", roles: "all" },
-  kubeconfig: { type: "string", default: "", roles: "all" },
-  kubeContext: { type: "string", default: "", roles: "all" },
-  renderDir: { type: "string", default: "", roles: "all" },
-  skipAwait: { type: "boolean", default: false, roles: "all" },
-  clusterName: { type: "string", default: "", roles: "leaf" },
-  hostname: { type: "string", default: "", roles: "leaf" },
-  publicPort: { type: "integer", default: 443, roles: "leaf" },
-  namespace: { type: "string", default: "monitoring", roles: "all" },
-  createNamespace: { type: "boolean", default: false, roles: "all" },
-  sidecarService: {
-    type: "string",
-    default: "kube-prometheus-stack-thanos-discovery",
-    roles: "leaf",
-  },
-  sidecarPort: { type: "integer", default: 10901, roles: "leaf" },
-  ingressClass: { type: "string", default: "nginx", roles: "leaf" },
-  ingressPathType: { type: "string", default: "Prefix", roles: "leaf" },
-  exposure: { type: "string", default: "ingress-nginx", roles: "leaf" },
-  gatewayClassName: { type: "string", default: "", roles: "leaf" },
-  gatewayNamespace: { type: "string", default: "", roles: "leaf" },
-  traefikEntryPoint: { type: "string", default: "websecure", roles: "leaf" },
-  allowedServices: { type: "array", default: ["thanos.Store", "thanos.info.Info"], roles: "leaf" },
-  streamTimeoutSeconds: {
-    type: "integer",
-    default: STREAM_TIMEOUT_SECONDS.default,
-    roles: "leaf",
-  },
-  keyAlgorithm: { type: "string", default: "ECDSA-P256", roles: "leaf" },
-  caValidityHours: { type: "integer", default: 43800, roles: "leaf" },
-  caRenewBeforeHours: { type: "integer", default: 8760, roles: "leaf" },
-  serverValidityHours: { type: "integer", default: 2160, roles: "leaf" },
-  serverRenewBeforeHours: { type: "integer", default: 720, roles: "leaf" },
-  clientValidityHours: { type: "integer", default: 2160, roles: "leaf" },
-  clientRenewBeforeHours: { type: "integer", default: 720, roles: "leaf" },
-  rotationIntervalHours: { type: "integer", default: 24, roles: "leaf" },
-  leaves: { type: "array", default: [], roles: "observer" },
-  dataPath: { type: "string", default: "envoy", roles: "observer" },
-  endpointSuffix: { type: "string", default: "thanos-bridge.internal", roles: "observer" },
-  querierImage: { type: "string", default: "quay.io/thanos/thanos:v0.42.4", roles: "observer" },
-  querierReplicas: { type: "integer", default: 2, roles: "observer" },
-  replicaLabels: { type: "array", default: ["prometheus_replica"], roles: "observer" },
-  extraEndpoints: { type: "array", default: [], roles: "observer" },
-  clientNamespaces: { type: "array", default: [], roles: "observer" },
-  querierCpu: { type: "string", default: "500m", roles: "observer" },
-  querierMemory: { type: "string", default: "1Gi", roles: "observer" },
-  envoyImage: { type: "string", default: "envoyproxy/envoy:v1.38.3", roles: "observer" },
-  envoyCpu: { type: "string", default: "100m", roles: "observer" },
-  envoyMemory: { type: "string", default: "256Mi", roles: "observer" },
-  envoyIpFamily: { type: "string", default: "IPv4", roles: "observer" },
-  envoyAccessLog: { type: "string", default: "errors", roles: "observer" },
-  expiryAlertDays: { type: "integer", default: 0, roles: "observer" },
-} as const satisfies Record<string, KeySpec>;
-
-export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+export {
+  CONFIG_SCHEMA,
+  DATA_PATHS,
+  EXPOSURES,
+  INGRESS_PATH_TYPES,
+  KEY_ALGORITHMS,
+  PROJECT,
+  ROLES,
+} from "./keys";
+export type { ConfigKey, ExposureKind, IngressPathType, Role } from "./keys";
+export type { CertificateLifetime, DataPath, KeyAlgorithm };
 
 /** Raw config as Pulumi hands it to the program: full keys (`thanos-bridge:hostname`) to text. */
 export type RawConfig = Readonly<Record<string, string | undefined>>;
@@ -235,69 +157,145 @@ export class ConfigError extends Error {
 const fullKey = (key: string): string => `${PROJECT}:${key}`;
 const show = (value: unknown): string => JSON.stringify(value);
 
+/** Levenshtein distance, for "did you mean" on keys and values. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/**
+ * The candidate `value` was most likely meant as: the same but for case, dashes and
+ * underscores, else the nearest within a third of its length (at most 3 edits); none if two are
+ * equally near.
+ */
+export function closest(value: string, candidates: readonly string[]): string | undefined {
+  const fold = (v: string) => v.toLowerCase().replace(/[-_ ]/g, "");
+  const same = candidates.filter((c) => fold(c) === fold(value));
+  if (same.length === 1) return same[0];
+  const limit = Math.min(3, Math.max(1, Math.floor(value.length / 3)));
+  const scored = candidates
+    .map((c) => ({ c, d: editDistance(fold(value), fold(c)) }))
+    .filter((x) => x.d <= limit)
+    .sort((x, y) => x.d - y.d);
+  if (scored.length === 0 || (scored.length > 1 && scored[1].d === scored[0].d)) return undefined;
+  return scored[0].c;
+}
+
+const didYouMean = (value: string, candidates: readonly string[]): string => {
+  const near = closest(value, candidates);
+  return near === undefined ? "" : ` (did you mean ${near}?)`;
+};
+
 /** Collects problems while reading typed values; each reader returns the default on error. */
 class Reader {
-  readonly problems: string[] = [];
+  private readonly found: { readonly key: ConfigKey; readonly text: string }[] = [];
 
   constructor(private readonly raw: RawConfig) {}
 
+  get problems(): readonly string[] {
+    return this.found.map((p) => p.text);
+  }
+
+  /** The problems about keys the stack sets (the others are only defaults, or missing). */
+  problemsOfSetKeys(): readonly string[] {
+    return this.found.filter((p) => this.raw[fullKey(p.key)] !== undefined).map((p) => p.text);
+  }
+
+  hasProblem(key: ConfigKey): boolean {
+    return this.found.some((p) => p.key === key);
+  }
+
   problem(key: ConfigKey, message: string): void {
-    this.problems.push(`${fullKey(key)}: ${message}`);
+    const text = `${fullKey(key)}: ${message}`;
+    if (!this.found.some((p) => p.text === text)) this.found.push({ key, text });
   }
 
   /** True when the key holds a value other than its default (so it was set on purpose). */
   isSet(key: ConfigKey): boolean {
     const text = this.text(key);
     if (text === undefined) return false;
-    const spec = CONFIG_SCHEMA[key];
+    const spec = keySpec(key);
     const asText = Array.isArray(spec.default)
       ? JSON.stringify(spec.default)
       : String(spec.default);
     return text !== asText;
   }
 
+  /** The raw text, or undefined for unset or empty. Whitespace around it is a problem. */
   private text(key: ConfigKey): string | undefined {
     const value = this.raw[fullKey(key)];
-    return value === undefined || value === "" ? undefined : value;
+    if (value === undefined || value === "") return undefined;
+    // Kubeconfig contents are a document: their line breaks are theirs.
+    if (key === "kubeconfig") return value;
+    const trimmed = value.trim();
+    if (trimmed !== value && keySpec(key).type !== "array") {
+      this.problem(
+        key,
+        `${show(value)} has whitespace around it; remove it (${show(trimmed)} is what was meant)`,
+      );
+    }
+    return trimmed === "" ? undefined : trimmed;
   }
 
   string(key: ConfigKey): string {
-    const spec = CONFIG_SCHEMA[key];
-    return this.text(key) ?? String(spec.default);
+    return this.text(key) ?? String(keySpec(key).default);
   }
 
-  oneOf<T extends string>(key: ConfigKey, allowed: readonly T[]): T {
+  /** One of the key's `allowed` values. */
+  oneOf<T extends string>(key: ConfigKey): T {
+    const allowed = keySpec(key).allowed ?? [];
     const value = this.string(key);
-    if ((allowed as readonly string[]).includes(value)) return value as T;
-    this.problem(key, `${show(value)} is not allowed; use one of ${allowed.join(", ")}`);
-    return allowed[0];
+    if (allowed.includes(value)) return value as T;
+    this.problem(
+      key,
+      `${show(value)} is not allowed; use one of ${allowed.join(", ")}${didYouMean(value, allowed)}`,
+    );
+    return allowed[0] as T;
   }
 
-  /** A whole number from `min` to `max`; `allowed` says so in the message if set. */
-  integer(key: ConfigKey, min: number, max: number, allowed?: string): number {
-    const spec = CONFIG_SCHEMA[key];
+  /** A whole number in the key's range; `allowed` words the range in the message if set. */
+  integer(key: ConfigKey, allowed?: string): number {
+    const spec = keySpec(key);
+    const [min, max] = [spec.min ?? 0, spec.max ?? Number.MAX_SAFE_INTEGER];
     const text = this.text(key);
     if (text === undefined) return spec.default as number;
     const value = /^-?[0-9]+$/.test(text) ? Number(text) : NaN;
     if (!Number.isSafeInteger(value) || value < min || value > max) {
       const use = allowed ?? `a whole number from ${min} to ${max}`;
-      this.problem(key, `${show(text)} is not allowed; use ${use}`);
+      const unit = /^[0-9]+ ?[a-z]+$/i.test(text) ? ", without a unit" : "";
+      this.problem(key, `${show(text)} is not allowed; use ${use}${unit}`);
       return spec.default as number;
     }
     return value;
   }
 
   boolean(key: ConfigKey): boolean {
-    const spec = CONFIG_SCHEMA[key];
+    const spec = keySpec(key);
     const text = this.text(key);
     if (text === undefined) return spec.default as boolean;
     if (text === "true" || text === "false") return text === "true";
-    this.problem(key, `${show(text)} is not allowed; use true or false`);
+    const meant = /^(true|yes|on|1)$/i.test(text)
+      ? " (did you mean true?)"
+      : /^(false|no|off|0)$/i.test(text)
+        ? " (did you mean false?)"
+        : "";
+    this.problem(key, `${show(text)} is not allowed; use true or false${meant}`);
     return spec.default as boolean;
   }
 
   stringList(key: ConfigKey): readonly string[] {
-    const spec = CONFIG_SCHEMA[key];
+    const spec = keySpec(key);
     const text = this.text(key);
     if (text === undefined) return spec.default as readonly string[];
     let value: unknown;
@@ -306,23 +304,39 @@ class Reader {
     } catch {
       value = undefined;
     }
+    if (typeof value === "string" || (value === undefined && !text.startsWith("["))) {
+      // A list written as a string: `key: a,b` or `pulumi config set key a`.
+      this.problem(
+        key,
+        `${show(typeof value === "string" ? value : text)} is a string, not a list; write it in the stack file as a YAML list ` +
+          `(one "- item" per line), or \`pulumi config set --path '${key}[0]' <item>\``,
+      );
+      return spec.default as readonly string[];
+    }
     if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
       this.problem(key, `${show(text)} is not allowed; use a YAML list of strings`);
       return spec.default as readonly string[];
     }
-    return value;
+    for (const item of value) {
+      if (item.trim() !== item) {
+        this.problem(key, `${show(item)} has whitespace around it; remove it`);
+      }
+    }
+    return value.map((v) => v.trim());
   }
 }
 
-/** Reads `role`: the one key every stack must set. */
-export function readRole(raw: RawConfig, stack: string): Role {
+/** Reads `role`, or says what is wrong with it. */
+function readRole(raw: RawConfig): { role?: Role; problem?: string } {
   const role = raw[fullKey("role")] ?? "";
-  if ((ROLES as readonly string[]).includes(role)) return role as Role;
-  const problem =
-    role === ""
-      ? `${fullKey("role")} is not set; run \`pulumi config set role leaf\` (or observer) on this stack`
-      : `${fullKey("role")}: ${show(role)} is not allowed; use one of ${ROLES.join(", ")}`;
-  throw new ConfigError(stack, [problem]);
+  if ((ROLES as readonly string[]).includes(role)) return { role: role as Role };
+  return {
+    problem:
+      role === ""
+        ? `${fullKey("role")} is not set; run \`pulumi config set role leaf\` (or observer) on this stack`
+        : `${fullKey("role")}: ${show(role)} is not allowed; use one of ${ROLES.join(", ")}` +
+          didYouMean(role, ROLES),
+  };
 }
 
 /** Keys earlier releases read, and what replaced them. */
@@ -334,15 +348,86 @@ const REPLACED_KEYS: Readonly<Record<string, readonly ConfigKey[]>> = {
 /** Rejects keys in the project's namespace that the program does not know (typos). */
 function unknownKeys(raw: RawConfig): string[] {
   const prefix = `${PROJECT}:`;
+  const known = Object.keys(CONFIG_SCHEMA);
   return Object.keys(raw)
     .filter((k) => k.startsWith(prefix) && !(k.slice(prefix.length) in CONFIG_SCHEMA))
     .sort()
     .map((k) => {
-      const replaced = REPLACED_KEYS[k.slice(prefix.length)];
-      return replaced
-        ? `${k} was replaced by ${replaced.map(fullKey).join(" and ")}; set those instead`
-        : `${k} is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`;
+      const name = k.slice(prefix.length);
+      const replaced = REPLACED_KEYS[name];
+      if (replaced) {
+        return `${k} was replaced by ${replaced.map(fullKey).join(" and ")}; set those instead`;
+      }
+      const near = closest(name, known);
+      return near !== undefined
+        ? `${k} is not a known key; did you mean ${fullKey(near)}?`
+        : `${k} is not a known key; known keys are ${[...known].sort().join(", ")}`;
     });
+}
+
+/**
+ * Keys of another namespace that are ours misspelt (`thanos_bridge:`, `thanos-brigde:`): Pulumi
+ * keeps them, and the program would never read them.
+ */
+function nearNamespaceKeys(raw: RawConfig): string[] {
+  return Object.keys(raw)
+    .filter((k) => {
+      const namespace = k.split(":")[0];
+      return namespace !== PROJECT && closest(namespace, [PROJECT]) !== undefined;
+    })
+    .sort()
+    .map((k) => {
+      const [namespace, ...rest] = k.split(":");
+      return (
+        `${k}: the namespace ${namespace} is not this project's, so the program would never ` +
+        `read it; did you mean ${fullKey(rest.join(":"))}?`
+      );
+    });
+}
+
+/**
+ * The Kubernetes provider's own config keys. The program passes every resource its own provider,
+ * which reads none of them, so `pulumi config set kubernetes:context X` would change nothing:
+ * `context` and `kubeconfig` are taken as this project's keys (as Pulumi users expect), every
+ * other one is refused with the key to use instead.
+ */
+const KUBERNETES_KEYS: Readonly<Record<string, ConfigKey>> = {
+  "kubernetes:context": "kubeContext",
+  "kubernetes:kubeconfig": "kubeconfig",
+};
+const KUBERNETES_INSTEAD: Readonly<Record<string, ConfigKey>> = {
+  "kubernetes:namespace": "namespace",
+  "kubernetes:renderYamlToDirectory": "renderDir",
+};
+
+/** `raw` with `kubernetes:context`/`kubeconfig` as this project's keys, and the problems. */
+function kubernetesKeys(raw: RawConfig): { raw: RawConfig; problems: string[] } {
+  const merged: Record<string, string | undefined> = { ...raw };
+  const problems: string[] = [];
+  for (const k of Object.keys(raw)
+    .filter((k) => k.startsWith("kubernetes:"))
+    .sort()) {
+    const ours = KUBERNETES_KEYS[k];
+    if (ours !== undefined) {
+      const own = raw[fullKey(ours)];
+      if (own !== undefined && own !== "" && own !== raw[k]) {
+        problems.push(
+          `${k} and ${fullKey(ours)} are both set, to different values; keep one (they mean ` +
+            `the same here)`,
+        );
+      } else merged[fullKey(ours)] = raw[k];
+      continue;
+    }
+    const instead = KUBERNETES_INSTEAD[k];
+    problems.push(
+      `${k} has no effect: this program gives its resources their own Kubernetes provider, ` +
+        `which does not read the kubernetes: keys; ` +
+        (instead !== undefined
+          ? `set ${fullKey(instead)} instead`
+          : `remove it (${PROJECT}'s keys are listed in docs/CONFIG.md)`),
+    );
+  }
+  return { raw: merged, problems };
 }
 
 function readKubernetesTarget(r: Reader): KubernetesTarget {
@@ -375,14 +460,13 @@ function readKubernetesTarget(r: Reader): KubernetesTarget {
 }
 
 function readPki(r: Reader): PkiConfig {
-  const keyAlgorithm = r.oneOf("keyAlgorithm", KEY_ALGORITHMS);
-  const hundredYears = 100 * 365 * 24;
-  const interval = r.integer("rotationIntervalHours", 1, 24 * 31);
+  const keyAlgorithm = r.oneOf<KeyAlgorithm>("keyAlgorithm");
+  const interval = r.integer("rotationIntervalHours");
   const lifetime = (kind: "ca" | "server" | "client"): CertificateLifetime => {
     const validityKey = `${kind}ValidityHours` as const;
     const renewKey = `${kind}RenewBeforeHours` as const;
-    const validityHours = r.integer(validityKey, 1, hundredYears);
-    const renewBeforeHours = r.integer(renewKey, 1, hundredYears);
+    const validityHours = r.integer(validityKey);
+    const renewBeforeHours = r.integer(renewKey);
     if (renewBeforeHours >= validityHours) {
       r.problem(
         renewKey,
@@ -458,7 +542,7 @@ export const GRPC_ROUTE_MAX_RULES = 16;
 const ENTRY_POINT = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
 function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposureConfig {
-  const kind = r.oneOf("exposure", EXPOSURES);
+  const kind = r.oneOf<ExposureKind>("exposure");
   // Every exposure's keys are checked whatever the exposure, so a prepared switch is valid.
   const gatewayClassName = r.string("gatewayClassName");
   if (gatewayClassName !== "" && !isDnsSubdomain(gatewayClassName)) {
@@ -562,15 +646,15 @@ function readLeaf(r: Reader, stack: string): LeafConfig {
     role: "leaf",
     clusterName,
     hostname,
-    publicPort: r.integer("publicPort", 1, 65535),
+    publicPort: r.integer("publicPort"),
     namespace,
     createNamespace: r.boolean("createNamespace"),
     sidecarService,
-    sidecarPort: r.integer("sidecarPort", 1, 65535),
+    sidecarPort: r.integer("sidecarPort"),
     ingressClass,
-    ingressPathType: r.oneOf("ingressPathType", INGRESS_PATH_TYPES),
+    ingressPathType: r.oneOf<IngressPathType>("ingressPathType"),
     allowedServices,
-    streamTimeoutSeconds: r.integer("streamTimeoutSeconds", 1, STREAM_TIMEOUT_SECONDS.max),
+    streamTimeoutSeconds: r.integer("streamTimeoutSeconds"),
     exposure: readExposure(r, allowedServices),
     pki: readPki(r),
     kubernetes: readKubernetesTarget(r),
@@ -591,6 +675,11 @@ const PINNED_IMAGE =
  */
 const STORE_ENDPOINT =
   /^((dns\+)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?:[0-9]{1,5}|(dnssrv|dnssrvnoa)\+_[a-z0-9-]+\._tcp\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?)$/;
+/** A `host:port` endpoint's port is 1 to 65535 (SRV endpoints carry none). */
+function endpointPortValid(endpoint: string): boolean {
+  const port = /:([0-9]+)$/.exec(endpoint);
+  return port === null || (Number(port[1]) >= 1 && Number(port[1]) <= 65535);
+}
 /** Prometheus label name. */
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -626,19 +715,68 @@ function readImage(r: Reader, key: ConfigKey): string {
   return image;
 }
 
-function readResources(r: Reader, cpuKey: ConfigKey, memoryKey: ConfigKey): ContainerResources {
+/** Millicores of a CPU quantity (`CPU_QUANTITY`). */
+function millicores(cpu: string): number {
+  return cpu.endsWith("m") ? Number(cpu.slice(0, -1)) : Math.round(Number(cpu) * 1000);
+}
+
+const MEMORY_UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+
+/** Bytes of a memory quantity (`MEMORY_QUANTITY`). */
+function bytes(memory: string): number {
+  const [, digits, unit] = /^([0-9]+)([A-Za-z]*)$/.exec(memory) ?? ["", "0", ""];
+  return Number(digits) * (MEMORY_UNITS[unit] ?? 0);
+}
+
+/**
+ * The least a container is given: what it needs to start and serve one leaf. Below it the pod
+ * is throttled to a stop or killed for memory, which the quantities alone would not say.
+ */
+const RESOURCE_FLOORS = {
+  querier: { cpu: "100m", memory: "128Mi", what: "Querier" },
+  envoy: { cpu: "10m", memory: "32Mi", what: "Envoy" },
+} as const;
+
+function readResources(
+  r: Reader,
+  cpuKey: ConfigKey,
+  memoryKey: ConfigKey,
+  floor: (typeof RESOURCE_FLOORS)[keyof typeof RESOURCE_FLOORS],
+): ContainerResources {
   const cpu = r.string(cpuKey);
-  if (!CPU_QUANTITY.test(cpu) || /^0+m?$/.test(cpu)) {
+  if (!CPU_QUANTITY.test(cpu)) {
     r.problem(
       cpuKey,
-      `${show(cpu)} is not allowed; use a CPU quantity above zero such as 250m or 1`,
+      `${show(cpu)} is not allowed; use a CPU quantity such as 250m or 1 (at least ${floor.cpu})`,
+    );
+  } else if (millicores(cpu) < millicores(floor.cpu)) {
+    r.problem(
+      cpuKey,
+      `${show(cpu)} is not allowed; ${floor.what} needs at least ${floor.cpu} of CPU`,
     );
   }
   const memory = r.string(memoryKey);
-  if (!MEMORY_QUANTITY.test(memory) || /^0+[A-Za-z]*$/.test(memory)) {
+  if (!MEMORY_QUANTITY.test(memory)) {
     r.problem(
       memoryKey,
-      `${show(memory)} is not allowed; use a memory quantity above zero such as 512Mi or 2Gi`,
+      `${show(memory)} is not allowed; use a memory quantity such as 512Mi or 2Gi (at least ` +
+        `${floor.memory})`,
+    );
+  } else if (bytes(memory) < bytes(floor.memory)) {
+    r.problem(
+      memoryKey,
+      `${show(memory)} is not allowed; ${floor.what} needs at least ${floor.memory} of memory` +
+        (/^[0-9]+$/.test(memory) ? " (a quantity without a unit is bytes)" : ""),
     );
   }
   return { cpu, memory };
@@ -655,20 +793,39 @@ function readNamespace(r: Reader): string {
   return namespace;
 }
 
-function readObserver(r: Reader): ObserverConfig {
+function readLeavesWith(r: Reader): readonly string[] {
   const leaves = readList(
     r,
     "leaves",
     (v) => QUALIFIED_STACK.test(v),
     "a fully qualified stack name <organization>/<project>/<stack>, e.g. acme/thanos-bridge/leaf-a",
   );
-  if (leaves.length === 0 && r.problems.every((p) => !p.startsWith(fullKey("leaves")))) {
+  if (leaves.length === 0 && !r.hasProblem("leaves")) {
     r.problem(
       "leaves",
       `is empty; list the leaf stacks this observer queries, e.g. ` +
         `\`pulumi config set --path 'leaves[0]' acme/thanos-bridge/leaf-a\``,
     );
   }
+  return leaves;
+}
+
+/**
+ * An observer's `leaves`, read as its stack reads them: the fully qualified names among them
+ * (sorted, distinct), and every problem of the list. The one parser of leaf lists, for the
+ * program, `npm run check` (and so deploy) and `npm run rotate`.
+ */
+export function readLeaves(raw: RawConfig): {
+  readonly leaves: readonly string[];
+  readonly problems: readonly string[];
+} {
+  const r = new Reader(raw);
+  const leaves = readLeavesWith(r).filter((l) => QUALIFIED_STACK.test(l));
+  return { leaves, problems: r.problems };
+}
+
+function readObserver(r: Reader): ObserverConfig {
+  const leaves = readLeavesWith(r);
   const endpointSuffix = r.string("endpointSuffix");
   if (!isFqdn(endpointSuffix)) {
     r.problem(
@@ -677,7 +834,7 @@ function readObserver(r: Reader): ObserverConfig {
         `that no real zone uses, e.g. thanos-bridge.internal`,
     );
   }
-  const dataPath = r.oneOf("dataPath", DATA_PATHS);
+  const dataPath = r.oneOf<DataPath>("dataPath");
   const config: ObserverConfig = {
     role: "observer",
     leaves,
@@ -687,7 +844,7 @@ function readObserver(r: Reader): ObserverConfig {
     endpointSuffix,
     querier: {
       image: readImage(r, "querierImage"),
-      replicas: r.integer("querierReplicas", 1, 100),
+      replicas: r.integer("querierReplicas"),
       replicaLabels: readList(
         r,
         "replicaLabels",
@@ -697,7 +854,7 @@ function readObserver(r: Reader): ObserverConfig {
       extraEndpoints: readList(
         r,
         "extraEndpoints",
-        (v) => STORE_ENDPOINT.test(v),
+        (v) => STORE_ENDPOINT.test(v) && endpointPortValid(v),
         "host:port, dns+host:port or dnssrv+_<port name>._tcp.<service>, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc",
       ),
       clientNamespaces: readList(
@@ -706,19 +863,17 @@ function readObserver(r: Reader): ObserverConfig {
         isDnsLabel,
         "a namespace name (a DNS label), e.g. grafana",
       ),
-      resources: readResources(r, "querierCpu", "querierMemory"),
+      resources: readResources(r, "querierCpu", "querierMemory", RESOURCE_FLOORS.querier),
     },
     envoy: {
       image: readImage(r, "envoyImage"),
-      resources: readResources(r, "envoyCpu", "envoyMemory"),
-      ipFamily: r.oneOf("envoyIpFamily", ENVOY_IP_FAMILIES),
-      accessLog: r.oneOf("envoyAccessLog", ENVOY_ACCESS_LOGS),
+      resources: readResources(r, "envoyCpu", "envoyMemory", RESOURCE_FLOORS.envoy),
+      ipFamily: r.oneOf<EnvoyIpFamily>("envoyIpFamily"),
+      accessLog: r.oneOf<EnvoyAccessLog>("envoyAccessLog"),
     },
     // 0 turns the alert off; otherwise a day count up to a year.
     expiryAlertDays: r.integer(
       "expiryAlertDays",
-      0,
-      365,
       "0 (no alert) or a whole number of days from 1 to 365",
     ),
     kubernetes: readKubernetesTarget(r),
@@ -774,14 +929,27 @@ function otherRoleKeys(r: Reader, role: Role): void {
 
 /**
  * Reads and validates the whole stack config. Throws a ConfigError listing every problem;
- * returns a typed object only when the config is entirely valid.
+ * returns a typed object only when the config is entirely valid. A bad or missing role hides
+ * nothing: every key the stack sets is still checked on its own.
  */
-export function loadConfig(raw: RawConfig, stack: string): StackConfig {
-  const role = readRole(raw, stack);
+export function loadConfig(input: RawConfig, stack: string): StackConfig {
+  const { raw, problems: kubernetes } = kubernetesKeys(input);
+  const problems = [...nearNamespaceKeys(raw), ...kubernetes, ...unknownKeys(raw)];
+  const { role, problem } = readRole(raw);
+  if (role === undefined) {
+    // Each role's reader checks the keys it reads; keep what they say about keys set here.
+    const set = new Set<string>();
+    for (const read of [(r: Reader) => readLeaf(r, stack), readObserver]) {
+      const reader = new Reader(raw);
+      read(reader);
+      for (const p of reader.problemsOfSetKeys()) set.add(p);
+    }
+    throw new ConfigError(stack, [problem as string, ...problems, ...[...set].sort()]);
+  }
   const reader = new Reader(raw);
-  reader.problems.push(...unknownKeys(raw));
   otherRoleKeys(reader, role);
   const config = role === "leaf" ? readLeaf(reader, stack) : readObserver(reader);
-  if (reader.problems.length > 0) throw new ConfigError(stack, reader.problems);
+  problems.push(...reader.problems);
+  if (problems.length > 0) throw new ConfigError(stack, problems);
   return config;
 }

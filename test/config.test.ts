@@ -10,12 +10,16 @@ import {
   RawConfig,
   loadConfig,
 } from "../stacks/config";
+import { KeySpec, PROJECT } from "../stacks/keys";
+import { CONFIG_DOC, configReference, pulumiYamlConfig } from "../ops/config-docs";
 
 const ROOT = join(__dirname, "..");
 
-/** Raw config as Pulumi passes it: project-prefixed keys, text values. */
+/** Raw config as Pulumi passes it: project-prefixed keys (unless one names its own), text values. */
 function raw(values: Record<string, string>): RawConfig {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [`thanos-bridge:${k}`, v]));
+  return Object.fromEntries(
+    Object.entries(values).map(([k, v]) => [k.includes(":") ? k : `thanos-bridge:${k}`, v]),
+  );
 }
 
 const LEAF = { role: "leaf", hostname: "thanos.leaf-a.example.com" };
@@ -263,7 +267,7 @@ describe("leaf config", () => {
       [
         "createNamespace",
         { ...LEAF, createNamespace: "yes" },
-        'thanos-bridge:createNamespace: "yes" is not allowed; use true or false',
+        'thanos-bridge:createNamespace: "yes" is not allowed; use true or false (did you mean true?)',
       ],
       [
         "sidecarService starting with a digit",
@@ -338,7 +342,7 @@ describe("leaf config", () => {
       [
         "allowedServices not a list",
         { ...LEAF, allowedServices: "thanos.Store" },
-        'thanos-bridge:allowedServices: "thanos.Store" is not allowed; use a YAML list of strings',
+        'thanos-bridge:allowedServices: "thanos.Store" is a string, not a list; write it in the stack file as a YAML list (one "- item" per line), or `pulumi config set --path \'allowedServices[0]\' <item>`',
       ],
       [
         "allowedServices empty",
@@ -418,7 +422,7 @@ describe("leaf config", () => {
       [
         "skipAwait that is not a boolean",
         { ...LEAF, skipAwait: "yes" },
-        'thanos-bridge:skipAwait: "yes" is not allowed; use true or false',
+        'thanos-bridge:skipAwait: "yes" is not allowed; use true or false (did you mean true?)',
       ],
       [
         "an observer key on a leaf",
@@ -463,7 +467,7 @@ describe("leaf config", () => {
       [
         "envoyIpFamily lowercase",
         { ...OBSERVER, envoyIpFamily: "ipv6" },
-        'thanos-bridge:envoyIpFamily: "ipv6" is not allowed; use one of IPv4, IPv6, DualStack',
+        'thanos-bridge:envoyIpFamily: "ipv6" is not allowed; use one of IPv4, IPv6, DualStack (did you mean IPv6?)',
       ],
       [
         "envoyAccessLog unknown",
@@ -498,12 +502,12 @@ describe("leaf config", () => {
       [
         "querierCpu",
         { ...OBSERVER, querierCpu: "half" },
-        'thanos-bridge:querierCpu: "half" is not allowed; use a CPU quantity above zero such as 250m or 1',
+        'thanos-bridge:querierCpu: "half" is not allowed; use a CPU quantity such as 250m or 1 (at least 100m)',
       ],
       [
         "envoyMemory",
         { ...OBSERVER, envoyMemory: "0Mi" },
-        'thanos-bridge:envoyMemory: "0Mi" is not allowed; use a memory quantity above zero such as 512Mi or 2Gi',
+        'thanos-bridge:envoyMemory: "0Mi" is not allowed; Envoy needs at least 32Mi of memory',
       ],
       [
         "expiryAlertDays over a year",
@@ -518,7 +522,7 @@ describe("leaf config", () => {
       [
         "expiryAlertDays as a duration",
         { ...OBSERVER, expiryAlertDays: "14d" },
-        'thanos-bridge:expiryAlertDays: "14d" is not allowed; use 0 (no alert) or a whole number of days from 1 to 365',
+        'thanos-bridge:expiryAlertDays: "14d" is not allowed; use 0 (no alert) or a whole number of days from 1 to 365, without a unit',
       ],
       [
         "expiryAlertDays on a leaf",
@@ -553,7 +557,139 @@ describe("leaf config", () => {
       [
         "unknown key (a typo)",
         { ...LEAF, hostnmae: "x" },
-        `thanos-bridge:hostnmae is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`,
+        "thanos-bridge:hostnmae is not a known key; did you mean thanos-bridge:hostname?",
+      ],
+      [
+        "unknown key in another case",
+        { ...LEAF, HostName: "x" },
+        "thanos-bridge:HostName is not a known key; did you mean thanos-bridge:hostname?",
+      ],
+      [
+        "unknown key near no known key",
+        { ...LEAF, colour: "blue" },
+        `thanos-bridge:colour is not a known key; known keys are ${Object.keys(CONFIG_SCHEMA).sort().join(", ")}`,
+      ],
+      [
+        "namespace with an underscore",
+        { ...LEAF, "thanos_bridge:publicPort": "8443" },
+        "thanos_bridge:publicPort: the namespace thanos_bridge is not this project's, so the program would never read it; did you mean thanos-bridge:publicPort?",
+      ],
+      [
+        "namespace misspelt",
+        { ...LEAF, "thanos-brigde:sidecarPort": "10902" },
+        "thanos-brigde:sidecarPort: the namespace thanos-brigde is not this project's, so the program would never read it; did you mean thanos-bridge:sidecarPort?",
+      ],
+      [
+        "kubernetes:namespace",
+        { ...LEAF, "kubernetes:namespace": "observability" },
+        "kubernetes:namespace has no effect: this program gives its resources their own Kubernetes provider, which does not read the kubernetes: keys; set thanos-bridge:namespace instead",
+      ],
+      [
+        "another kubernetes: key",
+        { ...LEAF, "kubernetes:enableServerSideApply": "false" },
+        "kubernetes:enableServerSideApply has no effect: this program gives its resources their own Kubernetes provider, which does not read the kubernetes: keys; remove it (thanos-bridge's keys are listed in docs/CONFIG.md)",
+      ],
+      [
+        "kubernetes:context beside a different kubeContext",
+        { ...LEAF, "kubernetes:context": "prod", kubeContext: "staging" },
+        "kubernetes:context and thanos-bridge:kubeContext are both set, to different values; keep one (they mean the same here)",
+      ],
+      [
+        "role capitalised",
+        { role: "Leaf", hostname: "thanos.leaf-a.example.com" },
+        'thanos-bridge:role: "Leaf" is not allowed; use one of leaf, observer (did you mean leaf?)',
+      ],
+      [
+        "a bad role does not hide another key's problem",
+        { role: "edge", sidecarPort: "0" },
+        'thanos-bridge:sidecarPort: "0" is not allowed; use a whole number from 1 to 65535',
+      ],
+      [
+        "hostname with a space in front",
+        { ...LEAF, hostname: " thanos.leaf-a.example.com" },
+        'thanos-bridge:hostname: " thanos.leaf-a.example.com" has whitespace around it; remove it ("thanos.leaf-a.example.com" is what was meant)',
+      ],
+      [
+        "streamTimeoutSeconds with a unit",
+        { ...LEAF, streamTimeoutSeconds: "10m" },
+        'thanos-bridge:streamTimeoutSeconds: "10m" is not allowed; use a whole number from 1 to 86400, without a unit',
+      ],
+      [
+        "rotationIntervalHours with a fraction",
+        { ...LEAF, rotationIntervalHours: "1.5" },
+        'thanos-bridge:rotationIntervalHours: "1.5" is not allowed; use a whole number from 1 to 744',
+      ],
+      [
+        "sidecarPort negative",
+        { ...LEAF, sidecarPort: "-1" },
+        'thanos-bridge:sidecarPort: "-1" is not allowed; use a whole number from 1 to 65535',
+      ],
+      [
+        "boolean capitalised",
+        { ...LEAF, createNamespace: "True" },
+        'thanos-bridge:createNamespace: "True" is not allowed; use true or false (did you mean true?)',
+      ],
+      [
+        "boolean as 0",
+        { ...LEAF, skipAwait: "0" },
+        'thanos-bridge:skipAwait: "0" is not allowed; use true or false (did you mean false?)',
+      ],
+      [
+        "keyAlgorithm near miss",
+        { ...LEAF, keyAlgorithm: "ECDSA-256" },
+        'thanos-bridge:keyAlgorithm: "ECDSA-256" is not allowed; use one of ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072, RSA-4096 (did you mean ECDSA-P256?)',
+      ],
+      [
+        "exposure misspelt",
+        { ...LEAF, exposure: "traefic" },
+        'thanos-bridge:exposure: "traefic" is not allowed; use one of ingress-nginx, gateway-api, traefik (did you mean traefik?)',
+      ],
+      [
+        "ingressPathType lowercase",
+        { ...LEAF, ingressPathType: "prefix" },
+        'thanos-bridge:ingressPathType: "prefix" is not allowed; use one of Prefix, ImplementationSpecific (did you mean Prefix?)',
+      ],
+      [
+        "dataPath capitalised",
+        { ...OBSERVER, dataPath: "Thanos" },
+        'thanos-bridge:dataPath: "Thanos" is not allowed; use one of envoy, thanos (did you mean thanos?)',
+        "observer",
+      ],
+      [
+        "leaves written as one comma-separated string",
+        { role: "observer", leaves: "acme/thanos-bridge/leaf-a,acme/thanos-bridge/leaf-b" },
+        'thanos-bridge:leaves: "acme/thanos-bridge/leaf-a,acme/thanos-bridge/leaf-b" is a string, not a list; write it in the stack file as a YAML list (one "- item" per line), or `pulumi config set --path \'leaves[0]\' <item>`',
+        "observer",
+      ],
+      [
+        "a list item with whitespace",
+        { ...OBSERVER, replicaLabels: '[" replica"]' },
+        'thanos-bridge:replicaLabels: " replica" has whitespace around it; remove it',
+        "observer",
+      ],
+      [
+        "extraEndpoints port above 65535",
+        { ...OBSERVER, extraEndpoints: '["thanos-store:70000"]' },
+        'thanos-bridge:extraEndpoints: "thanos-store:70000" is not allowed; use host:port, dns+host:port or dnssrv+_<port name>._tcp.<service>, e.g. dnssrv+_grpc._tcp.thanos-store.monitoring.svc',
+        "observer",
+      ],
+      [
+        "querierMemory in bytes",
+        { ...OBSERVER, querierMemory: "512" },
+        'thanos-bridge:querierMemory: "512" is not allowed; Querier needs at least 128Mi of memory (a quantity without a unit is bytes)',
+        "observer",
+      ],
+      [
+        "querierCpu too small",
+        { ...OBSERVER, querierCpu: "1m" },
+        'thanos-bridge:querierCpu: "1m" is not allowed; Querier needs at least 100m of CPU',
+        "observer",
+      ],
+      [
+        "envoyCpu zero",
+        { ...OBSERVER, envoyCpu: "0" },
+        'thanos-bridge:envoyCpu: "0" is not allowed; Envoy needs at least 10m of CPU',
+        "observer",
       ],
     ];
     for (const [title, values, message, stack] of cases) {
@@ -565,6 +701,31 @@ describe("leaf config", () => {
         );
       });
     }
+  });
+
+  it("takes kubernetes:context and kubernetes:kubeconfig as its own keys", () => {
+    const config = loadLeaf(
+      raw({ ...LEAF, "kubernetes:context": "prod", "kubernetes:kubeconfig": "/etc/kube" }),
+      "leaf-a",
+    );
+    assert.deepEqual(config.kubernetes, {
+      kind: "cluster",
+      context: "prod",
+      kubeconfig: "/etc/kube",
+      skipAwait: false,
+    });
+    // The same value under both names is no conflict.
+    const same = loadLeaf(raw({ ...LEAF, "kubernetes:context": "prod", kubeContext: "prod" }), "a");
+    assert.equal(same.kubernetes.kind === "cluster" && same.kubernetes.context, "prod");
+  });
+
+  it("checks every key a stack sets even when its role is missing", () => {
+    assert.deepEqual(problems({ sidecarPort: "0", querierReplicas: "0", hostnmae: "x" }), [
+      "thanos-bridge:role is not set; run `pulumi config set role leaf` (or observer) on this stack",
+      "thanos-bridge:hostnmae is not a known key; did you mean thanos-bridge:hostname?",
+      'thanos-bridge:querierReplicas: "0" is not allowed; use a whole number from 1 to 100',
+      'thanos-bridge:sidecarPort: "0" is not allowed; use a whole number from 1 to 65535',
+    ]);
   });
 
   it("reports every problem at once, in one message that names the stack", () => {
@@ -674,59 +835,34 @@ describe("observer config", () => {
   });
 });
 
-describe("Pulumi.yaml config schema", () => {
-  const project = parse(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as {
-    name: string;
-    config: Record<
-      string,
-      { type: string; default: unknown; description?: string; items?: { type: string } }
-    >;
-  };
+describe("config keys, declared once in stacks/keys.ts", () => {
+  const stale = "is stale: run `npm run config:docs` and commit the result";
 
-  it("declares exactly the keys the program reads, with the same types and defaults", () => {
-    assert.equal(project.name, "thanos-bridge");
-    assert.deepEqual(Object.keys(project.config).sort(), Object.keys(CONFIG_SCHEMA).sort());
-    for (const [key, spec] of Object.entries(CONFIG_SCHEMA)) {
-      const declared = project.config[key];
-      assert.equal(declared.type, spec.type, `type of ${key}`);
-      assert.deepEqual(declared.default, spec.default, `default of ${key}`);
-      if (spec.type === "array") assert.deepEqual(declared.items, { type: "string" });
-    }
+  it("Pulumi.yaml declares exactly those keys, with their types, defaults and descriptions", () => {
+    const project = parse(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as {
+      name: string;
+      config: unknown;
+    };
+    assert.equal(project.name, PROJECT);
+    assert.deepEqual(project.config, pulumiYamlConfig(), `Pulumi.yaml's config section ${stale}`);
   });
 
-  it("describes every key", () => {
-    for (const [key, declared] of Object.entries(project.config)) {
-      assert.ok((declared.description ?? "").length > 20, `${key} has no useful description`);
-    }
+  it("docs/CONFIG.md is the reference generated from them", async () => {
+    const file = readFileSync(join(ROOT, CONFIG_DOC), "utf8");
+    assert.equal(file, await configReference(), `${CONFIG_DOC} ${stale}`);
   });
-});
 
-describe("README config reference", () => {
-  it("has a row for every key with its type and default", () => {
-    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-    const rows = new Map(
-      readme
-        .split("\n")
-        .filter((line) => line.startsWith("|"))
-        .map((line) =>
-          line
-            .split("|")
-            .slice(1, -1)
-            .map((cell) => cell.trim()),
-        )
-        .map((cells) => [cells[0], cells] as const),
-    );
-    for (const [key, spec] of Object.entries(CONFIG_SCHEMA)) {
-      const cells = rows.get(`\`${key}\``);
-      assert.ok(cells !== undefined, `README has no config row for ${key}`);
-      const values: readonly unknown[] = Array.isArray(spec.default)
-        ? spec.default
-        : [spec.default];
-      const shown =
-        values.length === 0 || values[0] === ""
-          ? "—"
-          : values.map((v) => `\`${String(v)}\``).join(", ");
-      assert.deepEqual(cells.slice(1, 3), [spec.type, shown], `README row for ${key}`);
+  it("describes every key, and gives every enum its values and every integer its range", () => {
+    for (const [key, spec] of Object.entries(CONFIG_SCHEMA) as [string, KeySpec][]) {
+      assert.ok(spec.description.length > 20, `${key} has no useful description`);
+      if (spec.type === "integer") {
+        assert.ok(spec.min !== undefined && spec.max !== undefined, `${key} has no range`);
+        const d = spec.default as number;
+        assert.ok(d >= spec.min && d <= spec.max, `${key}'s default is outside its range`);
+      }
+      if (spec.allowed !== undefined && spec.default !== "") {
+        assert.ok(spec.allowed.includes(spec.default as string), `${key}'s default is not allowed`);
+      }
     }
   });
 });
