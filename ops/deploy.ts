@@ -3,12 +3,13 @@
 // state in .pulumi-state/, a well-known passphrase, and stacks that name no cluster render their
 // manifests to out/<stack>/ instead of deploying them.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { isMap, parse, parseDocument } from "yaml";
 import { isRecord } from "../components/contract";
-import { PROJECT, ROLES, Role } from "../stacks/config";
+import { PROJECT, Role } from "../stacks/config";
+import { StackFile, checkStackFiles, readStackFiles } from "./check";
 import {
   CommandEnv,
   DEFAULT_CONCURRENCY,
@@ -58,12 +59,12 @@ export const TRY_OUT_PASSPHRASE = "thanos-bridge-try-out-only";
 export const STATE_DIR = ".pulumi-state";
 
 const key = (name: string): string => `${PROJECT}:${name}`;
-const TARGET_KEYS = ["kubeconfig", "kubeContext", "renderDir"].map(key);
-
-export interface StackFile {
-  readonly stack: string;
-  readonly text: string;
-}
+/** Keys that name where a stack deploys; the program takes the kubernetes: two as its own. */
+const TARGET_KEYS = [
+  ...["kubeconfig", "kubeContext", "renderDir"].map(key),
+  "kubernetes:context",
+  "kubernetes:kubeconfig",
+];
 
 /** How deploy runs one stack. */
 export interface StackPlan {
@@ -79,93 +80,43 @@ export interface DeployPlan extends Plan {
   readonly stacks: readonly StackPlan[];
 }
 
-/** The stack files in a directory, sorted by stack name. */
-export function readStackFiles(dir: string): StackFile[] {
-  return readdirSync(dir)
-    .map((name) => /^Pulumi\.(.+)\.yaml$/.exec(name))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ stack: m[1], text: readFileSync(join(dir, m[0]), "utf8") }))
-    .sort((a, b) => (a.stack < b.stack ? -1 : 1));
-}
-
 const isSet = (value: unknown): boolean => value !== undefined && value !== null && value !== "";
 
 function describeTarget(config: Record<string, unknown>, stack: string): string {
   const renderDir = config[key("renderDir")];
   if (isSet(renderDir)) return `renders to ${String(renderDir)}/ (its renderDir)`;
-  const context = config[key("kubeContext")];
+  const context = config[key("kubeContext")] ?? config["kubernetes:context"];
   if (isSet(context)) return `cluster (kubeContext ${String(context)})`;
-  if (isSet(config[key("kubeconfig")])) return "cluster (its kubeconfig)";
+  if (isSet(config[key("kubeconfig")] ?? config["kubernetes:kubeconfig"])) {
+    return "cluster (its kubeconfig)";
+  }
   return `renders to out/${stack}/ (no kubeconfig, kubeContext or renderDir set)`;
 }
 
 /**
- * Reads every stack file and checks, before anything runs, that each can be run: a role, and for
- * an observer, a stack file for every leaf it lists. On a DIY backend (files, buckets) stacks are
- * named organization/<project>/<stack>, so the leaves must be named so too.
+ * Checks every stack file before anything runs (`npm run check`: the program's own loader, then
+ * the rules across stacks), then plans them. On a DIY backend (files, buckets) stacks are named
+ * organization/<project>/<stack>, so the observers' leaves must be named so too.
  */
 export function planStacks(files: readonly StackFile[], diyBackend: boolean): DeployPlan {
-  const problems: string[] = [];
-  const stacks: StackPlan[] = [];
-  const configs = new Map<string, Record<string, unknown>>();
-  for (const file of files) {
-    const where = `Pulumi.${file.stack}.yaml`;
-    let doc: unknown;
-    try {
-      doc = parse(file.text);
-    } catch (e) {
-      problems.push(`${where}: not valid YAML (${(e as Error).message.split("\n")[0]})`);
-      continue;
-    }
-    const config = isRecord(doc) && isRecord(doc["config"]) ? doc["config"] : {};
-    configs.set(file.stack, config);
-    const role = config[key("role")];
-    if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
-      problems.push(
-        `${where}: ${key("role")} is ${role === undefined ? "not set" : JSON.stringify(role)}; set it to ${ROLES.join(" or ")}`,
-      );
-      continue;
-    }
-    const render = TARGET_KEYS.every((k) => !isSet(config[k]));
-    stacks.push({
-      stack: file.stack,
-      role: role as Role,
-      render,
-      target: describeTarget(config, file.stack),
-    });
+  if (files.length === 0) {
+    throw new Exit(EXIT.usage, "there is no Pulumi.<stack>.yaml here, so there is nothing to run");
   }
-
-  const roleOf = new Map(stacks.map((s) => [s.stack, s.role]));
-  for (const observer of stacks.filter((s) => s.role === "observer")) {
-    const where = `Pulumi.${observer.stack}.yaml: ${key("leaves")}`;
-    const leaves = configs.get(observer.stack)?.[key("leaves")];
-    if (!Array.isArray(leaves) || !leaves.every((l) => typeof l === "string")) {
-      problems.push(`${where} is not a list of stack names`);
-      continue;
-    }
+  const checked = checkStackFiles(files);
+  const problems = [...checked.problems];
+  const stacks: StackPlan[] = [];
+  for (const { stack, config, role, leaves } of checked.stacks) {
+    if (role === undefined) continue;
+    const render = TARGET_KEYS.every((k) => !isSet(config[k]));
+    stacks.push({ stack, role, render, target: describeTarget(config, stack) });
+    if (!diyBackend) continue;
     for (const leaf of leaves) {
-      const parts = leaf.split("/");
-      if (parts.length !== 3) {
+      const [org, project, name] = leaf.split("/");
+      if (org !== "organization") {
         problems.push(
-          `${where}: ${JSON.stringify(leaf)} is not a fully qualified stack name; use <organization>/${PROJECT}/<stack>`,
-        );
-        continue;
-      }
-      const [org, project, stack] = parts;
-      const role = roleOf.get(stack);
-      if (project !== PROJECT) {
-        problems.push(
-          `${where}: ${leaf} is a stack of project ${project}; deploy runs only ${PROJECT}'s stacks`,
-        );
-      } else if (!files.some((f) => f.stack === stack)) {
-        problems.push(`${where}: ${leaf} has no stack file Pulumi.${stack}.yaml here`);
-      } else if (role !== undefined && role !== "leaf") {
-        problems.push(`${where}: ${leaf} is not a leaf (Pulumi.${stack}.yaml sets role ${role})`);
-      }
-      if (diyBackend && org !== "organization") {
-        problems.push(
-          `${where}: ${leaf} cannot be found on this DIY backend, where stacks are named ` +
-            `organization/<project>/<stack>; use organization/${project}/${stack}`,
+          `Pulumi.${stack}.yaml: ${key("leaves")}: ${leaf} cannot be found on this DIY backend, ` +
+            `where stacks are named organization/<project>/<stack>; use ` +
+            `organization/${project}/${name}`,
         );
       }
     }
@@ -178,9 +129,6 @@ export function planStacks(files: readonly StackFile[], diyBackend: boolean): De
         "\n",
       ),
     );
-  }
-  if (stacks.length === 0) {
-    throw new Exit(EXIT.usage, "there is no Pulumi.<stack>.yaml here, so there is nothing to run");
   }
   const named = (role: Role): string[] => stacks.filter((s) => s.role === role).map((s) => s.stack);
   return { stacks, leaves: named("leaf"), observers: named("observer") };

@@ -3,7 +3,7 @@
 // .github/workflows/rotate-certs.yml); safe to run by hand.
 
 import { parseArgs } from "node:util";
-import { PROJECT } from "../stacks/config";
+import { PROJECT, readLeaves } from "../stacks/config";
 import { FoundCli, MIN_PULUMI_CLI_VERSION } from "./cli";
 import {
   CommandEnv,
@@ -113,26 +113,17 @@ async function configuredLeaves(ops: StackOps, observer: string): Promise<string
       `stack ${observer} has no ${LEAVES_KEY}, so there is nothing to rotate; ${fix}`,
     );
   }
-  let leaves: unknown;
-  try {
-    leaves = JSON.parse(text);
-  } catch {
-    leaves = undefined;
-  }
-  if (!Array.isArray(leaves) || !leaves.every((l): l is string => typeof l === "string")) {
+  // The observer's own parser: what its stack would refuse, rotate refuses too.
+  const { leaves, problems } = readLeaves({ [LEAVES_KEY]: text });
+  if (problems.length > 0) {
     throw new Exit(
       EXIT.usage,
-      `${LEAVES_KEY} of stack ${observer} is not a list of stack names: ${text}`,
-    );
-  }
-  if (leaves.length === 0) {
-    throw new Exit(
-      EXIT.usage,
-      `${LEAVES_KEY} of stack ${observer} is empty, so there is nothing to rotate; ${fix}`,
+      `stack ${observer}: ${problems.join("; ")}; so there is nothing to rotate: fix it, or ` +
+        `name the leaves with --leaf`,
     );
   }
   checkLeaves(leaves, observer, `${LEAVES_KEY} of stack ${observer}`);
-  return leaves;
+  return [...leaves];
 }
 
 async function readOutputs(ops: StackOps, stack: string): Promise<Outputs> {

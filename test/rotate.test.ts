@@ -94,7 +94,10 @@ describe("rotate: order and concurrency", () => {
     [4, 1, 1],
   ] as const) {
     it(`keeps at most ${expected} leaves in flight for ${leaves} leaves at --concurrency ${concurrency ?? "(default)"}, and reaches it`, async () => {
-      const names = Array.from({ length: leaves }, (_, i) => `leaf-${String(i).padStart(2, "0")}`);
+      const names = Array.from(
+        { length: leaves },
+        (_, i) => `acme/thanos-bridge/leaf-${String(i).padStart(2, "0")}`,
+      );
       const fake = world(Object.fromEntries(names.map((n) => [n, FRESH])));
       const h = await run(
         concurrency === undefined ? [] : ["--concurrency", String(concurrency)],
@@ -361,22 +364,31 @@ describe("rotate: command line", () => {
   });
 
   const fix = `set it on the observer (pulumi config set --path 'leaves[0]' <org>/thanos-bridge/<leaf> --stack observer) or name the leaves with --leaf`;
+  const refused = (problem: string) =>
+    `stack observer: ${LEAVES_KEY}: ${problem}; so there is nothing to rotate: fix it, or name the leaves with --leaf`;
+  // The observer stack's own parser (stacks/config.ts readLeaves): the same messages.
   for (const [what, config, message] of [
     ["missing", {}, `stack observer has no ${LEAVES_KEY}, so there is nothing to rotate; ${fix}`],
     [
       "empty",
       { [LEAVES_KEY]: "[]" },
-      `${LEAVES_KEY} of stack observer is empty, so there is nothing to rotate; ${fix}`,
+      refused(
+        "is empty; list the leaf stacks this observer queries, e.g. `pulumi config set --path 'leaves[0]' acme/thanos-bridge/leaf-a`",
+      ),
     ],
     [
       "not a list",
       { [LEAVES_KEY]: '"leaf-a"' },
-      `${LEAVES_KEY} of stack observer is not a list of stack names: "leaf-a"`,
+      refused(
+        '"leaf-a" is a string, not a list; write it in the stack file as a YAML list (one "- item" per line), or `pulumi config set --path \'leaves[0]\' <item>`',
+      ),
     ],
     [
-      "naming itself",
+      "not fully qualified",
       { [LEAVES_KEY]: '["observer"]' },
-      `${LEAVES_KEY} of stack observer names the observer stack observer as a leaf`,
+      refused(
+        '"observer" is not allowed; use a fully qualified stack name <organization>/<project>/<stack>, e.g. acme/thanos-bridge/leaf-a',
+      ),
     ],
   ] as const) {
     it(`an observer whose leaves config is ${what}: usage error (exit 2), nothing run`, async () => {
