@@ -30,8 +30,9 @@ import { EnvoyStandIn, nginxVersion, startEnvoyStandIn } from "../test/real/supp
 import { freePort, removeDir, tempDir } from "../test/real/support/processes";
 import { promQuery } from "../test/real/support/thanos";
 import { UpstreamTls, callInfo, openConnection } from "../test/support/grpc";
+import { rawConnection } from "../test/support/raw-grpc";
 import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "../test/support/leaf";
-import { Nginx, startLeafNginx } from "../test/support/nginx";
+import { Nginx, parseAccessLog, startLeafNginx } from "../test/support/nginx";
 import {
   OBSERVER,
   ObserverRun,
@@ -97,48 +98,7 @@ async function interleaved(
   return times;
 }
 
-// ---- gRPC without protos: the same bytes on the wire, for plaintext and for paths nginx ends
-
-/**
- * A gRPC connection of its own (no shared subchannel), sending an empty request (an empty
- * InfoRequest) to any method and returning the status code. Plaintext, or mutual TLS with a
- * leaf's settings (SNI and name check on `tls.serverName`).
- */
-function rawConnection(
-  address: string,
-  authority: string,
-  tls?: UpstreamTls,
-): { call(method: string): Promise<grpc.status>; close(): void } {
-  const credentials =
-    tls === undefined
-      ? grpc.credentials.createInsecure()
-      : grpc.credentials.createSsl(
-          Buffer.from(tls.ca),
-          Buffer.from(tls.key ?? ""),
-          Buffer.from(tls.cert ?? ""),
-        );
-  const client = new grpc.Client(address, credentials, {
-    "grpc.default_authority": authority,
-    "grpc.use_local_subchannel_pool": 1,
-    ...(tls === undefined ? {} : { "grpc.ssl_target_name_override": tls.serverName }),
-  });
-  const bytes = (b: Buffer) => b;
-  return {
-    call: (method) =>
-      new Promise((resolve) => {
-        client.makeUnaryRequest(
-          method,
-          bytes,
-          bytes,
-          Buffer.alloc(0),
-          new grpc.Metadata(),
-          { deadline: Date.now() + 10_000 },
-          (error) => resolve(error === null ? grpc.status.OK : error.code),
-        );
-      }),
-    close: () => client.close(),
-  };
-}
+// ---- gRPC without protos (test/support/raw-grpc.ts): for plaintext and for paths nginx ends
 
 async function expectStatus(what: string, got: Promise<grpc.status>, want: grpc.status) {
   const code = await got;
@@ -291,6 +251,8 @@ interface GrpcTargets {
   /** The stand-in's listener, and the :authority Querier sends it for leaf-a. */
   standIn: string;
   standInAuthority: string;
+  /** leaf-a's ingress access log so far. */
+  ingressLog: () => string;
 }
 
 async function grpcCalls(t: GrpcTargets, rounds: number, warmup: number): Promise<void> {
@@ -355,7 +317,8 @@ async function grpcCalls(t: GrpcTargets, rounds: number, warmup: number): Promis
     const times = await interleaved(cases, rounds, warmup);
     const med = (name: string) => pct(times.get(name) ?? [], 0.5);
 
-    // How many upstream connections each nginx opens per call: each closed one waits in TIME_WAIT.
+    // How many upstream connections each nginx opens per call: each closed one waits in
+    // TIME_WAIT; and, for the stand-in's, leaf-a's ingress logs the connection of every request.
     const PROBE = 50;
     const perCall = async (port: number, call: () => Promise<void>) => {
       const before = closedConnections(port);
@@ -366,9 +329,16 @@ async function grpcCalls(t: GrpcTargets, rounds: number, warmup: number): Promis
     const ingressToSidecar = await perCall(sidecarPort, () =>
       expectOk(K.ingress, kept.ingress.info()),
     );
+    const logBefore = parseAccessLog(t.ingressLog());
     const standInToIngress = await perCall(portOf(t.ingress), () =>
       expectStatus(K.standIn, kept.standIn.call(INFO), grpc.status.OK),
     );
+    // Connections the ingress had not served a request on before the probe: the stand-in's new
+    // ones (and any a Querier opened meanwhile). The ingress logs a request once it has ended.
+    await new Promise((r) => setTimeout(r, 200));
+    const seen = new Set(logBefore.map((l) => l.connection));
+    const during = parseAccessLog(t.ingressLog()).slice(logBefore.length);
+    const opened = new Set(during.map((l) => l.connection).filter((c) => !seen.has(c))).size;
 
     console.log(
       `\nWhere the time goes: one gRPC call to leaf-a (Info, or a path nginx answers itself) on a ` +
@@ -388,20 +358,22 @@ async function grpcCalls(t: GrpcTargets, rounds: number, warmup: number): Promis
         `${signed(ingressHop)}\n` +
         `  the Envoy stand-in's hop, (envoy mode) - (thanos mode): mTLS upstream  ` +
         `${signed(standInHop)}\n` +
-        `  new upstream connections per call, at least (TIME_WAIT sockets over ${PROBE} calls; ` +
-        `loopback reuses some): ingress -> Sidecar ${ingressToSidecar.toFixed(2)}, ` +
-        `stand-in -> ingress ${standInToIngress.toFixed(2)}`,
+        `  upstream connections closed per call (TIME_WAIT sockets over ${PROBE} calls): ` +
+        `ingress -> Sidecar ${ingressToSidecar.toFixed(2)}, stand-in -> ingress ` +
+        `${standInToIngress.toFixed(2)}\n` +
+        `  new connections at leaf-a's ingress per call through the stand-in (its access log, ` +
+        `${during.length} requests in the ${PROBE} calls' time): ${(opened / PROBE).toFixed(2)}`,
     );
-    const fresh = ingressToSidecar >= 0.5 && standInToIngress >= 0.5;
+    const reused = ingressToSidecar < 0.5 && standInToIngress < 0.5 && opened / PROBE < 0.5;
     console.log(
-      (fresh
-        ? "  Both nginx stand-ins proxy with grpc_pass and no upstream keepalive, so calls open a\n" +
-          "  new connection upstream: the ingress a plaintext one to the Sidecar, the Envoy\n" +
-          "  stand-in a new mTLS one to the leaf (a resumed TLS session, nginx's default). The\n" +
-          "  difference of the two hops is mostly that upstream TLS handshake. Envoy pools its\n" +
-          "  upstream connections and ingress-nginx keeps its upstreams alive by default, so in a\n" +
-          "  cluster both hops should cost less than here.\n"
-        : "  The nginx stand-ins reuse upstream connections (the counts above).\n") +
+      (reused
+        ? "  Both nginx stand-ins keep their upstream connections alive (the ingress as\n" +
+          "  ingress-nginx does by default, the Envoy stand-in as Envoy's cluster pools them), so a\n" +
+          "  call opens no connection upstream: the stand-in's hop is its proxying and the TLS\n" +
+          "  records on a kept mTLS connection, no handshake.\n"
+        : "  Calls still open upstream connections (the counts above): the stand-ins' upstream\n" +
+          "  keepalive is not in effect, so a hop includes a new connection, for the Envoy\n" +
+          "  stand-in a (resumed) mTLS handshake, which Envoy's pool would not pay.\n") +
         "  Querier calls every leaf in parallel, so a query pays the hops once, not once per leaf.",
     );
 
@@ -429,10 +401,10 @@ async function grpcCalls(t: GrpcTargets, rounds: number, warmup: number): Promis
     }
     console.log(
       "  The client is Node's (grpc-js), not Querier's Go; the server side is nginx's, as in a\n" +
-        "  cluster. The envoy mode's handshake is the local plaintext one: its upstream mTLS\n" +
-        "  connection is made per call by the stand-in either way (above), where Envoy would reuse\n" +
-        "  a pooled one; Querier opens a connection once and keeps it, so this is paid at start\n" +
-        "  and after a connection drops, not per query.",
+        "  cluster. The envoy mode's handshake is the local plaintext one: the stand-in's mTLS\n" +
+        "  connection to the leaf comes from its pool (above), as Envoy's would; Querier opens a\n" +
+        "  connection once and keeps it, so this is paid at start and after a connection drops,\n" +
+        "  not per query.",
     );
   } finally {
     for (const c of Object.values(kept)) c.close();
@@ -614,6 +586,7 @@ async function main(): Promise<void> {
         tlsRsa: thanosUpstreamTls(rsaRun, rsa.bridge.endpoint),
         standIn: `${listen.address}:${listen.port}`,
         standInAuthority,
+        ingressLog: () => leaves[0].nginx.accessLog(),
       },
       rounds,
       warmup,

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { issueCertificate, selfSignedCa } from "./support/fake-tls";
 import {
@@ -40,6 +41,21 @@ import {
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
 const inCi = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false";
+
+/**
+ * The client ends of the established TCP connections to 127.0.0.1:`port`, as
+ * `<local address:port>` in the kernel's hex (/proc/net/tcp), sorted: one per open connection.
+ */
+function connectionsTo(port: number): string[] {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[2] === remote && f[3] === "01")
+    .map((f) => f[1])
+    .sort();
+}
 
 /** The CA key the leaf signed with (an input of its LocallySignedCert resources). */
 function caKeyOf(run: LeafRun): string {
@@ -125,6 +141,19 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
     assert.match(new X509Certificate(b.bridge.caCerts).publicKey.asymmetricKeyType ?? "", /^rsa$/);
     assert.deepEqual(await callInfo(addressB, envoyB), { ok: true, messages: 1 });
     assert.deepEqual(await callRules(addressB, envoyB), { ok: true, messages: 1 });
+  });
+
+  it("keeps nginx's connection to the backend for the next call, as ingress-nginx's default upstream keepalive does", async () => {
+    const backendPort = Number(backend.address.slice(backend.address.lastIndexOf(":") + 1));
+    assert.deepEqual(await callInfo(addressA, envoyA), { ok: true, messages: 1 });
+    // The connections each nginx keeps to the backend (both front it), open after their calls.
+    const kept = connectionsTo(backendPort);
+    assert.notDeepEqual(kept, [], "no connection to the backend outlived the call");
+    // Each call on a new client connection, each on the same connection to the backend.
+    for (let i = 0; i < 5; i++) {
+      assert.deepEqual(await callInfo(addressA, envoyA), { ok: true, messages: 1 });
+      assert.deepEqual(connectionsTo(backendPort), kept, `after call ${i + 2}`);
+    }
   });
 
   it("dataPath thanos: Info and a Series stream succeed at each leaf, with Querier's own settings", async () => {

@@ -6,8 +6,10 @@
 // endpoints file the program generated, dialling `<leaf>.<suffix>:10000`, which the pod's
 // hostAliases resolve to 127.0.0.1, where the stand-in listens as Envoy would (invariants 2 and
 // 3 of docs/ARCHITECTURE.md). The translation itself is checked first: it refuses what it does
-// not translate.
+// not translate. Last, the stand-in's connection pool: calls through it reuse one connection to
+// the leaf's ingress, as Envoy's pool would.
 import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
 import { X509Certificate } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { createServer } from "node:net";
@@ -42,6 +44,8 @@ import {
   translateEnvoy,
 } from "./support/envoy-standin";
 import { freePort, removeDir, tempDir } from "./support/processes";
+import { parseAccessLog } from "../support/nginx";
+import { rawConnection } from "../support/raw-grpc";
 import { eventually, promQuery } from "./support/thanos";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
@@ -49,6 +53,7 @@ const STACK_B = "acme/thanos-bridge/leaf-b";
 /** The names Querier dials for the leaves: `<cluster>.<endpointSuffix>:<Envoy's port>`. */
 const ENDPOINT_A = "leaf-a.thanos-bridge.internal:10000";
 const ENDPOINT_B = "leaf-b.thanos-bridge.internal:10000";
+const INFO = "/thanos.info.Info/Info";
 
 type Json = Record<string, unknown>;
 
@@ -100,36 +105,60 @@ describe("the Envoy stand-in's translation of envoy.yaml", function () {
 
   const copy = (): Json => structuredClone(observer.envoy);
 
-  it("renders each leaf's virtual host, route, TLS and timeouts, and sets aside only NO_EFFECT keys", () => {
+  it("renders each leaf's virtual host, route, TLS, timeouts and connection pool, and sets aside only NO_EFFECT keys", () => {
     const t = translateEnvoy(observer.envoy, input);
     assert.deepEqual(t.listens, [{ listener: "leaves", address: "127.0.0.1", port: 10000 }]);
+    // The pool: envoy.yaml's max_connections (8) per cluster, all kept by nginx's one worker.
     assert.deepEqual(t.upstreams, [
       {
         cluster: "leaf-a",
         endpoint: "thanos.leaf-a.example.com:8443",
         sni: "thanos.leaf-a.example.com",
+        keepalive: 8,
       },
       {
         cluster: "leaf-b",
         endpoint: "thanos.leaf-b.example.net:9443",
         sni: "thanos.leaf-b.example.net",
+        keepalive: 8,
       },
     ]);
+    // With Envoy's --concurrency 2, the same 8 shared between nginx's two workers.
+    assert.deepEqual(
+      translateEnvoy(observer.envoy, { ...input, workers: 2 }).upstreams.map((u) => u.keepalive),
+      [4, 4],
+    );
     const lines = t.config.split("\n").map((l) => l.trim());
     for (const [cluster, host] of [
       ["leaf-a", "thanos.leaf-a.example.com"],
       ["leaf-b", "thanos.leaf-b.example.net"],
     ]) {
+      const port = cluster === "leaf-a" ? 8443 : 9443;
+      // The cluster's pool: an upstream block, its one server the leaf's endpoint, with Envoy's
+      // limits on a pooled connection (idle 1 h, no cap on requests or age).
+      const upstream = t.config.slice(t.config.indexOf(`  upstream ${cluster} {`));
+      assert.equal(
+        upstream.slice(0, upstream.indexOf("\n  }") + 4),
+        [
+          `  upstream ${cluster} {`,
+          `    server ${host}:${port};`,
+          "    keepalive 8;",
+          "    keepalive_timeout 3600s;",
+          "    keepalive_requests 2147483647;",
+          "    keepalive_time 365d;",
+          "  }",
+        ].join("\n"),
+      );
       const server = t.config.slice(t.config.indexOf(`server_name ${cluster}.thanos-bridge`));
       const block = server.slice(0, server.indexOf("\n  }"));
-      const port = cluster === "leaf-a" ? 8443 : 9443;
       for (const line of [
         // Both domains (with and without :10000) are one host name to nginx.
         `server_name ${cluster}.thanos-bridge.internal;`,
         "location /thanos. {",
         // Envoy's `grpc` match.
         'if ($content_type !~ "^application/grpc(\\+.*)?$") {',
-        `grpc_pass grpcs://${host}:${port};`,
+        // Through the cluster's pool; SNI and the name checked are still the leaf's hostname.
+        `grpc_pass grpcs://${cluster};`,
         `grpc_set_header Host ${host};`,
         "grpc_ssl_server_name on;",
         `grpc_ssl_name ${host};`,
@@ -195,7 +224,9 @@ describe("the Envoy stand-in's translation of envoy.yaml", function () {
         ...[1, 2].flatMap((i) => [
           h2(i),
           ...keepalive(i),
-          `${cluster(i)}.circuit_breakers`,
+          ...["max_pending_requests", "max_requests", "max_retries"].map(
+            (k) => `${cluster(i)}.circuit_breakers.thresholds[0].${k}`,
+          ),
           tls(i),
           ca(i),
         ]),
@@ -257,6 +288,33 @@ describe("the Envoy stand-in's translation of envoy.yaml", function () {
     assert.throws(
       () => translateEnvoy(envoy, input),
       /typed_config\.http_filters\[0\]\.name: "envoy\.filters\.http\.fault" is not translated/,
+    );
+  });
+
+  it("refuses circuit breaker settings its connection pool does not translate", () => {
+    const envoy = copy();
+    const breakers = dig(envoy, "static_resources", "clusters", 1, "circuit_breakers");
+    const thresholds = breakers.thresholds as Json[];
+    // A second priority's limits: nginx has no request priorities.
+    thresholds.push({ priority: "HIGH", max_connections: 2 });
+    assert.throws(
+      () => translateEnvoy(envoy, input),
+      (e: Error) =>
+        e.message ===
+        "stand-in envoy: static_resources.clusters[1].circuit_breakers.thresholds[1]: is not " +
+          "translated: only one is",
+    );
+    thresholds.pop();
+    thresholds[0].track_remaining = true;
+    assert.throws(
+      () => translateEnvoy(envoy, input),
+      /clusters\[1\]\.circuit_breakers\.thresholds\[0\]\.track_remaining: is not translated by the stand-in$/,
+    );
+    delete thresholds[0].track_remaining;
+    thresholds[0].max_connections = 0;
+    assert.throws(
+      () => translateEnvoy(envoy, input),
+      /thresholds\[0\]\.max_connections: 0 is not translated \(a count from 1\)$/,
     );
   });
 
@@ -510,5 +568,55 @@ describe("the real data path through the Envoy stand-in (dataPath: envoy)", func
       await wrong.stop();
       proxy = await startEnvoyStandIn(observer, hostnames(), dir);
     }
+  });
+
+  it("keeps its mTLS connection to a leaf's ingress for the next call, as Envoy's pool does", async () => {
+    // Querier stopped: the calls below are the only ones through the stand-in and into leaf-a.
+    await querier?.stop();
+    querier = undefined;
+    const p = proxy as EnvoyStandIn;
+    const listen = p.translation.listens[0];
+    const CALLS = 10;
+    const logged = () => parseAccessLog(leaves[0].nginx.accessLog());
+    const before = logged().length;
+    const client = rawConnection(`${listen.address}:${listen.port}`, ENDPOINT_A);
+    try {
+      for (let i = 0; i < CALLS; i++) {
+        assert.equal(await client.call(INFO), grpc.status.OK, `call ${i} through the stand-in`);
+      }
+    } finally {
+      client.close();
+    }
+    // nginx logs a request once it has ended: wait for the last one.
+    const calls = await eventually(
+      `${CALLS} requests in leaf-a's ingress log`,
+      () => {
+        const lines = logged().slice(before);
+        return Promise.resolve(lines.length >= CALLS ? lines : undefined);
+      },
+      [],
+      10_000,
+    );
+    const serial = serialOf(runs[STACK_A].bridge.clientCert);
+    assert.deepEqual(
+      calls.map((l) => [l.serial.toUpperCase(), l.status, l.path]),
+      Array.from({ length: CALLS }, () => [serial, "200", INFO]),
+    );
+    // All on the connection the first came on, one request more on it each time: none opened
+    // or closed in between (without the pool, each call came on a new one).
+    const [first] = calls;
+    assert.deepEqual(
+      calls.map((l) => [l.connection, l.requests]),
+      calls.map((_, i) => [first.connection, first.requests + i]),
+      `leaf-a's ingress log:\n${leaves[0].nginx
+        .accessLog()
+        .split("\n")
+        .slice(-CALLS - 5)
+        .join("\n")}`,
+    );
+    console.log(
+      `      stand-in envoy: ${CALLS} calls reached leaf-a's ingress on its connection ` +
+        `${first.connection}, requests ${first.requests} to ${first.requests + CALLS - 1} on it`,
+    );
   });
 });

@@ -1,7 +1,8 @@
 // Debian's nginx as a leaf's ingress-nginx, configured from the program's own Ingress and
 // Secrets the way ingress-nginx renders those annotations: TLS from the Ingress's secret,
 // HTTP/2, client verification from auth-tls-*, grpc_pass to the backend for the Ingress's paths
-// only, and the controller's catch-all server (its own certificate, 404) for any other host.
+// only, over upstream connections kept alive as the controller's defaults keep them, and the
+// controller's catch-all server (its own certificate, 404) for any other host.
 // Listens on 127.0.0.1; tests start and stop it, and it is killed if the test process exits.
 
 import { ChildProcess, spawn } from "node:child_process";
@@ -66,6 +67,35 @@ const TRANSLATED: Record<string, (value: string) => boolean> = {
   "proxy-send-timeout": (v) => /^[0-9]+$/.test(v),
 };
 
+/**
+ * ingress-nginx's upstream keepalive: its ConfigMap options and their defaults (ingress-nginx
+ * docs, user-guide/nginx-configuration/configmap.md), which the controller renders into its
+ * upstream block (`upstream_balancer`) as the directives of the same names. None is set by the
+ * program, so the defaults hold: upstream-keepalive-connections 320, upstream-keepalive-time
+ * "1h", upstream-keepalive-timeout 60 (seconds), upstream-keepalive-requests 10000.
+ */
+const UPSTREAM_KEEPALIVE = {
+  keepalive: "320",
+  keepalive_time: "1h",
+  keepalive_timeout: "60s",
+  keepalive_requests: "10000",
+} as const;
+
+/**
+ * The upstream block for a backend Service, named as ingress-nginx names its backends
+ * (`<namespace>-<service>-<port>`). The controller has one upstream for all, its Lua balancer
+ * picking the endpoint; here each Service has its own, its one server the Service's address.
+ * Its connections are cached per endpoint address either way.
+ */
+function upstreamBlock(name: string, address: string): string {
+  return [
+    `  upstream ${name} {`,
+    `    server ${address};`,
+    ...Object.entries(UPSTREAM_KEEPALIVE).map(([directive, value]) => `    ${directive} ${value};`),
+    "  }",
+  ].join("\n");
+}
+
 /** Renders nginx.conf for one Ingress; writes the certificate files it needs into `dir`. */
 export function renderNginx(
   ingress: IngressObject,
@@ -126,16 +156,20 @@ export function renderNginx(
       .map(([a, directive]) => `${directive} ${annotation(a)}s;`),
   ];
 
+  const upstreams = new Map<string, string>();
   const servers = ingress.spec.rules.map((rule) => {
     if (!tls.hosts.includes(rule.host)) throw new Error(`renderNginx: no TLS for ${rule.host}`);
     const locations = rule.http.paths.map((p) => {
       const target = `${p.backend.service.name}:${p.backend.service.port.number}`;
-      const upstream = services[target];
-      if (upstream === undefined) throw new Error(`renderNginx: no address for Service ${target}`);
+      const address = services[target];
+      if (address === undefined) throw new Error(`renderNginx: no address for Service ${target}`);
+      const upstream = `${ns}-${p.backend.service.name}-${p.backend.service.port.number}`;
+      upstreams.set(upstream, upstreamBlock(upstream, address));
       // Prefix and ImplementationSpecific become prefix locations, Exact an exact one.
       const match = p.pathType === "Exact" ? `= ${p.path}` : p.path;
       return [
         `    location ${match} {`,
+        // Upstream keepalive needs nothing more for grpc_pass (HTTP/2 to the backend).
         `      grpc_pass grpc://${upstream};`,
         ...timeouts.map((t) => `      ${t}`),
         "    }",
@@ -182,10 +216,12 @@ export function renderNginx(
     "events { worker_connections 256; }",
     "http {",
     // Which client certificate each request came with: the real bench reads it to see when
-    // Querier moves to a renewed certificate.
-    "  log_format bridge '$ssl_client_serial $status $request_uri';",
+    // Querier moves to a renewed certificate. And on which client connection (nginx's serial
+    // number of it, and its requests so far): the bench reads it to see connections reused.
+    "  log_format bridge '$ssl_client_serial $status $request_uri $connection $connection_requests';",
     `  access_log ${join(dir, "access.log")} bridge;`,
     ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${temp};`),
+    ...upstreams.values(),
     catchAll,
     ...servers,
     "}",
@@ -199,9 +235,34 @@ export interface Nginx {
   reload(ingress: IngressObject, secrets: SecretsByName): Promise<void>;
   /** The error log so far; client certificate failures are logged there at level info. */
   errorLog(): string;
-  /** The access log so far: one line per request, `<client serial> <status> <path>`. */
+  /**
+   * The access log so far: one line per request,
+   * `<client serial> <status> <path> <connection> <requests on that connection>`.
+   */
   accessLog(): string;
   stop(): Promise<void>;
+}
+
+/** One line of the access log (`log_format bridge`). */
+export interface AccessLogLine {
+  /** The client certificate's serial, in hex as nginx logs it; "-" without one. */
+  readonly serial: string;
+  readonly status: string;
+  readonly path: string;
+  /** nginx's serial number of the client connection the request came on. */
+  readonly connection: string;
+  /** The requests that connection had carried, this one included. */
+  readonly requests: number;
+}
+
+export function parseAccessLog(log: string): AccessLogLine[] {
+  return log
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => {
+      const [serial, status, path, connection, requests] = l.split(" ");
+      return { serial, status, path, connection, requests: Number(requests) };
+    });
 }
 
 /** A port on 127.0.0.1 that was free a moment ago (startNginx retries if it is taken since). */

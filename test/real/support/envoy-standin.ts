@@ -4,7 +4,8 @@
 // data path what that Envoy config says: plaintext HTTP/2 from Querier on the `leaves` listener,
 // a server per virtual host matched on :authority, gRPC routes to each leaf with the :authority
 // rewritten, and mutual TLS to the leaf's ingress (SNI, client certificate, trusted CAs, the SAN
-// check, ALPN h2, the TLS versions). It is nginx, not Envoy, and says so in every line it prints.
+// check, ALPN h2, the TLS versions) over connections pooled per leaf, as Envoy's cluster pools
+// them. It is nginx, not Envoy, and says so in every line it prints.
 //
 // The translation is strict: it walks envoy.yaml and accounts for every key, either rendered or
 // set aside in NO_EFFECT with the reason it does not change this data path. Any other key, and
@@ -50,12 +51,15 @@ export const NO_EFFECT = {
   accessLog: "logs requests after the fact; changes none",
   routeConfigName: "names the route table in Envoy's stats",
   virtualHostName: "names the virtual host in Envoy's stats",
-  circuitBreakers:
-    "caps Envoy's connections and requests per leaf, sized from Querier's fan-out, which the " +
-    "bench's queries stay far below; nginx has no per-destination equivalent",
+  circuitBreakerStreams:
+    "caps Envoy's pending and concurrent requests per leaf, sized from Querier's fan-out, which " +
+    "the bench's queries stay far below; nginx has no per-destination cap on requests",
+  circuitBreakerRetries:
+    "caps Envoy's concurrent retries per leaf; no route has a retry policy, and the stand-in " +
+    "never retries (grpc_next_upstream off)",
   http2Keepalive:
-    "HTTP/2 PINGs that find upstream connections dead without a FIN; loopback connections here " +
-    "do not die that way, and nginx sends no PINGs",
+    "HTTP/2 PINGs that find pooled upstream connections dead without a FIN; loopback " +
+    "connections here do not die that way, and nginx sends no PINGs",
   tcpKeepaliveTimings:
     "SO_KEEPALIVE probe timings; rendered as grpc_socket_keepalive on with the system's timings, " +
     "and loopback connections here never go silent",
@@ -77,10 +81,16 @@ export interface Ignored {
 
 /** An upstream leaf as the translation renders it. */
 export interface StandInUpstream {
+  /** The Envoy cluster, and the nginx `upstream` block of the same name that grpc_pass names. */
   readonly cluster: string;
-  /** The cluster's endpoint, `host:port`, as grpc_pass dials it. */
+  /** The cluster's endpoint, `host:port`: the upstream block's one server. */
   readonly endpoint: string;
   readonly sni: string;
+  /**
+   * Idle connections to the leaf each nginx worker keeps for reuse (`keepalive`): the cluster's
+   * circuit breaker max_connections shared among the workers (see `poolPerWorker`).
+   */
+  readonly keepalive: number;
 }
 
 export interface StandInTranslation {
@@ -287,6 +297,38 @@ const ENVOY_CLIENT_CIPHERS = [
 const ENVOY_VERIFY_DEPTH = 100;
 /** Envoy's connect_timeout when a cluster sets none. */
 const ENVOY_CONNECT_TIMEOUT_MS = 5000;
+/** Envoy's max_connections of a cluster's circuit breaker when it sets none. */
+const ENVOY_MAX_CONNECTIONS = 1024;
+/**
+ * Envoy's idle timeout of an upstream HTTP connection when the cluster's HttpProtocolOptions set
+ * no common_http_protocol_options.idle_timeout (which the translation would refuse): 1 hour.
+ */
+const ENVOY_UPSTREAM_IDLE_TIMEOUT = "3600s";
+/**
+ * keepalive_requests where Envoy has no cap on a connection's requests (upstream:
+ * max_requests_per_connection unset; downstream: none): nginx takes no "unlimited", so a count
+ * no run here reaches.
+ */
+const NGINX_UNLIMITED_REQUESTS = 2147483647;
+/**
+ * keepalive_time, nginx's cap on a pooled connection's age (its default is 1 h): Envoy has none
+ * (max_connection_duration unset), and a year is none for any run here.
+ */
+const NGINX_LONGEST_KEEPALIVE_TIME = "365d";
+
+/**
+ * The idle connections to one leaf each nginx worker keeps (`keepalive` of its upstream block),
+ * from the cluster's circuit breaker max_connections. Envoy pools upstream connections per
+ * worker thread, and max_connections caps their sum over all workers (Envoy's circuit breaking
+ * overview); nginx's `keepalive` caps the idle connections each worker caches. So each nginx
+ * worker (one per Envoy worker, `--concurrency`) gets an equal share, and at least one, as Envoy
+ * allocates every pool at least one connection even past the limit. nginx carries one stream per
+ * upstream connection where Envoy multiplexes many on one: past `keepalive` concurrent calls,
+ * nginx opens connections it closes afterwards, where Envoy would add streams.
+ */
+function poolPerWorker(maxConnections: number, workers: number): number {
+  return Math.max(1, Math.floor(maxConnections / workers));
+}
 
 /** Everything the stand-in renders for one leaf cluster. */
 interface LeafCluster extends StandInUpstream {
@@ -351,7 +393,11 @@ function inlinePem(value: unknown, path: string, ignored: Ignored[]): string {
 }
 
 function leafCluster(c: Fields, input: TranslateInput, ignored: Ignored[]): LeafCluster {
-  const name = token(c.str("name"), c.at("name"));
+  // The name of the nginx upstream block too, which grpc_pass names as `grpcs://<name>`.
+  const name = c.str("name");
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+    fail(c.at("name"), `${show(name)} cannot name an nginx upstream`);
+  }
   // LOGICAL_DNS: one address of the name at a time. nginx resolves the name once, at start,
   // through the same hosts file (see startEnvoyStandIn).
   c.str("type", ["LOGICAL_DNS"]);
@@ -409,7 +455,26 @@ function leafCluster(c: Fields, input: TranslateInput, ignored: Ignored[]): Leaf
       }),
     );
   }
-  c.ignore("circuit_breakers", NO_EFFECT.circuitBreakers);
+  // Envoy's connection pool to the leaf: its size is the DEFAULT priority's max_connections.
+  const breakers = c.opt("circuit_breakers");
+  const maxConnections =
+    breakers === undefined
+      ? ENVOY_MAX_CONNECTIONS
+      : within(breakers, c.at("circuit_breakers"), ignored, (b) => {
+          const threshold = b.only("thresholds");
+          return within(threshold, `${b.at("thresholds")}[0]`, ignored, (t) => {
+            t.optStr("priority", ["DEFAULT"]);
+            t.ignore("max_pending_requests", NO_EFFECT.circuitBreakerStreams);
+            t.ignore("max_requests", NO_EFFECT.circuitBreakerStreams);
+            t.ignore("max_retries", NO_EFFECT.circuitBreakerRetries);
+            const max = t.opt("max_connections");
+            if (max === undefined) return ENVOY_MAX_CONNECTIONS;
+            if (typeof max !== "number" || !Number.isInteger(max) || max < 1) {
+              fail(t.at("max_connections"), `${show(max)} is not translated (a count from 1)`);
+            }
+            return max;
+          });
+        });
 
   const socket = c.need("transport_socket");
   const tls = within(socket, c.at("transport_socket"), ignored, (ts) => {
@@ -489,6 +554,7 @@ function leafCluster(c: Fields, input: TranslateInput, ignored: Ignored[]): Leaf
   return {
     cluster: name,
     endpoint: `${endpoint.address}:${endpoint.port}`,
+    keepalive: poolPerWorker(maxConnections, input.workers ?? 1),
     connectTimeoutMs,
     tcpKeepalive,
     ...tls,
@@ -677,7 +743,8 @@ function renderConfig(
                 "      }",
               ]
             : []),
-          `      grpc_pass grpcs://${c.endpoint};`,
+          // The cluster's upstream block: its pooled connections, or a new one (see below).
+          `      grpc_pass grpcs://${c.cluster};`,
           // Unset, Envoy forwards Querier's own :authority.
           `      grpc_set_header Host ${r.hostRewrite ?? "$http_host"};`,
           `      grpc_connect_timeout ${ms(c.connectTimeoutMs)};`,
@@ -689,6 +756,7 @@ function renderConfig(
           ...(c.tcpKeepalive ? ["      grpc_socket_keepalive on;"] : []),
           // No retry policy: Envoy does not retry.
           "      grpc_next_upstream off;",
+          // SNI and the name checked: the cluster's sni, not the upstream block's name.
           "      grpc_ssl_server_name on;",
           `      grpc_ssl_name ${c.sni};`,
           `      grpc_ssl_protocols ${c.protocols};`,
@@ -715,6 +783,23 @@ function renderConfig(
       ].join("\n");
     }),
   ]);
+  // Each leaf cluster's connection pool: an upstream block whose idle connections each worker
+  // keeps for the next call (ngx_http_upstream_module `keepalive`; grpc_pass needs nothing else
+  // to reuse them, ngx_http_grpc_module), with Envoy's limits on a pooled connection rather
+  // than nginx's: idle for at most Envoy's upstream idle timeout, any number of requests, any
+  // age. nginx resolves the server's name once, at start (see startEnvoyStandIn).
+  const upstreams = [...clusters.values()].map((c) =>
+    [
+      `  # stand-in for the connection pool of Envoy cluster ${c.cluster}`,
+      `  upstream ${c.cluster} {`,
+      `    server ${c.endpoint};`,
+      `    keepalive ${c.keepalive};`,
+      `    keepalive_timeout ${ENVOY_UPSTREAM_IDLE_TIMEOUT};`,
+      `    keepalive_requests ${NGINX_UNLIMITED_REQUESTS};`,
+      `    keepalive_time ${NGINX_LONGEST_KEEPALIVE_TIME};`,
+      "  }",
+    ].join("\n"),
+  );
   const temp = join(dir, "temp");
   return [
     "# A stand-in for Envoy: nginx rendered from the observer's envoy.yaml. This is not Envoy.",
@@ -730,8 +815,9 @@ function renderConfig(
     // on the streams of a connection or on its requests, and a downstream idle timeout of 1 h.
     "  client_max_body_size 0;",
     "  http2_max_concurrent_streams 1024;",
-    "  keepalive_requests 2147483647;",
+    `  keepalive_requests ${NGINX_UNLIMITED_REQUESTS};`,
     "  keepalive_timeout 3600s;",
+    ...upstreams,
     ...servers,
     "}",
     "",
@@ -823,10 +909,11 @@ export function translateEnvoy(envoy: unknown, input: TranslateInput): StandInTr
         config: renderConfig(listeners, clusters, inDir, input.dir, input.workers ?? 1),
         files,
         listens: listeners.map((l) => ({ listener: l.name, ...l.address })),
-        upstreams: [...clusters.values()].map(({ cluster, endpoint, sni }) => ({
+        upstreams: [...clusters.values()].map(({ cluster, endpoint, sni, keepalive }) => ({
           cluster,
           endpoint,
           sni,
+          keepalive,
         })),
         ignored,
       };
