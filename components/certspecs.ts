@@ -47,6 +47,11 @@ export interface LeafPkiInput {
   readonly client: CertificateLifetime;
   /** The CA generations to declare and the one that signs (see `caSchedule`). */
   readonly schedule: CaSchedule;
+  /**
+   * The CA lineage. Its CAs are other resources than those of any other lineage, so raising it
+   * replaces every CA in one run, with no overlap: the emergency CA change.
+   */
+  readonly caEpoch: number;
 }
 
 /** One CA of the leaf: its generation number names its resources. */
@@ -61,6 +66,7 @@ export interface IssuedCertSpec extends CertSpec {
 }
 
 export interface LeafPkiSpec {
+  readonly caEpoch: number;
   /** Every CA the leaf trusts, oldest first: one, or two while a CA change overlaps. */
   readonly cas: readonly CaSpec[];
   /** The generation of the CA that signs the server and client certificates. */
@@ -172,13 +178,15 @@ export function leafPkiSpec(input: LeafPkiInput): LeafPkiSpec {
     earlyRenewalHours: lifetime.renewBeforeHours,
     rotationHours: lifetime.validityHours - lifetime.renewBeforeHours,
   });
+  const lineage = input.caEpoch === 0 ? "" : ` (epoch ${input.caEpoch})`;
   return {
+    caEpoch: input.caEpoch,
     cas: input.schedule.trusted.map((generation) => ({
       generation,
       key,
       subject: {
         // The generation in the name tells overlapping CAs apart, in logs and in chain building.
-        commonName: `thanos-bridge ${input.clusterName} CA ${generation}`,
+        commonName: `thanos-bridge ${input.clusterName} CA ${generation}${lineage}`,
         organization: ORGANIZATION,
         organizationalUnit: unit,
       },

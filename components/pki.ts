@@ -56,10 +56,13 @@ export class LeafPki extends pulumi.ComponentResource {
     super("thanos-bridge:leaf:Pki", name, {}, opts);
     const { spec } = args;
 
+    // Lineage 0 keeps the names of releases before caEpoch, so an upgrade replaces nothing.
+    const lineage = spec.caEpoch === 0 ? "" : `e${spec.caEpoch}-`;
     const cas = spec.cas.map((ca) => {
-      // Named by generation: a new generation is a new pair of resources, and a retired one is
-      // deleted, while the CAs in between stay untouched.
-      const part = `${name}-ca-${ca.generation}`;
+      // Named by lineage and generation: a new generation is a new pair of resources, and a
+      // retired one is deleted, while the CAs in between stay untouched; a new lineage replaces
+      // them all.
+      const part = `${name}-ca-${lineage}${ca.generation}`;
       const key = new tls.PrivateKey(`${part}-key`, keyArgs(ca.key), { parent: this });
       const cert = new tls.SelfSignedCert(
         part,
@@ -92,7 +95,7 @@ export class LeafPki extends pulumi.ComponentResource {
     const issue = (part: string, cert: IssuedCertSpec): IssuedCertificate => {
       const clock = new time.Rotating(
         `${name}-${part}-clock`,
-        { rotationHours: cert.rotationHours, triggers: { signer: String(spec.signer) } },
+        { rotationHours: cert.rotationHours, triggers: { signer: `${lineage}${spec.signer}` } },
         { parent: this },
       );
       const renewal = { parent: this, replacementTrigger: clock.rfc3339 };

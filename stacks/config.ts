@@ -58,6 +58,8 @@ export interface PkiConfig {
   readonly client: CertificateLifetime;
   /** Hours between two scheduled rotation runs. */
   readonly rotationIntervalHours: number;
+  /** The CA lineage; a new one replaces every CA at once (docs/KEY-COMPROMISE.md). */
+  readonly caEpoch: number;
 }
 
 /**
@@ -512,7 +514,8 @@ function readPki(r: Reader): PkiConfig {
         `ends before the next one begins`,
     );
   }
-  return { keyAlgorithm, ca, server, client, rotationIntervalHours: interval };
+  const caEpoch = r.integer("caEpoch");
+  return { keyAlgorithm, ca, server, client, rotationIntervalHours: interval, caEpoch };
 }
 
 function readAllowedServices(r: Reader): readonly string[] {

@@ -266,6 +266,15 @@ export const CONFIG_SCHEMA = {
     description:
       "Leaf only. Hours between two scheduled rotation runs (`npm run rotate`), 1 to 744; the renewal windows are checked against it.",
   },
+  caEpoch: {
+    type: "integer",
+    default: 0,
+    roles: "leaf",
+    min: 0,
+    max: 1000,
+    description:
+      "Leaf only. The leaf's CA lineage, 0 to 1000. Raising it is the emergency CA change of docs/KEY-COMPROMISE.md: the next run replaces every CA of the leaf (no overlap), and the server and client certificates with them, so nothing the old CAs signed is trusted any more; the observer's next run picks the new ones up. Never lower it.",
+  },
   leaves: {
     type: "array",
     default: [],

@@ -87,6 +87,7 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
       server: lifetimes.server,
       client: lifetimes.client,
       schedule,
+      caEpoch: lifetimes.caEpoch,
     }),
   });
   // Newest first (see LeafBridgeOutput.caCerts), for the ingress and the observer alike.

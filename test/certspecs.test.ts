@@ -25,6 +25,7 @@ const INPUT: LeafPkiInput = {
   server: { validityHours: 2160, renewBeforeHours: 720 },
   client: { validityHours: 1440, renewBeforeHours: 480 },
   schedule: STEADY,
+  caEpoch: 0,
 };
 
 describe("leaf certificate specs", () => {

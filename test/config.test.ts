@@ -79,6 +79,7 @@ describe("leaf config", () => {
         server: { validityHours: 2160, renewBeforeHours: 720 },
         client: { validityHours: 2160, renewBeforeHours: 720 },
         rotationIntervalHours: 24,
+        caEpoch: 0,
       },
       kubernetes: { kind: "cluster", skipAwait: false },
     };
@@ -107,6 +108,7 @@ describe("leaf config", () => {
         clientValidityHours: "336",
         clientRenewBeforeHours: "120",
         rotationIntervalHours: "12",
+        caEpoch: "2",
         kubeconfig: "/etc/kube/leaf.yaml",
         kubeContext: "eu-1",
       }),
@@ -125,6 +127,7 @@ describe("leaf config", () => {
       server: { validityHours: 720, renewBeforeHours: 240 },
       client: { validityHours: 336, renewBeforeHours: 120 },
       rotationIntervalHours: 12,
+      caEpoch: 2,
     });
     assert.deepEqual(config.kubernetes, {
       kind: "cluster",
@@ -608,6 +611,11 @@ describe("leaf config", () => {
         "hostname with a space in front",
         { ...LEAF, hostname: " thanos.leaf-a.example.com" },
         'thanos-bridge:hostname: " thanos.leaf-a.example.com" has whitespace around it; remove it ("thanos.leaf-a.example.com" is what was meant)',
+      ],
+      [
+        "caEpoch negative",
+        { ...LEAF, caEpoch: "-1" },
+        'thanos-bridge:caEpoch: "-1" is not allowed; use a whole number from 0 to 1000',
       ],
       [
         "streamTimeoutSeconds with a unit",
