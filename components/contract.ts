@@ -42,7 +42,7 @@ export const CERTIFICATE_KINDS = ["ca", "server", "client"] as const;
  */
 export const STREAM_TIMEOUT_SECONDS = { default: 600, max: 86400 } as const;
 
-/** The `bridge` output of a leaf stack, version 1. Holds no secret. */
+/** The `bridge` output of a leaf stack (CONTRACT_VERSION). Holds no secret. */
 export interface LeafBridgeOutput {
   readonly version: typeof CONTRACT_VERSION;
   /** The leaf's cluster name (a DNS label), unique among the observer's leaves. */

@@ -32,7 +32,7 @@ import {
 import { stableYaml } from "./yaml";
 
 /** One leaf as read from its stack: the checked public outputs and the checked client key. */
-export interface ObserverLeaf {
+export interface LeafReference {
   /** Fully qualified stack name, for resource names and messages. */
   readonly stack: string;
   readonly bridge: pulumi.Output<LeafBridge>;
@@ -48,7 +48,7 @@ export interface ObserverArgs {
    * @default false
    */
   readonly createNamespace?: boolean;
-  readonly leaves: readonly ObserverLeaf[];
+  readonly leaves: readonly LeafReference[];
   /** Leaf `x` is dialled as `x.<endpointSuffix>`. */
   readonly endpointSuffix: string;
   readonly querier: ObserverInput["querier"];

@@ -2,8 +2,7 @@
 // environment is passed in (real at the entry points, fakes in tests).
 
 import { CliLocator, FoundCli, locateCli } from "./cli";
-import type { Io } from "./run";
-import type { StackOps, WorkspaceSettings } from "./workspace";
+import type { Io, StackOps, WorkspaceSettings } from "./types";
 
 export const EXIT = {
   /** Every run succeeded (and, for rotate, every certificate is OK). */

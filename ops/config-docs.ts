@@ -7,15 +7,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { format, resolveConfig } from "prettier";
 import { parseDocument } from "yaml";
-import { CONFIG_SCHEMA, ConfigKey, KeySpec, keySpec } from "../stacks/keys";
+import { CONFIG_SCHEMA, ConfigKey, ConfigKeySpec, specOf } from "../stacks/keys";
 
 export const PROJECT_DIR = join(__dirname, "..");
 export const CONFIG_DOC = "docs/CONFIG.md";
 
 /** One key as Pulumi.yaml declares it (the CLI checks a value's type against it). */
 export interface DeclaredKey {
-  readonly type: KeySpec["type"];
-  readonly default: KeySpec["default"];
+  readonly type: ConfigKeySpec["type"];
+  readonly default: ConfigKeySpec["default"];
   readonly items?: { readonly type: "string" };
   readonly description: string;
 }
@@ -24,7 +24,7 @@ export interface DeclaredKey {
 export function pulumiYamlConfig(): Record<string, DeclaredKey> {
   return Object.fromEntries(
     (Object.keys(CONFIG_SCHEMA) as ConfigKey[]).map((key) => {
-      const spec = keySpec(key);
+      const spec = specOf(key);
       const declared: DeclaredKey = {
         type: spec.type,
         ...(spec.type === "array" ? { items: { type: "string" as const } } : {}),
@@ -38,12 +38,12 @@ export function pulumiYamlConfig(): Record<string, DeclaredKey> {
 
 const code = (v: unknown) => `\`${String(v)}\``;
 
-function shownDefault(spec: KeySpec): string {
+function shownDefault(spec: ConfigKeySpec): string {
   const values: readonly unknown[] = Array.isArray(spec.default) ? spec.default : [spec.default];
   return values.length === 0 || values[0] === "" ? "—" : values.map(code).join(", ");
 }
 
-function shownAllowed(spec: KeySpec): string {
+function shownAllowed(spec: ConfigKeySpec): string {
   if (spec.allowed !== undefined) return spec.allowed.map(code).join(", ");
   if (spec.min !== undefined) return `${spec.min} to ${String(spec.max)}`;
   return "";
@@ -52,7 +52,7 @@ function shownAllowed(spec: KeySpec): string {
 /** docs/CONFIG.md before formatting: the table of every key. */
 function configReferenceText(): string {
   const rows = (Object.keys(CONFIG_SCHEMA) as ConfigKey[]).map((key) => {
-    const spec = keySpec(key);
+    const spec = specOf(key);
     const cells = [
       code(key),
       spec.type,

@@ -80,14 +80,14 @@ export interface DeployPlan extends Plan {
   readonly stacks: readonly StackPlan[];
 }
 
-const isSet = (value: unknown): boolean => value !== undefined && value !== null && value !== "";
+const hasValue = (value: unknown): boolean => value !== undefined && value !== null && value !== "";
 
 function describeTarget(config: Record<string, unknown>, stack: string): string {
   const renderDir = config[key("renderDir")];
-  if (isSet(renderDir)) return `renders to ${String(renderDir)}/ (its renderDir)`;
+  if (hasValue(renderDir)) return `renders to ${String(renderDir)}/ (its renderDir)`;
   const context = config[key("kubeContext")] ?? config["kubernetes:context"];
-  if (isSet(context)) return `cluster (kubeContext ${String(context)})`;
-  if (isSet(config[key("kubeconfig")] ?? config["kubernetes:kubeconfig"])) {
+  if (hasValue(context)) return `cluster (kubeContext ${String(context)})`;
+  if (hasValue(config[key("kubeconfig")] ?? config["kubernetes:kubeconfig"])) {
     return "cluster (its kubeconfig)";
   }
   return `renders to out/${stack}/ (no kubeconfig, kubeContext or renderDir set)`;
@@ -107,7 +107,7 @@ export function planStacks(files: readonly StackFile[], diyBackend: boolean): De
   const stacks: StackPlan[] = [];
   for (const { stack, config, role, leaves } of checked.stacks) {
     if (role === undefined) continue;
-    const render = TARGET_KEYS.every((k) => !isSet(config[k]));
+    const render = TARGET_KEYS.every((k) => !hasValue(config[k]));
     stacks.push({ stack, role, render, target: describeTarget(config, stack) });
     if (!diyBackend) continue;
     for (const leaf of leaves) {
@@ -169,7 +169,9 @@ export function renderConfigFor(repo: string): (stack: string) => string | undef
       return undefined;
     }
     const config = isRecord(doc) && isRecord(doc["config"]) ? doc["config"] : {};
-    return TARGET_KEYS.every((k) => !isSet(config[k])) ? writeRenderConfig(repo, short) : undefined;
+    return TARGET_KEYS.every((k) => !hasValue(config[k]))
+      ? writeRenderConfig(repo, short)
+      : undefined;
   };
 }
 

@@ -2,13 +2,9 @@
 // observers; destroy the other way round. A failure in one phase skips the next, because the
 // observer reads the leaves' outputs. Pure orchestration: no Pulumi import, a clock passed in.
 
-import type { OnLine, StackOps } from "./workspace";
+import type { Io, OnLine, StackOps } from "./types";
 
-/** Where a command prints: progress and results to `out`, reasons and notices to `err`. */
-export interface Io {
-  out(line: string): void;
-  err(line: string): void;
-}
+export type { Io } from "./types";
 
 export type Operation = "preview" | "up" | "destroy";
 export type Outcome = "succeeded" | "failed" | "skipped";

@@ -7,41 +7,9 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import { SemVer } from "semver";
 import type { CliLocator, FoundCli } from "./cli";
 import { CommandEnv, ExitCode, processIo } from "./command";
+import type { OnLine, OperationOptions, StackOps, WorkspaceSettings } from "./types";
 
-/** Receives one line of a stack operation's output, without its line break. */
-export type OnLine = (line: string) => void;
-
-export interface OperationOptions {
-  /** Refresh the stack's state first, so an expired rotation clock is noticed. */
-  readonly refresh: boolean;
-  readonly onLine: OnLine;
-}
-
-/** What the commands do to a stack, named as a Pulumi stack name (short or `org/project/stack`). */
-export interface StackOps {
-  preview(stack: string, options: OperationOptions): Promise<void>;
-  up(stack: string, options: OperationOptions): Promise<void>;
-  destroy(stack: string, onLine: OnLine): Promise<void>;
-  /** The stack's outputs, secrets included, by name. */
-  outputs(stack: string): Promise<Readonly<Record<string, unknown>>>;
-  /** The text of one config value (arrays and objects as JSON), or undefined if it is not set. */
-  getConfig(stack: string, key: string): Promise<string | undefined>;
-}
-
-/** How a command wants its stacks reached, beyond the CLI it found. */
-export interface WorkspaceSettings {
-  /** Added to the CLI's environment (backend URL, passphrase). */
-  readonly envVars: Readonly<Record<string, string>>;
-  /** Create a stack that does not exist yet (deploy), instead of failing (rotate). */
-  readonly createMissing: boolean;
-  /** Secrets provider for stacks created here. */
-  readonly secretsProvider?: string;
-  /**
-   * Called once the stack exists, before each operation: a config file to use instead of
-   * `Pulumi.<stack>.yaml`, or undefined for the stack's own file.
-   */
-  readonly configFile?: (stack: string) => string | undefined;
-}
+export type { OnLine, OperationOptions, StackOps, WorkspaceSettings } from "./types";
 
 /** A Pulumi CLI found or installed by the Automation API. */
 export interface AutomationCli extends FoundCli {

@@ -18,11 +18,11 @@ import {
   ConfigKey,
   ExposureKind,
   IngressPathType,
-  KeySpec,
+  ConfigKeySpec,
   PROJECT,
   ROLES,
   Role,
-  keySpec,
+  specOf,
 } from "./keys";
 
 export {
@@ -227,7 +227,7 @@ class Reader {
   isSet(key: ConfigKey): boolean {
     const text = this.text(key);
     if (text === undefined) return false;
-    const spec = keySpec(key);
+    const spec = specOf(key);
     const asText = Array.isArray(spec.default)
       ? JSON.stringify(spec.default)
       : String(spec.default);
@@ -241,7 +241,7 @@ class Reader {
     // Kubeconfig contents are a document: their line breaks are theirs.
     if (key === "kubeconfig") return value;
     const trimmed = value.trim();
-    if (trimmed !== value && keySpec(key).type !== "array") {
+    if (trimmed !== value && specOf(key).type !== "array") {
       this.problem(
         key,
         `${show(value)} has whitespace around it; remove it (${show(trimmed)} is what was meant)`,
@@ -251,12 +251,12 @@ class Reader {
   }
 
   string(key: ConfigKey): string {
-    return this.text(key) ?? String(keySpec(key).default);
+    return this.text(key) ?? String(specOf(key).default);
   }
 
   /** One of the key's `allowed` values. */
   oneOf<T extends string>(key: ConfigKey): T {
-    const allowed = keySpec(key).allowed ?? [];
+    const allowed = specOf(key).allowed ?? [];
     const value = this.string(key);
     if (allowed.includes(value)) return value as T;
     this.problem(
@@ -268,7 +268,7 @@ class Reader {
 
   /** A whole number in the key's range; `allowed` words the range in the message if set. */
   integer(key: ConfigKey, allowed?: string): number {
-    const spec = keySpec(key);
+    const spec = specOf(key);
     const [min, max] = [spec.min ?? 0, spec.max ?? Number.MAX_SAFE_INTEGER];
     const text = this.text(key);
     if (text === undefined) return spec.default as number;
@@ -283,7 +283,7 @@ class Reader {
   }
 
   boolean(key: ConfigKey): boolean {
-    const spec = keySpec(key);
+    const spec = specOf(key);
     const text = this.text(key);
     if (text === undefined) return spec.default as boolean;
     if (text === "true" || text === "false") return text === "true";
@@ -297,7 +297,7 @@ class Reader {
   }
 
   stringList(key: ConfigKey): readonly string[] {
-    const spec = keySpec(key);
+    const spec = specOf(key);
     const text = this.text(key);
     if (text === undefined) return spec.default as readonly string[];
     let value: unknown;
@@ -594,7 +594,7 @@ function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposu
   }
 }
 
-function readLeaf(r: Reader, stack: string): LeafConfig {
+function readLeafConfig(r: Reader, stack: string): LeafConfig {
   let clusterName = r.string("clusterName");
   if (clusterName === "") {
     clusterName = stack;
@@ -827,7 +827,7 @@ export function readLeaves(raw: RawConfig): {
   return { leaves, problems: r.problems };
 }
 
-function readObserver(r: Reader): ObserverConfig {
+function readObserverConfig(r: Reader): ObserverConfig {
   const leaves = readLeavesWith(r);
   const endpointSuffix = r.string("endpointSuffix");
   if (!isFqdn(endpointSuffix)) {
@@ -920,7 +920,7 @@ function thanosDataPathKeys(r: Reader, config: ObserverConfig): void {
 
 /** Keys of the other role that were set anyway: likely a stack file meant for another stack. */
 function otherRoleKeys(r: Reader, role: Role): void {
-  for (const [key, spec] of Object.entries(CONFIG_SCHEMA) as [ConfigKey, KeySpec][]) {
+  for (const [key, spec] of Object.entries(CONFIG_SCHEMA) as [ConfigKey, ConfigKeySpec][]) {
     if (spec.roles !== "all" && spec.roles !== role && r.isSet(key)) {
       r.problem(
         key,
@@ -942,7 +942,7 @@ export function loadConfig(input: RawConfig, stack: string): StackConfig {
   if (role === undefined) {
     // Each role's reader checks the keys it reads; keep what they say about keys set here.
     const set = new Set<string>();
-    for (const read of [(r: Reader) => readLeaf(r, stack), readObserver]) {
+    for (const read of [(r: Reader) => readLeafConfig(r, stack), readObserverConfig]) {
       const reader = new Reader(raw);
       read(reader);
       for (const p of reader.problemsOfSetKeys()) set.add(p);
@@ -951,7 +951,7 @@ export function loadConfig(input: RawConfig, stack: string): StackConfig {
   }
   const reader = new Reader(raw);
   otherRoleKeys(reader, role);
-  const config = role === "leaf" ? readLeaf(reader, stack) : readObserver(reader);
+  const config = role === "leaf" ? readLeafConfig(reader, stack) : readObserverConfig(reader);
   problems.push(...reader.problems);
   if (problems.length > 0) throw new ConfigError(stack, problems);
   return config;

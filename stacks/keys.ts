@@ -36,7 +36,7 @@ const HUNDRED_YEARS_HOURS = 100 * 365 * 24;
 export type KeyType = "string" | "integer" | "boolean" | "array";
 type DefaultValue = string | number | boolean | readonly string[];
 
-export interface KeySpec {
+export interface ConfigKeySpec {
   readonly type: KeyType;
   readonly default: DefaultValue;
   /** Which role reads the key; `all` for both. */
@@ -158,7 +158,7 @@ export const CONFIG_SCHEMA = {
     roles: "leaf",
     allowed: EXPOSURES,
     description:
-      "Leaf only. What publishes the sidecar's StoreAPI: ingress-nginx (an Ingress), gateway-api (the leaf's own Gateway with client-certificate validation, and a GRPCRoute) or traefik (an IngressRoute and a TLSOption). Changing it changes no certificate and nothing the observer reads. See the README, \"Choosing an exposure\".",
+      "Leaf only. What publishes the sidecar's StoreAPI: ingress-nginx (an Ingress), gateway-api (the leaf's own Gateway with client-certificate validation, and a GRPCRoute) or traefik (an IngressRoute and a TLSOption). Changing it changes no certificate and nothing the observer reads. See docs/EXPOSURES.md.",
   },
   gatewayClassName: {
     type: "string",
@@ -221,7 +221,7 @@ export const CONFIG_SCHEMA = {
     min: 1,
     max: HUNDRED_YEARS_HOURS,
     description:
-      "Leaf only. How long before a CA expires the next generation takes over, in hours (default 1 year): trusted for the first half, signing for the second, then the old CA goes. At least 4 times rotationIntervalHours. See the README on rotation.",
+      "Leaf only. How long before a CA expires the next generation takes over, in hours (default 1 year): trusted for the first half, signing for the second, then the old CA goes. At least 4 times rotationIntervalHours. See docs/ROTATION.md.",
   },
   serverValidityHours: {
     type: "integer",
@@ -387,11 +387,11 @@ export const CONFIG_SCHEMA = {
     description:
       "Observer only. 0: no alert. 1 to 365: also declare a PodMonitor for Envoy's metrics and a PrometheusRule (prometheus-operator CRDs) that warns when a leaf's client certificate or CA used by an Envoy expires in fewer than this many days. Prometheus' namespace must be in clientNamespaces to reach Envoy's metrics port.",
   },
-} as const satisfies Record<string, KeySpec>;
+} as const satisfies Record<string, ConfigKeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
 
 /** A key's spec, typed as the general shape (the table's literal types are narrower). */
-export function keySpec(key: ConfigKey): KeySpec {
+export function specOf(key: ConfigKey): ConfigKeySpec {
   return CONFIG_SCHEMA[key];
 }

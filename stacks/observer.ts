@@ -8,7 +8,7 @@ import {
   parseLeafClientKey,
 } from "../components/contract";
 import { leafEndpoint } from "../components/envoy";
-import { Observer, ObserverLeaf } from "../components/observer";
+import { Observer, LeafReference } from "../components/observer";
 import { thanosLeafAddress } from "../components/thanos";
 import { ObserverConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
@@ -33,7 +33,7 @@ export interface ObserverStackOutputs {
 
 export interface ObserverStack {
   /** Each leaf as read and checked from its stack. */
-  readonly leaves: readonly ObserverLeaf[];
+  readonly leaves: readonly LeafReference[];
   readonly observer: Observer;
   readonly outputs: ObserverStackOutputs;
 }
@@ -57,7 +57,7 @@ function asRunError<T>(parse: () => T): T {
  * which says to run `pulumi up` on that leaf. The public `bridge` output stays public; only the
  * key is secret.
  */
-function readLeaf(stack: string): ObserverLeaf {
+function referenceLeaf(stack: string): LeafReference {
   const reference = new pulumi.StackReference(stack, { name: stack });
   const bridge = reference
     .getOutput(BRIDGE_OUTPUT)
@@ -72,7 +72,7 @@ function readLeaf(stack: string): ObserverLeaf {
 export function observerStack(config: ObserverConfig): ObserverStack {
   const name = "observer";
   const provider = kubernetesProvider(name, config.kubernetes);
-  const leaves = config.leaves.map(readLeaf);
+  const leaves = config.leaves.map(referenceLeaf);
   const observer = new Observer(name, {
     namespace: config.namespace,
     createNamespace: config.createNamespace,

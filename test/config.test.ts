@@ -10,7 +10,7 @@ import {
   RawConfig,
   loadConfig,
 } from "../stacks/config";
-import { KeySpec, PROJECT } from "../stacks/keys";
+import { ConfigKeySpec, PROJECT } from "../stacks/keys";
 import { CONFIG_DOC, configReference, pulumiYamlConfig } from "../ops/config-docs";
 
 const ROOT = join(__dirname, "..");
@@ -861,7 +861,7 @@ describe("config keys, declared once in stacks/keys.ts", () => {
   });
 
   it("describes every key, and gives every enum its values and every integer its range", () => {
-    for (const [key, spec] of Object.entries(CONFIG_SCHEMA) as [string, KeySpec][]) {
+    for (const [key, spec] of Object.entries(CONFIG_SCHEMA) as [string, ConfigKeySpec][]) {
       assert.ok(spec.description.length > 20, `${key} has no useful description`);
       if (spec.type === "integer") {
         assert.ok(spec.min !== undefined && spec.max !== undefined, `${key} has no range`);

@@ -6,13 +6,12 @@ import {
   EnvoyUpstream,
   circuitBreakers,
   envoyBootstrap,
-  envoyFilePaths,
-  envoyFileReads,
   leafAlias,
   leafCertFiles,
   leafEndpoint,
   leafSdsFiles,
 } from "../components/envoy";
+import { envoyFilePaths, envoyFileReads } from "./support/envoy-files";
 import { assertValidEnvoyBootstrap, validateSdsFile } from "./support/envoy-validator";
 
 const LEAVES: EnvoyUpstream[] = [

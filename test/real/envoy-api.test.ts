@@ -4,7 +4,8 @@
 // walker misses and the Go API catches.
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { envoyFileReads, leafCertFiles } from "../../components/envoy";
+import { leafCertFiles } from "../../components/envoy";
+import { envoyFileReads } from "../support/envoy-files";
 import { stableYaml } from "../../components/yaml";
 import { validateEnvoyBootstrap, validateSdsFile } from "../support/envoy-validator";
 import { LEAF_A, LEAF_B, runLeaf, shippedLeafConfig } from "../support/leaf";
