@@ -1,9 +1,11 @@
 // The architecture document is the one the code cites: every "invariant N" named in code and
 // tests is defined in docs/ARCHITECTURE.md, and nothing cites a file outside the repository.
+// The README and docs/ link to each other: every relative link resolves, to a file and, with an
+// anchor, to a heading of that file.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { dirname, join, normalize, relative } from "node:path";
 
 const ROOT = join(__dirname, "..");
 
@@ -66,5 +68,118 @@ describe("docs/ARCHITECTURE.md", () => {
           : [],
       );
     assert.deepEqual(outside, []);
+  });
+});
+
+/** Markdown without its fenced code blocks, line for line (a fence's lines become empty). */
+function withoutFences(markdown: string): string[] {
+  let fenced = false;
+  return markdown.split("\n").map((line) => {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fenced = !fenced;
+      return "";
+    }
+    return fenced ? "" : line;
+  });
+}
+
+/**
+ * The anchor GitHub gives a heading: its text as rendered (code spans and links reduced to their
+ * text, emphasis marks gone), lowercased, every character but letters, digits, spaces, `-` and
+ * `_` dropped, spaces made `-`.
+ */
+export function headingSlug(heading: string): string {
+  return heading
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/[`*]/g, "")
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, "")
+    .replace(/ /g, "-");
+}
+
+/** Every anchor a markdown file's headings give, a repeated one suffixed -1, -2 as GitHub does. */
+export function anchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const line of withoutFences(markdown)) {
+    const m = /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
+    if (m === null) continue;
+    const slug = headingSlug(m[1]);
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    out.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return out;
+}
+
+/** The targets of a markdown file's inline links, outside code blocks and code spans. */
+export function linkTargets(markdown: string): string[] {
+  return withoutFences(markdown).flatMap((line) =>
+    [...line.replace(/`[^`]*`/g, "").matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)].map((m) => m[1]),
+  );
+}
+
+/** What is wrong with each relative link of `file` (repository-relative), or nothing. */
+export function brokenLinks(file: string, root: string): string[] {
+  const text = readFileSync(join(root, file), "utf8");
+  return linkTargets(text).flatMap((target) => {
+    // A URL (https:, mailto:) is not the repository's to check.
+    if (/^[a-z][a-z0-9+.-]*:/i.test(target)) return [];
+    const [path, anchor] = target.split("#", 2) as [string, string | undefined];
+    const resolved = path === "" ? file : normalize(join(dirname(file), path));
+    if (resolved.startsWith("..") || relative(root, join(root, resolved)).startsWith("..")) {
+      return [`${file}: ${target}: outside the repository`];
+    }
+    if (!existsSync(join(root, resolved))) return [`${file}: ${target}: no file ${resolved}`];
+    if (anchor === undefined) return [];
+    if (!resolved.endsWith(".md"))
+      return [`${file}: ${target}: an anchor into a non-markdown file`];
+    return anchors(readFileSync(join(root, resolved), "utf8")).has(anchor)
+      ? []
+      : [`${file}: ${target}: no heading #${anchor} in ${resolved}`];
+  });
+}
+
+describe("README.md and docs/*.md links", () => {
+  const files = [
+    "README.md",
+    ...readdirSync(join(ROOT, "docs"))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ];
+
+  it("every relative link names a file that exists and, with an anchor, a heading in it", () => {
+    assert.deepEqual(
+      files.flatMap((f) => brokenLinks(f, ROOT)),
+      [],
+    );
+    // The check sees links: the README links into docs/ with anchors.
+    assert.ok(
+      linkTargets(readFileSync(join(ROOT, "README.md"), "utf8")).some((t) =>
+        /^docs\/.+\.md#/.test(t),
+      ),
+    );
+  });
+
+  it("spells anchors as GitHub does", () => {
+    assert.equal(
+      headingSlug("Querier's own mutual TLS (`dataPath: thanos`)"),
+      "queriers-own-mutual-tls-datapath-thanos",
+    );
+    assert.equal(
+      headingSlug("Checking stack files: `npm run check`"),
+      "checking-stack-files-npm-run-check",
+    );
+    assert.equal(headingSlug("What is verified, and how"), "what-is-verified-and-how");
+    assert.equal(headingSlug("See [the docs](docs/X.md) now"), "see-the-docs-now");
+    assert.deepEqual(
+      [...anchors("# A\n\n```\n# not a heading\n```\n## A\n## B-c_d\n")],
+      ["a", "a-1", "b-c_d"],
+    );
+    assert.deepEqual(
+      linkTargets("[x](a.md#b) `[y](z.md)` [u](https://e.org)\n```\n[v](w.md)\n```"),
+      ["a.md#b", "https://e.org"],
+    );
   });
 });

@@ -174,7 +174,7 @@ function report(what: string, r: LoadResult): void {
   console.log(
     `      ${what}: ${r.ok + r.partial + r.failed + r.silent} queries, ${r.ok} complete, ` +
       `${r.partial} partial, ${r.failed} failed; ${r.silent} without the untouched leaf and ` +
-      "without a warning (Querier's own, not the bridge's: see README, Data paths)",
+      "without a warning (Querier's own, not the bridge's: see docs/DATA-PATHS.md)",
   );
 }
 
@@ -699,8 +699,8 @@ describe("the real data path as leaves come and go (dataPath: thanos): no restar
     console.log(
       `      leaves added and removed: ${result.ok + result.partial + result.failed + result.silent} ` +
         `queries, ${result.failed} failed; ${counts.join("; ")}. ${silent} without an ` +
-        "untouched leaf and without a warning (Querier's own, not the bridge's: see README, " +
-        "Data paths)",
+        "untouched leaf and without a warning (Querier's own, not the bridge's: see " +
+        "docs/DATA-PATHS.md)",
     );
     await sameProcess("by the end");
     // Zero failed queries; no answer with a warning or with a leaf its phase does not allow.
