@@ -3,7 +3,7 @@
 // the bench's real kube-apiserver. Only the tls and time plugins are stand-ins.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { caGenerationHours, caGenerationStart, caSchedule } from "../../components/certspecs";
@@ -428,11 +428,21 @@ describe("user errors under the real Pulumi CLI: one clear message, no stack tra
 
   after(() => project?.remove());
 
-  it("a config problem fails the stack with the config's own message", async () => {
+  it("a config problem: deploy refuses it offline, and the stack itself fails with the same message", async () => {
+    const message = /thanos-bridge:keyAlgorithm: "DSA" is not allowed; use one of /;
+    // npm run deploy runs npm run check's rules first: exit 2, before any state exists.
     const r = await project.npm("deploy");
-    assert.equal(r.code, 1, show(r));
-    assert.match(r.stdout, /thanos-bridge:keyAlgorithm: "DSA" is not allowed; use one of /);
-    assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE, show(r));
+    assert.equal(r.code, 2, show(r));
+    assert.match(r.stderr, message);
+    assert.ok(!existsSync(join(project.dir, ".pulumi-state")), "deploy wrote state");
+    // The program itself, run by the real engine, refuses it with the same message.
+    mkdirSync(join(project.dir, ".pulumi-state"));
+    const init = await project.pulumi(["stack", "init", "leaf-a"]);
+    assert.equal(init.code, 0, show(init));
+    const preview = await project.pulumi(["preview", "--stack", "leaf-a"]);
+    assert.notEqual(preview.code, 0, show(preview));
+    assert.match(preview.stdout, message);
+    assert.doesNotMatch(r.stdout + r.stderr + preview.stdout + preview.stderr, STACK_TRACE);
   });
 
   it("a value of the wrong type is refused by the CLI itself, from Pulumi.yaml's schema", async () => {
