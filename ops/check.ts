@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { isRecord } from "../components/contract";
-import { ConfigError, RawConfig, StackConfig, loadConfig, readLeaves } from "../stacks/config";
+import { ConfigError, RawConfig, loadConfig, readLeaves } from "../stacks/config";
 import { PROJECT, ROLES, Role } from "../stacks/keys";
 import { EXIT, ExitCode } from "./command";
 import { PROJECT_DIR } from "./workspace";
@@ -38,7 +38,7 @@ export function stackFileConfig(config: Record<string, unknown>): RawConfig {
   return raw;
 }
 
-/** One stack file read: its config, its role if valid, and its loaded config if all is valid. */
+/** One stack file read: its config, and what the rules across stacks need of it. */
 export interface CheckedStack {
   readonly stack: string;
   readonly config: Record<string, unknown>;
@@ -47,7 +47,6 @@ export interface CheckedStack {
   readonly leaves: readonly string[];
   /** A leaf's cluster name and hostname as set, even when other keys of it are wrong. */
   readonly identity?: { readonly clusterName: string; readonly hostname: string };
-  readonly loaded?: StackConfig;
 }
 
 /** The stack part of `org/project/stack`, with the problem if it is not one of ours. */
@@ -110,12 +109,12 @@ export function checkStackFiles(files: readonly StackFile[]): {
         : {}),
     };
     try {
-      stacks.push({ ...base, loaded: loadConfig(raw, file.stack) });
+      loadConfig(raw, file.stack);
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       problems.push(...e.problems.map((p) => `${where}: ${p}`));
-      stacks.push(base);
     }
+    stacks.push(base);
   }
 
   const byName = new Map(stacks.map((s) => [s.stack, s]));

@@ -12,6 +12,7 @@ import {
 } from "../stacks/config";
 import { ConfigKeySpec, PROJECT } from "../stacks/keys";
 import { CONFIG_DOC, configReference, pulumiYamlConfig } from "../ops/config-docs";
+import { stackFileConfig } from "../ops/check";
 
 const ROOT = join(__dirname, "..");
 
@@ -48,12 +49,10 @@ function loadObserver(values: RawConfig, stack: string): ObserverConfig {
   return config;
 }
 
-/** Stack config files hold YAML values; Pulumi hands them to the program as text or JSON. */
-function stackFileConfig(file: string): RawConfig {
+/** A shipped stack file's config as Pulumi hands it to the program (`npm run check`'s reading). */
+function shippedConfig(file: string): RawConfig {
   const doc = parse(readFileSync(join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
-  return Object.fromEntries(
-    Object.entries(doc.config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
-  );
+  return stackFileConfig(doc.config);
 }
 
 describe("leaf config", () => {
@@ -200,12 +199,12 @@ describe("leaf config", () => {
   });
 
   it("loads the shipped example stacks", () => {
-    const a = loadLeaf(stackFileConfig("Pulumi.leaf-a.yaml"), "leaf-a");
+    const a = loadLeaf(shippedConfig("Pulumi.leaf-a.yaml"), "leaf-a");
     assert.equal(a.hostname, "thanos.leaf-a.example.com");
-    const b = loadLeaf(stackFileConfig("Pulumi.leaf-b.yaml"), "leaf-b");
+    const b = loadLeaf(shippedConfig("Pulumi.leaf-b.yaml"), "leaf-b");
     assert.equal(b.pki.keyAlgorithm, "RSA-3072");
     assert.deepEqual(b.allowedServices, ["thanos.Rules", "thanos.Store", "thanos.info.Info"]);
-    const c = loadLeaf(stackFileConfig("Pulumi.leaf-c.yaml"), "leaf-c");
+    const c = loadLeaf(shippedConfig("Pulumi.leaf-c.yaml"), "leaf-c");
     assert.deepEqual(c.exposure, { kind: "traefik", entryPoint: "websecure" });
   });
 
@@ -835,7 +834,7 @@ describe("observer config", () => {
   });
 
   it("loads the shipped example stack", () => {
-    const config = loadObserver(stackFileConfig("Pulumi.observer.yaml"), "observer");
+    const config = loadObserver(shippedConfig("Pulumi.observer.yaml"), "observer");
     assert.deepEqual(
       config.leaves.map((l: string) => l.split("/")[2]),
       ["leaf-a", "leaf-b"],
