@@ -44,11 +44,25 @@ export async function ensureNamespaces(
   }
 }
 
-/** Applies CRDs and waits until each is Established, then forgets discovery. */
+/**
+ * Applies CRDs and waits until each is Established and discovery serves its kind in every
+ * served version. Established alone is not enough: the API server's discovery for a new group
+ * follows it asynchronously, and a client asking in between gets a 404 for the group version.
+ */
 export async function installCrds(kube: KubeClient, crds: readonly KubeObject[]): Promise<void> {
   for (const crd of crds) await kube.apply(crd);
+  const served = crds.flatMap((crd) => {
+    const spec = crd.spec as {
+      group: string;
+      names: { kind: string };
+      versions: { name: string; served: boolean }[];
+    };
+    return spec.versions
+      .filter((v) => v.served)
+      .map((v) => ({ apiVersion: `${spec.group}/${v.name}`, kind: spec.names.kind }));
+  });
   await waitFor(
-    "CRDs established",
+    "CRDs established and in discovery",
     async () => {
       for (const crd of crds) {
         const got = await kube.get(crd.apiVersion, crd.kind, undefined, crd.metadata.name);
@@ -56,10 +70,12 @@ export async function installCrds(kube: KubeClient, crds: readonly KubeObject[])
           ?.conditions;
         if (!conditions?.some((c) => c.type === "Established" && c.status === "True")) return false;
       }
+      kube.forgetDiscovery();
+      // A group version discovery does not serve yet throws: waitFor keeps its message.
+      for (const { apiVersion, kind } of served) await kube.resource(apiVersion, kind);
       return true;
     },
     [],
     30_000,
   );
-  kube.forgetDiscovery();
 }
