@@ -38,20 +38,25 @@ export interface CertificateLifetime {
   readonly renewBeforeHours: number;
 }
 
-export interface LeafPkiInput {
-  readonly clusterName: string;
-  readonly hostname: string;
+/** The PKI settings of a leaf's config, as its certificates follow them. */
+export interface PkiSettings {
   readonly keyAlgorithm: KeyAlgorithm;
   readonly ca: CertificateLifetime;
   readonly server: CertificateLifetime;
   readonly client: CertificateLifetime;
-  /** The CA generations to declare and the one that signs (see `caSchedule`). */
-  readonly schedule: CaSchedule;
   /**
    * The CA lineage. Its CAs are other resources than those of any other lineage, so raising it
-   * replaces every CA in one run, with no overlap: the emergency CA change.
+   * replaces every CA in one run, with no overlap: the emergency CA change
+   * (docs/KEY-COMPROMISE.md).
    */
   readonly caEpoch: number;
+}
+
+export interface LeafPkiInput extends PkiSettings {
+  readonly clusterName: string;
+  readonly hostname: string;
+  /** The CA generations to declare and the one that signs (see `caSchedule`). */
+  readonly schedule: CaSchedule;
 }
 
 /** One CA of the leaf: its generation number names its resources. */

@@ -69,24 +69,22 @@ export interface LeafBridgeOutput {
   readonly streamTimeoutSeconds: number;
 }
 
-/** A leaf's public outputs as the observer sees them once checked. Holds no secret. */
-export interface LeafBridge extends LeafBridgeOutput {
+/**
+ * A leaf as this program knows it: its `bridge` output once checked, with the stack it came
+ * from and its endpoint split. The one model of a leaf; each generator takes the fields it reads
+ * (`Pick<Leaf, ...>`). Holds no secret: the client key travels apart (`LeafCredentials`).
+ */
+export interface Leaf extends LeafBridgeOutput {
   /** The stack the values came from, for messages. */
   readonly stack: string;
   readonly host: string;
   readonly port: number;
 }
 
-export interface LeafBridgeValues {
-  readonly cluster: string;
-  readonly host: string;
-  readonly port: number;
-  /** PEM of each trusted CA, newest first. */
-  readonly caCerts: readonly string[];
-  readonly clientCert: string;
-  readonly expiry: LeafExpiry;
-  readonly streamTimeoutSeconds: number;
-}
+/** What the observer presents to a leaf and trusts of it. `clientKey` is private key material. */
+export type LeafCredentials = Pick<Leaf, "cluster" | "clientCert" | "caCerts"> & {
+  readonly clientKey: string;
+};
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
@@ -109,20 +107,22 @@ export function certificateTimes(notAfter: string, renewBeforeHours: number): Ce
 }
 
 /** Builds the `bridge` output of a leaf, keys in a fixed order. */
-export function leafBridgeOutput(values: LeafBridgeValues): LeafBridgeOutput {
+export function leafBridgeOutput(
+  leaf: Omit<Leaf, "version" | "stack" | "endpoint" | "serverName">,
+): LeafBridgeOutput {
   return {
     version: CONTRACT_VERSION,
-    cluster: values.cluster,
-    endpoint: `${values.host}:${values.port}`,
-    serverName: values.host,
-    caCerts: joinPemBundle(values.caCerts),
-    clientCert: values.clientCert,
+    cluster: leaf.cluster,
+    endpoint: `${leaf.host}:${leaf.port}`,
+    serverName: leaf.host,
+    caCerts: leaf.caCerts,
+    clientCert: leaf.clientCert,
     expiry: {
-      ca: times(values.expiry.ca),
-      server: times(values.expiry.server),
-      client: times(values.expiry.client),
+      ca: times(leaf.expiry.ca),
+      server: times(leaf.expiry.server),
+      client: times(leaf.expiry.client),
     },
-    streamTimeoutSeconds: values.streamTimeoutSeconds,
+    streamTimeoutSeconds: leaf.streamTimeoutSeconds,
   };
 }
 
@@ -172,7 +172,7 @@ function certificate(stack: string, field: string, value: unknown): X509Certific
  * Checks a leaf's public output `bridge` and returns it typed. Every failure names the stack and
  * the output and says how to fix it.
  */
-export function parseLeafBridge(stack: string, bridge: unknown): LeafBridge {
+export function parseLeafBridge(stack: string, bridge: unknown): Leaf {
   if (bridge === undefined || bridge === null) {
     throw new ContractError(
       stack,
@@ -336,7 +336,7 @@ export function parseLeafExpiry(stack: string, value: unknown): LeafExpiry {
  * Checks a leaf's secret output `bridgeClientKey` against its parsed `bridge`: a PEM private key
  * whose public key is the client certificate's. Messages never echo key material.
  */
-export function parseLeafClientKey(leaf: LeafBridge, clientKey: unknown): string {
+export function parseLeafClientKey(leaf: Leaf, clientKey: unknown): string {
   const stack = leaf.stack;
   const client = new X509Certificate(leaf.clientCert);
   // What the engine leaves of a secret it could not decrypt: nothing, or (CLI 3.248) an object.
@@ -379,7 +379,7 @@ export function parseLeafClientKey(leaf: LeafBridge, clientKey: unknown): string
  * Leaves must differ in cluster name (it names their Envoy cluster, Secret and endpoint) and in
  * server name (each is one Envoy virtual host's upstream). Returns the leaves sorted by cluster.
  */
-export function distinctLeaves(leaves: readonly LeafBridge[]): readonly LeafBridge[] {
+export function distinctLeaves(leaves: readonly Leaf[]): readonly Leaf[] {
   const sorted = [...leaves].sort(byCluster);
   for (const [field, what] of [
     ["cluster", "cluster name"],

@@ -1,28 +1,22 @@
 // Pure generator of the observer's Envoy bootstrap (Envoy v3 API): leaves in, plain object out.
 // Serialise it with `stableYaml`. No Pulumi imports; tested directly and validated in tests
-// against Envoy's own .proto files.
+// against Envoy's own .proto files. Each leaf's credentials are SDS files (sds.ts) the
+// bootstrap names.
 //
 // Shape: one listener on 127.0.0.1 with one virtual host per leaf. Querier dials
 // `<leaf>.<suffix>:<listener port>`; the pod's hostAliases resolve every such name to 127.0.0.1,
 // so Envoy routes on `:authority` and the Stores page shows leaf names, not port numbers.
 
+import type { Leaf } from "./contract";
+import { LeafSdsFile, SDS_CERT_DIR, leafCertFiles, typed } from "./sds";
 import { byCluster } from "./validate";
-import { stableYaml } from "./yaml";
 
-/** A leaf as Envoy needs it: where to connect and what name to expect. */
-export interface EnvoyUpstream {
-  /** Leaf cluster name (a DNS label); names the Envoy cluster, its cert directory and alias. */
-  readonly cluster: string;
-  readonly host: string;
-  readonly port: number;
-  /** SNI sent and the DNS SAN required of the leaf's server certificate. */
-  readonly serverName: string;
-  /**
-   * The longest silence the leaf's ingress allows on a stream (its `streamTimeoutSeconds`, from
-   * the contract); the leaf's route idles out after the same time, so both ends agree.
-   */
-  readonly streamTimeoutSeconds: number;
-}
+/**
+ * A leaf as Envoy needs it: where to connect, the name to expect (`serverName`, sent as SNI and
+ * required as the server certificate's DNS SAN) and how long a stream may stay silent (the
+ * leaf's `streamTimeoutSeconds`, so both ends agree).
+ */
+type Upstream = Pick<Leaf, "cluster" | "host" | "port" | "serverName" | "streamTimeoutSeconds">;
 
 /** Querier's per-pod concurrency, which bounds the streams Envoy must carry to one leaf. */
 export interface QuerierFanOut {
@@ -67,7 +61,7 @@ export const ENVOY_METRICS_PATH = "/stats/prometheus";
 export const ENVOY_PATHS = {
   configDir: "/etc/envoy/config",
   configFile: "envoy.yaml",
-  certDir: "/etc/envoy/certs",
+  certDir: SDS_CERT_DIR,
 } as const;
 
 /** Name of the Envoy cluster that fronts the admin interface; leaf names cannot start with "_". */
@@ -81,93 +75,6 @@ export function leafAlias(cluster: string, suffix: string): string {
 /** Querier's endpoint address for a leaf. */
 export function leafEndpoint(cluster: string, suffix: string): string {
   return `${leafAlias(cluster, suffix)}:${ENVOY_PORTS.listener}`;
-}
-
-const typed = (type: string, body: Record<string, unknown>): Record<string, unknown> => ({
-  "@type": `type.googleapis.com/${type}`,
-  ...body,
-});
-
-/** One SDS file Envoy reads for a leaf: the secret it holds, its Secret key and its path. */
-export interface LeafSdsFile {
-  /** Name of the SDS secret: in the bootstrap's `SdsSecretConfig` and in the file. */
-  readonly secretName: string;
-  /** Key of the leaf's Kubernetes Secret (`leafSecretName`) holding the file. */
-  readonly key: string;
-  /** Path relative to the certificate volume (`ENVOY_PATHS.certDir`): `<cluster>/<key>`. */
-  readonly volumePath: string;
-  /** Absolute path in the Envoy container. */
-  readonly path: string;
-}
-
-/** Both SDS files of one leaf: its client certificate and key, and the CAs it trusts. */
-export interface LeafCertFiles {
-  readonly tlsCertificate: LeafSdsFile;
-  readonly validationContext: LeafSdsFile;
-}
-
-/**
- * Where one leaf's credentials live, for the bootstrap and the pod's certificate volume alike:
- * one directory per leaf, `<cluster>/tls-certificate.yaml` and `<cluster>/validation-context.yaml`,
- * each an SDS file (`leafSdsFiles`) from a key of that leaf's Secret.
- */
-export function leafCertFiles(cluster: string): LeafCertFiles {
-  const file = (kind: string): LeafSdsFile => {
-    const key = `${kind}.yaml`;
-    const volumePath = `${cluster}/${key}`;
-    return {
-      secretName: `${cluster}-${kind}`,
-      key,
-      volumePath,
-      path: `${ENVOY_PATHS.certDir}/${volumePath}`,
-    };
-  };
-  return { tlsCertificate: file("tls-certificate"), validationContext: file("validation-context") };
-}
-
-/** One leaf's credentials as the observer holds them. `clientKey` is private key material. */
-export interface LeafCredentials {
-  readonly cluster: string;
-  /** PEM of the client certificate the leaf issued. */
-  readonly clientCert: string;
-  /** PEM of its private key. */
-  readonly clientKey: string;
-  /** PEM bundle of the leaf's CAs: one, or two while a CA change overlaps. */
-  readonly caCerts: string;
-}
-
-/**
- * The two SDS files of one leaf, by Secret key (`leafCertFiles`), as YAML. Envoy parses a
- * `path_config_source` file as an `envoy.service.discovery.v3.DiscoveryResponse` (Envoy's
- * source/extensions/config_subscription/filesystem/filesystem_subscription_impl.cc) and SDS
- * takes exactly one resource from it, an `envoy.extensions.transport_sockets.tls.v3.Secret` named
- * as in the bootstrap (source/common/secret/sds_api.cc: "Unexpected SDS secrets length",
- * "Unexpected SDS secret (expecting ...)"). The PEMs are inline, so the certificate and its key
- * are read together from one file, and a file changes exactly when the credentials do.
- */
-export function leafSdsFiles(leaf: LeafCredentials): Record<string, string> {
-  const files = leafCertFiles(leaf.cluster);
-  const response = (file: LeafSdsFile, secret: Record<string, unknown>): string =>
-    stableYaml({
-      resources: [
-        typed("envoy.extensions.transport_sockets.tls.v3.Secret", {
-          name: file.secretName,
-          ...secret,
-        }),
-      ],
-    });
-  return {
-    [files.tlsCertificate.key]: response(files.tlsCertificate, {
-      tls_certificate: {
-        certificate_chain: { inline_string: leaf.clientCert },
-        private_key: { inline_string: leaf.clientKey },
-      },
-    }),
-    // The whole bundle: during a CA change both CAs are trusted.
-    [files.validationContext.key]: response(files.validationContext, {
-      validation_context: { trusted_ca: { inline_string: leaf.caCerts } },
-    }),
-  };
 }
 
 function socketAddress(address: string, port: number): Record<string, unknown> {
@@ -304,7 +211,7 @@ function sdsSecretConfig(file: LeafSdsFile): Record<string, unknown> {
   };
 }
 
-function leafCluster(leaf: EnvoyUpstream, shared: SharedClusterSettings): Record<string, unknown> {
+function leafCluster(leaf: Upstream, shared: SharedClusterSettings): Record<string, unknown> {
   const files = leafCertFiles(leaf.cluster);
   return {
     name: leaf.cluster,
@@ -342,7 +249,7 @@ function leafCluster(leaf: EnvoyUpstream, shared: SharedClusterSettings): Record
   };
 }
 
-function leafVirtualHost(leaf: EnvoyUpstream, suffix: string): Record<string, unknown> {
+function leafVirtualHost(leaf: Upstream, suffix: string): Record<string, unknown> {
   const alias = leafAlias(leaf.cluster, suffix);
   return {
     name: leaf.cluster,
@@ -373,7 +280,7 @@ function leafVirtualHost(leaf: EnvoyUpstream, suffix: string): Record<string, un
  * come in does not change the output.
  */
 export function envoyBootstrap(
-  leaves: readonly EnvoyUpstream[],
+  leaves: readonly Upstream[],
   options: EnvoyOptions,
 ): Record<string, unknown> {
   const sorted = [...leaves].sort(byCluster);

@@ -2,7 +2,7 @@ import { awaitAnnotations } from "./await";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { MONITORING_API_VERSION, certificateExpiryRuleSpec, envoyPodMonitorSpec } from "./alerts";
-import { LeafBridge, distinctLeaves } from "./contract";
+import { Leaf, distinctLeaves } from "./contract";
 import {
   OBSERVER_OBJECT_NAMES,
   ObserverInput,
@@ -14,11 +14,10 @@ import {
   leafSecretName,
   observerLabels,
   querierDeploymentSpec,
-  querierDisruptionBudgetSpec,
-  querierNetworkPolicySpec,
-  querierServiceSpec,
 } from "./querier";
-import { ENVOY_PATHS, envoyBootstrap, leafSdsFiles } from "./envoy";
+import { ENVOY_PATHS, envoyBootstrap } from "./envoy";
+import { querierDisruptionBudgetSpec, querierNetworkPolicySpec, querierServiceSpec } from "./front";
+import { leafSdsFiles } from "./sds";
 import {
   DataPath,
   THANOS_OBJECT_NAMES,
@@ -35,7 +34,7 @@ import { stableYaml } from "./yaml";
 export interface LeafReference {
   /** Fully qualified stack name, for resource names and messages. */
   readonly stack: string;
-  readonly bridge: pulumi.Output<LeafBridge>;
+  readonly bridge: pulumi.Output<Leaf>;
   /** Secret. */
   readonly clientKey: pulumi.Output<string>;
 }
@@ -89,7 +88,7 @@ export class Observer extends pulumi.ComponentResource {
   /** The Secrets with the leaves' credentials: one per leaf, or (thanos) the fixed shards. */
   readonly leafSecrets: readonly k8s.core.v1.Secret[];
   /** The parsed leaves, sorted by cluster name, with no duplicates. */
-  readonly leaves: pulumi.Output<readonly LeafBridge[]>;
+  readonly leaves: pulumi.Output<readonly Leaf[]>;
 
   constructor(name: string, args: ObserverArgs, opts?: pulumi.ComponentResourceOptions) {
     super("thanos-bridge:observer:Observer", name, {}, opts);
@@ -183,14 +182,9 @@ export class Observer extends pulumi.ComponentResource {
               .apply(([b, ns]) => ({ name: leafSecretName(b.cluster), namespace: ns, labels })),
             type: "Opaque",
             // Envoy's two SDS files for the leaf; a renewal changes them and nothing else.
-            stringData: pulumi.all([leaf.bridge, leaf.clientKey]).apply(([b, key]) =>
-              leafSdsFiles({
-                cluster: b.cluster,
-                clientCert: b.clientCert,
-                clientKey: key,
-                caCerts: b.caCerts,
-              }),
-            ),
+            stringData: pulumi
+              .all([leaf.bridge, leaf.clientKey])
+              .apply(([b, key]) => leafSdsFiles({ ...b, clientKey: key })),
           },
           { ...childOpts, dependsOn: [this.config] },
         ),
@@ -277,7 +271,7 @@ export class Observer extends pulumi.ComponentResource {
         leaves.map((l) => {
           const clientKey = keyOf.get(l.stack);
           if (clientKey === undefined) throw new Error(`stack ${l.stack}: no client key read`);
-          return { cluster: l.cluster, clientCert: l.clientCert, clientKey, caCerts: l.caCerts };
+          return { ...l, clientKey };
         }),
       );
       const endpoints = {

@@ -3,17 +3,17 @@
 // The Observer component declares what these return.
 
 import { createHash } from "node:crypto";
+import type { Leaf } from "./contract";
 import {
   ENVOY_PATHS,
   ENVOY_PORTS,
   EnvoyAccessLog,
   EnvoyIpFamily,
-  EnvoyUpstream,
   QuerierFanOut,
   leafAlias,
-  leafCertFiles,
   leafEndpoint,
 } from "./envoy";
+import { leafCertFiles } from "./sds";
 import { byCluster } from "./validate";
 
 export const OBSERVER_OBJECT_NAMES = {
@@ -68,30 +68,45 @@ export function containerSecurityContext() {
   };
 }
 
-export interface ContainerSpec {
-  readonly image: string;
+/** CPU and memory of one container: requests, and a memory limit equal to the request. */
+export interface ContainerResources {
   readonly cpu: string;
   readonly memory: string;
 }
 
-export interface ObserverInput {
-  /** Parsed, distinct leaves. */
-  readonly leaves: readonly EnvoyUpstream[];
-  readonly endpointSuffix: string;
-  readonly querier: ContainerSpec & {
-    readonly replicas: number;
-    readonly replicaLabels: readonly string[];
-    readonly extraEndpoints: readonly string[];
-    readonly clientNamespaces: readonly string[];
-  };
-  readonly envoy: EnvoySpec;
+export interface ContainerSpec {
+  readonly image: string;
+  readonly resources: ContainerResources;
 }
 
+/** Querier's settings, as the observer's config holds them. */
+export type QuerierSettings = ContainerSpec & {
+  readonly replicas: number;
+  /** Sorted, without duplicates. */
+  readonly replicaLabels: readonly string[];
+  /** In-cluster StoreAPI endpoints Querier reaches directly, sorted. */
+  readonly extraEndpoints: readonly string[];
+  /** Namespaces besides its own whose pods may query it (NetworkPolicy), sorted. */
+  readonly clientNamespaces: readonly string[];
+};
+
 /** The Envoy sidecar: its container, and the bootstrap settings that are the user's choice. */
-export type EnvoySpec = ContainerSpec & {
+export type EnvoySettings = ContainerSpec & {
+  /** The pod network's IP family: where Envoy's stats listener binds. */
   readonly ipFamily: EnvoyIpFamily;
   readonly accessLog: EnvoyAccessLog;
 };
+
+export interface ObserverInput {
+  /** Parsed, distinct leaves. */
+  readonly leaves: readonly Pick<
+    Leaf,
+    "cluster" | "host" | "port" | "serverName" | "streamTimeoutSeconds"
+  >[];
+  readonly endpointSuffix: string;
+  readonly querier: QuerierSettings;
+  readonly envoy: EnvoySettings;
+}
 
 export function observerLabels(): Record<string, string> {
   return {
@@ -150,8 +165,8 @@ export function configHash(data: Readonly<Record<string, string>>): string {
   return hash.digest("hex");
 }
 
-export function containerResources(spec: ContainerSpec) {
-  return { requests: { cpu: spec.cpu, memory: spec.memory }, limits: { memory: spec.memory } };
+export function containerResources({ resources: { cpu, memory } }: ContainerSpec) {
+  return { requests: { cpu, memory }, limits: { memory } };
 }
 
 export function querierArgs(input: {
@@ -309,60 +324,6 @@ export function querierDeploymentSpec(input: ObserverInput, revision: PodRevisio
     strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
     template: observerPodTemplate(input, revision),
   };
-}
-
-export function querierServiceSpec() {
-  return {
-    type: "ClusterIP",
-    selector: querierSelector(),
-    ports: [
-      { name: "http", port: QUERIER_PORTS.http, targetPort: "http", protocol: "TCP" },
-      { name: "grpc", port: QUERIER_PORTS.grpc, targetPort: "grpc", protocol: "TCP" },
-    ],
-  };
-}
-
-/**
- * Who may reach the Querier pods: pods in the observer's namespace and in the listed client
- * namespaces, on Querier's HTTP and gRPC ports and Envoy's metrics port; nothing else. Querier
- * answers queries over every leaf's data, so it is not open to the whole cluster. (Enforced by
- * clusters whose network plugin implements NetworkPolicy.)
- */
-export function querierNetworkPolicySpec(
-  namespace: string,
-  clientNamespaces: readonly string[],
-  ports: readonly number[] = [QUERIER_PORTS.http, QUERIER_PORTS.grpc, ENVOY_PORTS.stats],
-) {
-  return {
-    podSelector: { matchLabels: querierSelector() },
-    policyTypes: ["Ingress"],
-    ingress: [
-      {
-        from: [
-          {
-            namespaceSelector: {
-              matchExpressions: [
-                {
-                  key: "kubernetes.io/metadata.name",
-                  operator: "In",
-                  values: [...new Set([namespace, ...clientNamespaces])].sort(),
-                },
-              ],
-            },
-          },
-        ],
-        ports: ports.map((port) => ({
-          port,
-          protocol: "TCP",
-        })),
-      },
-    ],
-  };
-}
-
-/** One pod may be disrupted at a time, whatever the replica count (never blocks a drain). */
-export function querierDisruptionBudgetSpec() {
-  return { maxUnavailable: 1, selector: { matchLabels: querierSelector() } };
 }
 
 /** Room kept for an object's metadata within the object size limit. */

@@ -12,14 +12,13 @@
 //   re-reads them where they are.
 
 import { createHash } from "node:crypto";
-import { LeafBridge, splitPemBundle } from "./contract";
-import type { LeafCredentials } from "./envoy";
+import { Leaf, LeafCredentials, splitPemBundle } from "./contract";
 import {
-  ContainerSpec,
   OBJECT_DATA_ROOM_BYTES,
   OBSERVER_OBJECT_NAMES,
   POD_SECURITY_CONTEXT,
   QUERIER_PORTS,
+  QuerierSettings,
   THANOS_PATHS,
   containerResources,
   containerSecurityContext,
@@ -102,9 +101,6 @@ export function thanosLeafFiles(cluster: string): ThanosLeafFiles {
   };
 }
 
-/** A leaf as Querier needs it: the public outputs, no key. */
-export type ThanosUpstream = Pick<LeafBridge, "cluster" | "endpoint" | "serverName" | "caCerts">;
-
 /**
  * The address Querier dials for a leaf: its public `host:port`, written `dns:///host:port` while
  * the leaf trusts two CAs. Thanos keeps one connection per address and builds its TLS config,
@@ -120,7 +116,7 @@ export type ThanosUpstream = Pick<LeafBridge, "cluster" | "endpoint" | "serverNa
  * then fails that leaf until it drops it as unhealthy (`--store.unhealthy-timeout`, 5m) and
  * dials it anew.
  */
-export function thanosLeafAddress(leaf: Pick<ThanosUpstream, "endpoint" | "caCerts">): string {
+export function thanosLeafAddress(leaf: Pick<Leaf, "endpoint" | "caCerts">): string {
   return splitPemBundle(leaf.caCerts).length > 1 ? `dns:///${leaf.endpoint}` : leaf.endpoint;
 }
 
@@ -150,7 +146,7 @@ export interface ThanosEndpoint {
  * the leaf's hostname), then the extra in-cluster endpoints as they are, plain. Each list sorted.
  */
 export function thanosEndpointsConfig(
-  leaves: readonly ThanosUpstream[],
+  leaves: readonly Pick<Leaf, "cluster" | "endpoint" | "serverName" | "caCerts">[],
   extraEndpoints: readonly string[],
 ): { endpoints: ThanosEndpoint[] } {
   return {
@@ -218,10 +214,10 @@ export function thanosShardData(
 }
 
 /** Querier's settings: everything the pod template depends on in this data path. */
-export type QuerierSpec = ContainerSpec & {
-  readonly replicas: number;
-  readonly replicaLabels: readonly string[];
-};
+export type QuerierSpec = Pick<
+  QuerierSettings,
+  "image" | "resources" | "replicas" | "replicaLabels"
+>;
 
 export function thanosQuerierArgs(querier: QuerierSpec): string[] {
   return [

@@ -3,9 +3,10 @@
 // program (stacks/index.ts) and the tests. Every problem is reported at once, each naming the
 // key, the value and what is allowed, before any resource is declared.
 
-import type { CertificateLifetime, KeyAlgorithm } from "../components/certspecs";
+import type { CertificateLifetime, KeyAlgorithm, PkiSettings } from "../components/certspecs";
 import type { DataPath } from "../components/thanos";
 import type { EnvoyAccessLog, EnvoyIpFamily } from "../components/envoy";
+import type { ContainerResources, EnvoySettings, QuerierSettings } from "../components/querier";
 import {
   isDnsLabel,
   isDnsSubdomain,
@@ -51,15 +52,9 @@ export type KubernetesTarget =
     }
   | { readonly kind: "render"; readonly directory: string };
 
-export interface PkiConfig {
-  readonly keyAlgorithm: KeyAlgorithm;
-  readonly ca: CertificateLifetime;
-  readonly server: CertificateLifetime;
-  readonly client: CertificateLifetime;
+export interface PkiConfig extends PkiSettings {
   /** Hours between two scheduled rotation runs. */
   readonly rotationIntervalHours: number;
-  /** The CA lineage; a new one replaces every CA at once (docs/KEY-COMPROMISE.md). */
-  readonly caEpoch: number;
 }
 
 /**
@@ -95,12 +90,6 @@ export interface LeafConfig {
   readonly kubernetes: KubernetesTarget;
 }
 
-/** CPU and memory of one container: requests, and a memory limit equal to the request. */
-export interface ContainerResources {
-  readonly cpu: string;
-  readonly memory: string;
-}
-
 export interface ObserverConfig {
   readonly role: "observer";
   /** Fully qualified leaf stack names (`org/project/stack`), sorted, without duplicates. */
@@ -115,24 +104,8 @@ export interface ObserverConfig {
   readonly dataPath?: DataPath;
   /** Leaf `x` is reached by Querier as `x.<endpointSuffix>`, an alias of 127.0.0.1 in the pod. */
   readonly endpointSuffix: string;
-  readonly querier: {
-    readonly image: string;
-    readonly replicas: number;
-    /** Sorted, without duplicates. */
-    readonly replicaLabels: readonly string[];
-    /** In-cluster StoreAPI endpoints Querier reaches directly, sorted. */
-    readonly extraEndpoints: readonly string[];
-    /** Namespaces besides its own whose pods may query it (NetworkPolicy), sorted. */
-    readonly clientNamespaces: readonly string[];
-    readonly resources: ContainerResources;
-  };
-  readonly envoy: {
-    readonly image: string;
-    readonly resources: ContainerResources;
-    /** The pod network's IP family: where Envoy's stats listener binds. */
-    readonly ipFamily: EnvoyIpFamily;
-    readonly accessLog: EnvoyAccessLog;
-  };
+  readonly querier: QuerierSettings;
+  readonly envoy: EnvoySettings;
   /**
    * Alert when a certificate Envoy uses expires in fewer than this many days (PodMonitor and
    * PrometheusRule); 0: no alert objects.

@@ -79,16 +79,7 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
   const { pki: lifetimes } = config;
   const schedule = caSchedule(lifetimes.ca, now);
   const pki = new LeafPki(name, {
-    spec: leafPkiSpec({
-      clusterName: name,
-      hostname: config.hostname,
-      keyAlgorithm: lifetimes.keyAlgorithm,
-      ca: lifetimes.ca,
-      server: lifetimes.server,
-      client: lifetimes.client,
-      schedule,
-      caEpoch: lifetimes.caEpoch,
-    }),
+    spec: leafPkiSpec({ ...lifetimes, clusterName: name, hostname: config.hostname, schedule }),
   });
   // Newest first (see LeafBridgeOutput.caCerts), for the ingress and the observer alike.
   const caBundle = pulumi.all([...pki.cas].reverse().map((ca) => ca.certPem));
@@ -112,7 +103,7 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
         cluster: name,
         host: config.hostname,
         port: config.publicPort,
-        caCerts,
+        caCerts: joinPemBundle(caCerts),
         clientCert,
         expiry: {
           // The newest CA: it is due once its successor should exist.

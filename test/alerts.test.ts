@@ -24,8 +24,7 @@ describe("certificate-expiry alert generators", () => {
         endpointSuffix: "bridge.internal",
         querier: {
           image: "quay.io/thanos/thanos:v0.42.4",
-          cpu: "500m",
-          memory: "1Gi",
+          resources: { cpu: "500m", memory: "1Gi" },
           replicas: 2,
           replicaLabels: [],
           extraEndpoints: [],

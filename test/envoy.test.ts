@@ -3,18 +3,16 @@ import { parse } from "yaml";
 import {
   ENVOY_PORTS,
   EnvoyOptions,
-  EnvoyUpstream,
   circuitBreakers,
   envoyBootstrap,
   leafAlias,
-  leafCertFiles,
   leafEndpoint,
-  leafSdsFiles,
 } from "../components/envoy";
+import { leafCertFiles, leafSdsFiles } from "../components/sds";
 import { envoyFilePaths, envoyFileReads } from "./support/envoy-files";
 import { assertValidEnvoyBootstrap, validateSdsFile } from "./support/envoy-validator";
 
-const LEAVES: EnvoyUpstream[] = [
+const LEAVES: Parameters<typeof envoyBootstrap>[0] = [
   {
     cluster: "leaf-b",
     host: "thanos.leaf-b.example.net",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EnvoyUpstream } from "../components/envoy";
+import { querierNetworkPolicySpec } from "../components/front";
 import {
   ObserverInput,
   assertFitsConfigMap,
@@ -8,13 +8,12 @@ import {
   endpointsConfig,
   observerPodTemplate,
   querierArgs,
-  querierNetworkPolicySpec,
 } from "../components/querier";
 import { MountedKey, fileReadProblems, resolveMountedFile } from "./support/mounts";
 import { ENVOY_SPEC, PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
 
-const LEAVES: EnvoyUpstream[] = [
+const LEAVES: ObserverInput["leaves"] = [
   {
     cluster: "leaf-b",
     host: "b.example.net",
@@ -35,8 +34,7 @@ const INPUT: ObserverInput = {
   endpointSuffix: "bridge.internal",
   querier: {
     image: "quay.io/thanos/thanos:v0.42.4",
-    cpu: "500m",
-    memory: "1Gi",
+    resources: { cpu: "500m", memory: "1Gi" },
     replicas: 3,
     replicaLabels: ["replica", "prometheus_replica"],
     extraEndpoints: ["thanos-store:10901"],

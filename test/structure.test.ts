@@ -6,19 +6,13 @@ import { dirname, join, relative, resolve } from "node:path";
 
 const ROOT = join(__dirname, "..");
 const DIRS = ["components", "stacks", "ops"];
-const PURE = [
-  "certspecs",
-  "contract",
-  "envoy",
-  "querier",
-  "thanos",
-  "ingress",
-  "gateway",
-  "traefik",
-  "alerts",
-  "yaml",
-  "validate",
-].map((m) => `components/${m}.ts`);
+/** The ComponentResources: the only modules of components/ that may import Pulumi. */
+const COMPONENT_RESOURCES = ["exposure", "observer", "pki"].map((m) => `components/${m}.ts`);
+/** Every other module of components/ is a pure generator, including any added later. */
+const PURE = readdirSync(join(ROOT, "components"))
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => `components/${f}`)
+  .filter((f) => !COMPONENT_RESOURCES.includes(f));
 
 /** Every module of the program, by path from the root, with what it imports. */
 function imports(): Map<string, { local: string[]; packages: string[] }> {

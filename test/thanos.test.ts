@@ -25,8 +25,7 @@ import { restrictedViolations } from "./support/pss";
 
 const QUERIER: QuerierSpec = {
   image: "quay.io/thanos/thanos:v0.42.4",
-  cpu: "500m",
-  memory: "1Gi",
+  resources: { cpu: "500m", memory: "1Gi" },
   replicas: 3,
   replicaLabels: ["replica", "prometheus_replica"],
 };

@@ -4,7 +4,7 @@
 // walker misses and the Go API catches.
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { leafCertFiles } from "../../components/envoy";
+import { leafCertFiles } from "../../components/sds";
 import { envoyFileReads } from "../support/envoy-files";
 import { stableYaml } from "../../components/yaml";
 import { validateEnvoyBootstrap, validateSdsFile } from "../support/envoy-validator";

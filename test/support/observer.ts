@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { CLIENT_KEY_OUTPUT, BRIDGE_OUTPUT } from "../../components/contract";
-import type { EnvoySpec } from "../../components/querier";
+import type { EnvoySettings } from "../../components/querier";
 import { runStack } from "../../stacks";
 import { ObservedLeaf, ObserverStackOutputs } from "../../stacks/observer";
 import { validateSdsFile } from "./envoy-validator";
@@ -18,10 +18,9 @@ import {
 } from "./mocks";
 
 /** The Envoy sidecar as the config's defaults give it, for tests of the pod generators. */
-export const ENVOY_SPEC: EnvoySpec = {
+export const ENVOY_SPEC: EnvoySettings = {
   image: "envoyproxy/envoy:v1.38.3",
-  cpu: "100m",
-  memory: "256Mi",
+  resources: { cpu: "100m", memory: "256Mi" },
   ipFamily: "IPv4",
   accessLog: "errors",
 };
