@@ -12,6 +12,7 @@ import { applyAll, ensureNamespaces, installCrds } from "./support/apply";
 import { crdsOf, kindRank } from "./support/declared";
 import { KubeClient, KubeError, KubeObject } from "./support/kube";
 import { PulumiProject, RunResult, pulumiProject } from "./support/pulumi";
+import { stepByStep } from "./support/steps";
 
 const REPO = join(__dirname, "..", "..");
 /** Debian's libfaketime (package faketime), installed by .ci/run. */
@@ -162,6 +163,7 @@ const LEAF_SECRETS: Readonly<Record<string, string>> = {
 
 describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube-apiserver", function () {
   this.timeout(900_000);
+  stepByStep();
   let project: PulumiProject;
   let server: ApiServer;
   let kube: KubeClient;
