@@ -183,18 +183,43 @@ export interface StateEnvironment {
   readonly notice: readonly string[];
 }
 
-/** Backend and passphrase: the user's if set, the try-out defaults otherwise. */
+/**
+ * The secrets provider a stack file names (`secretsprovider:`, which `pulumi stack init
+ * --secrets-provider` writes for every provider but the passphrase and the backend's own), if
+ * any. A file that is not YAML names none; `npm run check` reports it.
+ */
+export function namedSecretsProvider(file: StackFile): string | undefined {
+  try {
+    const doc: unknown = parse(file.text);
+    const provider = isRecord(doc) ? doc["secretsprovider"] : undefined;
+    return typeof provider === "string" && provider !== "" && provider !== "passphrase"
+      ? provider
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Backend and passphrase: the user's if set, the try-out defaults otherwise. When every stack
+ * file names its own secrets provider (a KMS key), no passphrase encrypts anything: none is set
+ * and no try-out notice is printed.
+ */
 export function stateEnvironment(
   env: Readonly<Record<string, string | undefined>>,
   repo: string,
+  stackFiles: readonly StackFile[] = [],
 ): StateEnvironment {
   const localState = env["PULUMI_BACKEND_URL"] === undefined || env["PULUMI_BACKEND_URL"] === "";
   const backend = localState
     ? `file://${join(repo, STATE_DIR)}`
     : (env["PULUMI_BACKEND_URL"] as string);
+  const ownProviders =
+    stackFiles.length > 0 && stackFiles.every((f) => namedSecretsProvider(f) !== undefined);
   const wellKnown =
     env["PULUMI_CONFIG_PASSPHRASE"] === undefined &&
-    env["PULUMI_CONFIG_PASSPHRASE_FILE"] === undefined;
+    env["PULUMI_CONFIG_PASSPHRASE_FILE"] === undefined &&
+    !ownProviders;
   const envVars: Record<string, string> = { PULUMI_BACKEND_URL: backend };
   if (wellKnown) envVars["PULUMI_CONFIG_PASSPHRASE"] = TRY_OUT_PASSPHRASE;
   const bar = "!".repeat(78);
@@ -278,8 +303,9 @@ export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode>
       DEPLOY_USAGE.split("\n").forEach((line) => io.out(line));
       return EXIT.ok;
     }
-    const state = stateEnvironment(env.env, env.repo);
-    const plan = planStacks(readStackFiles(env.repo), state.diyBackend);
+    const files = readStackFiles(env.repo);
+    const state = stateEnvironment(env.env, env.repo, files);
+    const plan = planStacks(files, state.diyBackend);
     state.notice.forEach((line) => io.err(line));
     mkdirSync(join(env.repo, STATE_DIR), { recursive: true });
 

@@ -19,6 +19,7 @@ import {
 } from "./command";
 import { StackRun, describeFailures, pool, runPlan } from "./run";
 import { Outputs, verify } from "./verify";
+import { readStackFiles } from "./check";
 import { StateEnvironment, renderConfigFor, stateEnvironment } from "./deploy";
 import { PROJECT_DIR, StackOps, exitWith, processEnv } from "./workspace";
 
@@ -203,6 +204,10 @@ export function rotate<C extends FoundCli>(
 
 if (require.main === module) {
   exitWith(
-    rotate(processEnv(), stateEnvironment(process.env, PROJECT_DIR), renderConfigFor(PROJECT_DIR)),
+    rotate(
+      processEnv(),
+      stateEnvironment(process.env, PROJECT_DIR, readStackFiles(PROJECT_DIR)),
+      renderConfigFor(PROJECT_DIR),
+    ),
   );
 }

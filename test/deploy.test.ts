@@ -9,9 +9,10 @@ import {
   deploy,
   planStacks,
   renderConfig,
+  namedSecretsProvider,
   stateEnvironment,
 } from "../ops/deploy";
-import { readStackFiles } from "../ops/check";
+import { StackFile, readStackFiles } from "../ops/check";
 import { FakeLocator, FakeOptions, Harness, harness } from "./support/ops";
 
 const LEAF_A = `# leaf-a: renders (no target set)
@@ -255,6 +256,52 @@ describe("deploy: backend and passphrase", () => {
         .notice.join("\n")
         .includes("disk"),
     );
+  });
+});
+
+describe("deploy: stacks on their own secrets provider", () => {
+  const kms = (stack: string): StackFile => ({
+    stack,
+    text: `secretsprovider: awskms://alias/thanos-bridge?region=eu-west-1\nencryptedkey: AQICAHg=\nconfig:\n  thanos-bridge:role: leaf\n`,
+  });
+  const passphrase: StackFile = {
+    stack: "leaf-b",
+    text: "encryptionsalt: v1:abc\nconfig:\n  thanos-bridge:role: leaf\n",
+  };
+
+  it("names a stack file's KMS provider, and none for the passphrase, the backend's own or broken YAML", () => {
+    assert.equal(
+      namedSecretsProvider(kms("leaf-a")),
+      "awskms://alias/thanos-bridge?region=eu-west-1",
+    );
+    assert.equal(namedSecretsProvider(passphrase), undefined);
+    assert.equal(
+      namedSecretsProvider({ stack: "x", text: "secretsprovider: passphrase\n" }),
+      undefined,
+    );
+    assert.equal(namedSecretsProvider({ stack: "x", text: "config: {}\n" }), undefined);
+    assert.equal(namedSecretsProvider({ stack: "x", text: "config: [\n" }), undefined);
+  });
+
+  it("sets no passphrase and prints no try-out notice when every stack file names a KMS provider", () => {
+    const env = stateEnvironment({ PULUMI_BACKEND_URL: "s3://bucket/state" }, "/repo", [
+      kms("leaf-a"),
+      kms("observer"),
+    ]);
+    assert.deepEqual(env, {
+      envVars: { PULUMI_BACKEND_URL: "s3://bucket/state" },
+      diyBackend: true,
+      notice: [],
+    });
+  });
+
+  it("keeps the try-out passphrase and its notice while one stack file still uses the passphrase", () => {
+    const env = stateEnvironment({ PULUMI_BACKEND_URL: "s3://bucket/state" }, "/repo", [
+      kms("leaf-a"),
+      passphrase,
+    ]);
+    assert.equal(env.envVars["PULUMI_CONFIG_PASSPHRASE"], TRY_OUT_PASSPHRASE);
+    assert.match(env.notice.join("\n"), /FOR TRYING OUT ONLY/);
   });
 });
 
