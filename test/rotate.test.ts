@@ -433,6 +433,20 @@ describe("rotate: Pulumi CLI", () => {
     assert.deepEqual(workflow.concurrency, { group: "rotate-certs", "cancel-in-progress": false });
   });
 
+  it("has the rotation workflow name its backend: Pulumi Cloud unless a repository variable says otherwise", () => {
+    const workflow = parse(
+      readFileSync(join(__dirname, "..", ".github", "workflows", "rotate-certs.yml"), "utf8"),
+    ) as { jobs: { rotate: { steps: { run?: string; env?: Record<string, string> }[] } } };
+    const step = workflow.jobs.rotate.steps.find((s) => s.run?.includes("npm run rotate"));
+    // Without it rotate would use the checkout's .pulumi-state/, empty on a fresh runner.
+    assert.equal(
+      step?.env?.["PULUMI_BACKEND_URL"],
+      "${{ vars.PULUMI_BACKEND_URL || 'https://api.pulumi.com' }}",
+    );
+    const cloud = stateEnvironment({ PULUMI_BACKEND_URL: "https://api.pulumi.com" }, "/repo");
+    assert.deepEqual(cloud.envVars["PULUMI_BACKEND_URL"], "https://api.pulumi.com");
+  });
+
   it("uses the CLI on PATH when it is recent enough, installing nothing", async () => {
     const h = await run([], world({ [A]: FRESH }), { locator: new FakeLocator("3.208.0") });
     assert.equal(h.code, 0);
