@@ -30,10 +30,17 @@ export class KubeError extends Error {
     readonly reason: string,
     message: string,
     readonly warnings: readonly string[],
+    /** The server's `Retry-After`, in seconds, when it sent one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
 }
+
+/** Answers that say "not now" rather than "no": throttled, or the server (or etcd) overloaded. */
+const TRANSIENT = new Set([429, 500, 503, 504]);
+/** Tries of a read before its transient answer is the test's failure. */
+const READ_TRIES = 3;
 
 interface Resource {
   readonly plural: string;
@@ -46,17 +53,52 @@ function warningText(header: string): string {
   return match === null ? header : match[1].replace(/\\(.)/g, "$1");
 }
 
+/** A `Retry-After` of whole seconds; an HTTP date or nothing gives undefined. */
+function retryAfter(header: string | undefined): number | undefined {
+  return header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
+}
+
 export class KubeClient {
   private readonly resources = new Map<string, Resource>();
 
   constructor(readonly credentials: Credentials) {}
 
-  /** One HTTP exchange; rejects with a KubeError for any status outside 2xx. */
-  call<T = Record<string, unknown>>(
+  /**
+   * One request; rejects with a KubeError for any status outside 2xx. A read (GET) answered
+   * 429, 500, 503 or 504 is asked again after the server's Retry-After (1 s without one, at most
+   * 5), up to READ_TRIES times in all, as client-go does; each retry is printed, never silent.
+   */
+  async call<T = Record<string, unknown>>(
     method: string,
     path: string,
     body?: unknown,
     contentType = "application/json",
+  ): Promise<KubeAnswer<T>> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.exchange<T>(method, path, body, contentType);
+      } catch (e) {
+        if (
+          !(e instanceof KubeError) ||
+          method !== "GET" ||
+          !TRANSIENT.has(e.status) ||
+          attempt >= READ_TRIES
+        ) {
+          throw e;
+        }
+        const seconds = Math.min(e.retryAfterSeconds ?? 1, 5);
+        console.log(`      kube-apiserver: ${e.message}; asking again in ${seconds} s`);
+        await new Promise((r) => setTimeout(r, seconds * 1000));
+      }
+    }
+  }
+
+  /** One HTTP exchange; rejects with a KubeError for any status outside 2xx. */
+  private exchange<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    contentType: string,
   ): Promise<KubeAnswer<T>> {
     const { url, ca, cert, key } = this.credentials;
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -105,6 +147,7 @@ export class KubeClient {
                   s.reason ?? "",
                   `${method} ${path}: ${status} ${s.message ?? text}`,
                   warnings,
+                  retryAfter(res.headers["retry-after"]),
                 ),
               );
             }
