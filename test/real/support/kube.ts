@@ -41,6 +41,8 @@ export class KubeError extends Error {
 const TRANSIENT = new Set([429, 500, 503, 504]);
 /** Tries of a read before its transient answer is the test's failure. */
 const READ_TRIES = 3;
+/** Health endpoints: their non-2xx is the answer itself, and their callers poll them anyway. */
+const HEALTH = /^\/(readyz|livez|healthz)(\/|\?|$)/;
 
 interface Resource {
   readonly plural: string;
@@ -64,8 +66,8 @@ export class KubeClient {
   constructor(readonly credentials: Credentials) {}
 
   /**
-   * One request; rejects with a KubeError for any status outside 2xx. A read (GET) answered
-   * 429, 500, 503 or 504 is asked again after the server's Retry-After (1 s without one, at most
+   * One request; rejects with a KubeError for any status outside 2xx. A read (GET, but not of a
+   * health endpoint) answered 429, 500, 503 or 504 is asked again after the server's Retry-After (1 s without one, at most
    * 5), up to READ_TRIES times in all, as client-go does; each retry is printed, never silent.
    */
   async call<T = Record<string, unknown>>(
@@ -81,6 +83,7 @@ export class KubeClient {
         if (
           !(e instanceof KubeError) ||
           method !== "GET" ||
+          HEALTH.test(path) ||
           !TRANSIENT.has(e.status) ||
           attempt >= READ_TRIES
         ) {
