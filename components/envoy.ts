@@ -16,7 +16,10 @@ import { byCluster } from "./validate";
  * required as the server certificate's DNS SAN) and how long a stream may stay silent (the
  * leaf's `streamTimeoutSeconds`, so both ends agree).
  */
-type Upstream = Pick<Leaf, "cluster" | "host" | "port" | "serverName" | "streamTimeoutSeconds">;
+export type EnvoyLeaf = Pick<
+  Leaf,
+  "cluster" | "host" | "port" | "serverName" | "streamTimeoutSeconds"
+>;
 
 /** Querier's per-pod concurrency, which bounds the streams Envoy must carry to one leaf. */
 export interface QuerierFanOut {
@@ -211,7 +214,7 @@ function sdsSecretConfig(file: LeafSdsFile): Record<string, unknown> {
   };
 }
 
-function leafCluster(leaf: Upstream, shared: SharedClusterSettings): Record<string, unknown> {
+function leafCluster(leaf: EnvoyLeaf, shared: SharedClusterSettings): Record<string, unknown> {
   const files = leafCertFiles(leaf.cluster);
   return {
     name: leaf.cluster,
@@ -249,7 +252,7 @@ function leafCluster(leaf: Upstream, shared: SharedClusterSettings): Record<stri
   };
 }
 
-function leafVirtualHost(leaf: Upstream, suffix: string): Record<string, unknown> {
+function leafVirtualHost(leaf: EnvoyLeaf, suffix: string): Record<string, unknown> {
   const alias = leafAlias(leaf.cluster, suffix);
   return {
     name: leaf.cluster,
@@ -280,7 +283,7 @@ function leafVirtualHost(leaf: Upstream, suffix: string): Record<string, unknown
  * come in does not change the output.
  */
 export function envoyBootstrap(
-  leaves: readonly Upstream[],
+  leaves: readonly EnvoyLeaf[],
   options: EnvoyOptions,
 ): Record<string, unknown> {
   const sorted = [...leaves].sort(byCluster);

@@ -3,12 +3,12 @@
 // The Observer component declares what these return.
 
 import { createHash } from "node:crypto";
-import type { Leaf } from "./contract";
 import {
   ENVOY_PATHS,
   ENVOY_PORTS,
   EnvoyAccessLog,
   EnvoyIpFamily,
+  EnvoyLeaf,
   QuerierFanOut,
   leafAlias,
   leafEndpoint,
@@ -99,10 +99,7 @@ export type EnvoySettings = ContainerSpec & {
 
 export interface ObserverInput {
   /** Parsed, distinct leaves. */
-  readonly leaves: readonly Pick<
-    Leaf,
-    "cluster" | "host" | "port" | "serverName" | "streamTimeoutSeconds"
-  >[];
+  readonly leaves: readonly EnvoyLeaf[];
   readonly endpointSuffix: string;
   readonly querier: QuerierSettings;
   readonly envoy: EnvoySettings;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import {
   ENVOY_PORTS,
+  EnvoyLeaf,
   EnvoyOptions,
   circuitBreakers,
   envoyBootstrap,
@@ -12,7 +13,7 @@ import { leafCertFiles, leafSdsFiles } from "../components/sds";
 import { envoyFilePaths, envoyFileReads } from "./support/envoy-files";
 import { assertValidEnvoyBootstrap, validateSdsFile } from "./support/envoy-validator";
 
-const LEAVES: Parameters<typeof envoyBootstrap>[0] = [
+const LEAVES: EnvoyLeaf[] = [
   {
     cluster: "leaf-b",
     host: "thanos.leaf-b.example.net",

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { EnvoyLeaf } from "../components/envoy";
 import { querierNetworkPolicySpec } from "../components/front";
 import {
   ObserverInput,
@@ -13,7 +14,7 @@ import { MountedKey, fileReadProblems, resolveMountedFile } from "./support/moun
 import { ENVOY_SPEC, PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
 
-const LEAVES: ObserverInput["leaves"] = [
+const LEAVES: EnvoyLeaf[] = [
   {
     cluster: "leaf-b",
     host: "b.example.net",
