@@ -102,22 +102,35 @@ export function thanosLeafFiles(cluster: string): ThanosLeafFiles {
 }
 
 /**
- * The address Querier dials for a leaf: its public `host:port`, written `dns:///host:port` while
- * the leaf trusts two CAs. Thanos keeps one connection per address and builds its TLS config,
- * the trusted CAs included, only when it creates that connection (pkg/query/endpointset.go,
- * `Update`: an address it already has keeps its connection, whatever the file now says). A new
- * CA bundle therefore needs a new address for Querier to trust it without a restart. gRPC dials
- * both spellings alike (its default resolver is dns, so `host:port` means `dns:///host:port`),
- * and a CA change with overlap changes the bundle exactly when its size changes: one CA to two
- * when the new CA is introduced, two to one when the old one is retired. Querier adds the new
- * address once its Info call succeeds, and sends no new query to the old one, whose connection
- * it closes only after the longest of its query, info and unhealthy timeouts, so calls in flight
- * finish. A CA replaced without overlap (a leaf rebuilt from scratch) keeps the spelling: Querier
- * then fails that leaf until it drops it as unhealthy (`--store.unhealthy-timeout`, 5m) and
- * dials it anew.
+ * The address Querier dials for a leaf: `dns:///<host:port>?ca=<fingerprint>`, the fingerprint
+ * that of the CA bundle the leaf publishes (`caBundleFingerprint`). Thanos keeps one connection
+ * per address and reads the trusted CAs only when it creates that connection
+ * (pkg/query/endpointset.go `Update`, pkg/tls `NewClientConfig`): an address it already has
+ * keeps its connection and its old CAs, whatever the files now say. So the address changes
+ * exactly when the bundle does: when a CA is introduced, when the old one is retired, and when
+ * an emergency CA change (`caEpoch`) replaces it outright. Querier dials the new address at
+ * its next endpoint update, and adds it and drops the old one in that update under one lock, so
+ * a query sees one or the other, never neither (a strict endpoint joins even when its first Info
+ * call fails, and then shows as a partial-response warning); the old connection closes only
+ * after in-flight calls had time to finish. gRPC dials the same host either way: the `dns` resolver takes the host and port from
+ * the path and strips the query (grpc-go `parseTarget`), and the TLS server name comes from
+ * `server_name`, not from the address. The address holds no `+`, which Thanos would take for a
+ * DNS service-discovery prefix (pkg/discovery/dns `IsDynamicNode`).
+ * See docs/DATA-PATHS.md (the CA change, thanos mode).
  */
 export function thanosLeafAddress(leaf: Pick<Leaf, "endpoint" | "caCerts">): string {
-  return splitPemBundle(leaf.caCerts).length > 1 ? `dns:///${leaf.endpoint}` : leaf.endpoint;
+  return `dns:///${leaf.endpoint}?ca=${caBundleFingerprint(leaf.caCerts)}`;
+}
+
+/**
+ * 16 hex digits of SHA-256 over a PEM bundle's certificates, their base64 without white space,
+ * sorted: the same for the same set of CAs whatever its order or line breaks.
+ */
+export function caBundleFingerprint(bundle: string): string {
+  const certs = splitPemBundle(bundle)
+    .map((pem) => pem.replace(/\s+/g, ""))
+    .sort();
+  return createHash("sha256").update(certs.join("\n")).digest("hex").slice(0, 16);
 }
 
 export interface ThanosTlsConfig {

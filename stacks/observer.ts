@@ -19,7 +19,7 @@ export interface ObservedLeaf {
   readonly cluster: string;
   /**
    * The address Querier dials: Envoy on loopback, or with `dataPath: thanos` the leaf's ingress
-   * (`dns:///<host:port>` while the leaf trusts two CAs; see `thanosLeafAddress`).
+   * (`dns:///<host:port>?ca=<fingerprint of its CA bundle>`; see `thanosLeafAddress`).
    */
   readonly endpoint: string;
   /** The leaf's ingress. */

@@ -5,7 +5,13 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { splitPemBundle } from "../components/contract";
-import { shardNames, thanosFilePaths, thanosLeafFiles } from "../components/thanos";
+import {
+  caBundleFingerprint,
+  shardNames,
+  thanosFilePaths,
+  thanosLeafAddress,
+  thanosLeafFiles,
+} from "../components/thanos";
 import { stableYaml } from "../components/yaml";
 import { loadConfig } from "../stacks/config";
 import { observerStack } from "../stacks/observer";
@@ -106,15 +112,17 @@ describe("observer stack with dataPath thanos, on the mock runtime", () => {
       },
     });
     assert.deepEqual(querierEndpoints(run), [
-      { address: "thanos.leaf-a.example.com:443", strict: true, client_config: tls(a) },
-      { address: "thanos.leaf-b.example.net:443", strict: true, client_config: tls(b) },
+      { address: thanosLeafAddress(a.bridge), strict: true, client_config: tls(a) },
+      { address: thanosLeafAddress(b.bridge), strict: true, client_config: tls(b) },
       { address: "dnssrv+_grpc._tcp.thanos-store.thanos.svc.cluster.local" },
     ]);
     assert.deepEqual(
       querierEndpoints(run)
         .map((e) => e.address)
         .slice(0, 2),
-      [a.bridge.endpoint, b.bridge.endpoint],
+      ["thanos.leaf-a.example.com:443", "thanos.leaf-b.example.net:443"].map(
+        (endpoint, i) => `dns:///${endpoint}?ca=${caBundleFingerprint([a, b][i].bridge.caCerts)}`,
+      ),
     );
   });
 
@@ -137,7 +145,7 @@ describe("observer stack with dataPath thanos, on the mock runtime", () => {
       run.files["endpoints.yaml"],
     );
     for (const leaf of [a, b]) {
-      const upstream = thanosUpstreamTls(run, leaf.bridge.endpoint);
+      const upstream = thanosUpstreamTls(run, thanosLeafAddress(leaf.bridge));
       assert.equal(upstream.serverName, leaf.bridge.serverName);
       assert.equal(upstream.authority, leaf.bridge.endpoint);
       assert.equal(upstream.ca, leaf.bridge.caCerts);
@@ -167,7 +175,14 @@ describe("observer stack with dataPath thanos, on the mock runtime", () => {
   });
 
   it("generates the endpoints file the golden file holds", () => {
-    expectGolden("observer-thanos-endpoints.yaml", run.files["endpoints.yaml"]);
+    // The fingerprints are of this run's CAs (new keys every run), checked exactly above.
+    expectGolden(
+      "observer-thanos-endpoints.yaml",
+      run.files["endpoints.yaml"].replace(
+        /\?ca=[0-9a-f]{16}$/gm,
+        "?ca=<the CA bundle's fingerprint>",
+      ),
+    );
   });
 
   it("meets the restricted Pod Security Standard (invariant 5), with Querier's probes", () => {
@@ -250,8 +265,8 @@ describe("observer stack with dataPath thanos, on the mock runtime", () => {
     assert.deepEqual(
       run.leaves.map((l) => [l.stack, l.cluster, l.endpoint, l.upstream]),
       [
-        [STACK_A, "leaf-a", "thanos.leaf-a.example.com:443", "thanos.leaf-a.example.com:443"],
-        [STACK_B, "leaf-b", "thanos.leaf-b.example.net:443", "thanos.leaf-b.example.net:443"],
+        [STACK_A, "leaf-a", thanosLeafAddress(a.bridge), "thanos.leaf-a.example.com:443"],
+        [STACK_B, "leaf-b", thanosLeafAddress(b.bridge), "thanos.leaf-b.example.net:443"],
       ],
     );
     assert.deepEqual(run.leaves[0].expiry, a.bridge.expiry);
@@ -307,15 +322,15 @@ describe("observer stack with dataPath thanos, on the mock runtime", () => {
         assert.deepEqual(names(other), names(run));
       }
       const addresses = (r: ObserverRun) => querierEndpoints(r).map((e) => e.address);
-      assert.deepEqual(addresses(one), [a.bridge.endpoint, OBSERVER_EXTRA]);
+      assert.deepEqual(addresses(one), [thanosLeafAddress(a.bridge), OBSERVER_EXTRA]);
       assert.deepEqual(addresses(three), [
-        a.bridge.endpoint,
-        b.bridge.endpoint,
-        c.bridge.endpoint,
+        thanosLeafAddress(a.bridge),
+        thanosLeafAddress(b.bridge),
+        thanosLeafAddress(c.bridge),
         OBSERVER_EXTRA,
       ]);
       // leaf-c's files are in its shard, and resolve through the unchanged pod.
-      const upstream = thanosUpstreamTls(three, c.bridge.endpoint);
+      const upstream = thanosUpstreamTls(three, thanosLeafAddress(c.bridge));
       assert.equal(upstream.cert, c.bridge.clientCert);
       assert.equal(upstream.key, c.clientKey);
       assert.ok(
@@ -369,12 +384,13 @@ describe("observer stack with dataPath thanos, on the mock runtime", () => {
       // A new address when the bundle changes (introduced, retired), so Querier opens a new
       // connection with the new CAs; none when it does not (switched).
       const address = (s: (typeof steps)[number]) => querierEndpoints(s.observer)[0].address;
-      assert.deepEqual(steps.map(address), [
-        endpoint,
-        `dns:///${endpoint}`,
-        `dns:///${endpoint}`,
-        endpoint,
-      ]);
+      const [first, introduced, switched, retired] = steps.map(address);
+      assert.equal(switched, introduced);
+      assert.equal(new Set([first, introduced, retired]).size, 3, steps.map(address).join(" "));
+      assert.deepEqual(
+        steps.map(address),
+        steps.map((s) => `dns:///${endpoint}?ca=${caBundleFingerprint(s.leaf.bridge.caCerts)}`),
+      );
       assert.deepEqual(
         steps.map((s) => s.observer.leaves[0].endpoint),
         steps.map(address),
@@ -390,6 +406,26 @@ describe("observer stack with dataPath thanos, on the mock runtime", () => {
       assert.notEqual(configMap(1), configMap(0));
       assert.equal(configMap(2), configMap(1));
       assert.notEqual(configMap(3), configMap(2));
+    });
+
+    it("an emergency CA change (caEpoch) re-addresses the leaf too: one CA replaced by another", async () => {
+      // One CA before and one after, so the bundle's size does not change; its CA does.
+      const state = new FakeState();
+      const before = await runLeaf(LEAF_A, "leaf-a", state);
+      const anHourOn = new Date(STEADY_NOW.getTime() + 3_600_000);
+      const after = await runLeaf({ ...LEAF_A, caEpoch: "1" }, "leaf-a", state, anHourOn);
+      assert.deepEqual(
+        [before, after].map((r) => splitPemBundle(r.bridge.caCerts).length),
+        [1, 1],
+      );
+      assert.notEqual(after.bridge.caCerts, before.bridge.caCerts);
+      const was = await runObserver(THANOS, stacksOf({ [STACK_A]: before, [STACK_B]: b }));
+      const now = await runObserver(THANOS, stacksOf({ [STACK_A]: after, [STACK_B]: b }));
+      const address = (r: ObserverRun) => querierEndpoints(r)[0].address;
+      assert.notEqual(address(now), address(was));
+      assert.equal(address(now), thanosLeafAddress(after.bridge));
+      assert.equal(thanosUpstreamTls(now, address(now)).ca, after.bridge.caCerts);
+      assert.equal(inputs(now.deployment), inputs(was.deployment));
     });
   });
 

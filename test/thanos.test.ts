@@ -6,6 +6,7 @@ import {
   LEAF_SHARDS,
   QuerierSpec,
   assertThanosFits,
+  caBundleFingerprint,
   leafShard,
   shardNames,
   thanosDeploymentSpec,
@@ -39,6 +40,7 @@ function pem(label: string, bytes: number): string {
 
 const CA_1 = pem("CERTIFICATE", 700);
 const CA_2 = pem("CERTIFICATE", 701);
+const CA_3 = pem("CERTIFICATE", 702);
 
 function upstream(cluster: string, caCerts = CA_1) {
   const host = `thanos.${cluster}.example.com`;
@@ -74,14 +76,20 @@ describe("thanos data path generators", () => {
     );
   });
 
-  it("dials a leaf at its public endpoint, spelled dns:/// while it trusts two CAs", () => {
-    assert.equal(thanosLeafAddress(upstream("leaf-a")), "thanos.leaf-a.example.com:443");
-    assert.equal(
-      thanosLeafAddress(upstream("leaf-a", joinPemBundle([CA_2, CA_1]))),
-      "dns:///thanos.leaf-a.example.com:443",
-    );
-    // The other CA alone (after the change): back to the plain spelling.
-    assert.equal(thanosLeafAddress(upstream("leaf-a", CA_2)), "thanos.leaf-a.example.com:443");
+  it("dials a leaf at its public endpoint, with a query naming its CA bundle's fingerprint", () => {
+    const address = (bundle: string) => thanosLeafAddress(upstream("leaf-a", bundle));
+    // Pinned: a new fingerprint function would re-address every leaf on the first observer run.
+    assert.equal(address(CA_1), "dns:///thanos.leaf-a.example.com:443?ca=c0d82df7e6948273");
+    // Each step of a CA change that changes the bundle changes the address, and so does an
+    // emergency CA change (one CA replaced by another); the switch step keeps the bundle.
+    const steps = [CA_1, joinPemBundle([CA_2, CA_1]), CA_2, CA_3];
+    assert.equal(new Set(steps.map(address)).size, steps.length, steps.map(address).join(" "));
+    // The same CAs in another order, or with other line breaks, are the same address.
+    assert.equal(address(joinPemBundle([CA_1, CA_2])), address(joinPemBundle([CA_2, CA_1])));
+    assert.equal(address(CA_1.replace(/\n/g, "\r\n")), address(CA_1));
+    // Thanos takes an address with a "+" for a DNS service-discovery name.
+    for (const step of steps) assert.doesNotMatch(address(step), /\+/);
+    assert.equal(caBundleFingerprint(CA_1), "c0d82df7e6948273");
   });
 
   it("gives every leaf its own TLS in the endpoints file, sorted, then the extra endpoints plain", () => {
@@ -102,11 +110,15 @@ describe("thanos data path generators", () => {
     assert.deepEqual(config, {
       endpoints: [
         {
-          address: "dns:///thanos.leaf-a.example.com:443",
+          address: thanosLeafAddress(upstream("leaf-a", joinPemBundle([CA_2, CA_1]))),
           strict: true,
           client_config: tls("leaf-a"),
         },
-        { address: "thanos.leaf-b.example.com:443", strict: true, client_config: tls("leaf-b") },
+        {
+          address: thanosLeafAddress(upstream("leaf-b")),
+          strict: true,
+          client_config: tls("leaf-b"),
+        },
         { address: "dnssrv+_grpc._tcp.thanos-rule.monitoring.svc" },
         { address: "thanos-store:10901" },
       ],

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
+import { thanosLeafAddress } from "../components/thanos";
 import { issueCertificate, selfSignedCa } from "./support/fake-tls";
 import {
   Backend,
@@ -164,8 +165,8 @@ describe("the data path with real TLS (nginx as each leaf's ingress)", function 
       { ...OBSERVER, dataPath: "thanos" },
       stacksOf({ [STACK_A]: a, [STACK_B]: b }),
     );
-    const querierA = thanosUpstreamTls(thanos, a.bridge.endpoint);
-    const querierB = thanosUpstreamTls(thanos, b.bridge.endpoint);
+    const querierA = thanosUpstreamTls(thanos, thanosLeafAddress(a.bridge));
+    const querierB = thanosUpstreamTls(thanos, thanosLeafAddress(b.bridge));
     assert.deepEqual(
       [querierA.serverName, querierA.authority],
       ["thanos.leaf-a.example.com", "thanos.leaf-a.example.com:443"],

@@ -284,7 +284,8 @@ export function querierEndpoints(run: ObserverRun): ThanosEndpoint[] {
 /**
  * What Querier presents to and expects of one leaf with `dataPath: thanos`: the endpoint whose
  * address is `address`, its three files followed through the Querier container's mounts to the
- * Secret the program wrote. The :authority is what gRPC sends for that address, `host:port`.
+ * Secret the program wrote. The :authority is the address's `host:port`: its path, with no
+ * `dns:///` scheme and no query (grpc-go strips the query from a target).
  */
 export function thanosUpstreamTls(run: ObserverRun, address: string): UpstreamTls {
   const endpoint = querierEndpoints(run).find((e) => e.address === address);
@@ -293,7 +294,7 @@ export function thanosUpstreamTls(run: ObserverRun, address: string): UpstreamTl
   assert.equal(tls_config.enabled, true, `${address}: TLS is not enabled`);
   return {
     serverName: server_name,
-    authority: address.replace(/^dns:\/\/\//, ""),
+    authority: address.replace(/^dns:\/\/\//, "").replace(/\?.*$/, ""),
     ca: mountedFile(run, "querier", tls_config.ca_file),
     cert: mountedFile(run, "querier", tls_config.cert_file),
     key: mountedFile(run, "querier", tls_config.key_file),
