@@ -119,18 +119,22 @@ export function querierSelector(): Record<string, string> {
 }
 
 /**
- * The file Querier reads with `--endpoint.sd-config-file`: every leaf through Envoy, then the
- * extra in-cluster endpoints, each list sorted.
+ * The file Querier reads with `--endpoint.sd-config-file`: every leaf through Envoy, `strict`,
+ * then the extra in-cluster endpoints, each list sorted. A strict endpoint is asked even while
+ * its health check fails, so a leaf Envoy cannot reach shows as a partial-response warning; a
+ * non-strict one is left out of every answer, without a word, until a health check passes
+ * (Thanos pkg/query/endpointset.go, `isQueryable`; measured: docs/DATA-PATHS.md).
  */
 export function endpointsConfig(
   input: Pick<ObserverInput, "leaves" | "endpointSuffix" | "querier">,
 ): {
-  endpoints: { address: string }[];
+  endpoints: { address: string; strict?: true }[];
 } {
   return {
     endpoints: [
       ...[...input.leaves].sort(byCluster).map((l) => ({
         address: leafEndpoint(l.cluster, input.endpointSuffix),
+        strict: true as const,
       })),
       ...[...input.querier.extraEndpoints].sort().map((address) => ({ address })),
     ],

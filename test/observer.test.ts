@@ -110,8 +110,8 @@ describe("observer stack on the mock runtime", () => {
   it("points Querier at every leaf through Envoy, then at the extra endpoints", () => {
     assert.deepEqual(parse(run.files["endpoints.yaml"]), {
       endpoints: [
-        { address: "leaf-a.thanos-bridge.internal:10000" },
-        { address: "leaf-b.thanos-bridge.internal:10000" },
+        { address: "leaf-a.thanos-bridge.internal:10000", strict: true },
+        { address: "leaf-b.thanos-bridge.internal:10000", strict: true },
         { address: "dnssrv+_grpc._tcp.thanos-store.thanos.svc.cluster.local" },
       ],
     });

@@ -50,8 +50,8 @@ describe("observer pod generator", () => {
   it("lists every leaf through Envoy, sorted, then the extra endpoints", () => {
     assert.deepEqual(endpointsConfig(INPUT), {
       endpoints: [
-        { address: "leaf-a.bridge.internal:10000" },
-        { address: "leaf-b.bridge.internal:10000" },
+        { address: "leaf-a.bridge.internal:10000", strict: true },
+        { address: "leaf-b.bridge.internal:10000", strict: true },
         { address: "thanos-store:10901" },
       ],
     });
