@@ -520,8 +520,7 @@ describe("the real data path through the Envoy stand-in (dataPath: envoy)", func
     try {
       const certA = wrong.translation.files.find((f) => f.name === "leaf-a.client.crt");
       assert.equal(certA?.content, runs[STACK_B].bridge.clientCert, "not miswired as meant");
-      // The running Querier, which had both leaves healthy, reconnects to the miswired stand-in
-      // (a Querier started now would not list leaf-a at all, having never reached it).
+      // The running Querier, which had both leaves healthy, reconnects to the miswired stand-in.
       const q = querier as PodQuerier;
       let last = "";
       const { answer, status } = await eventually(
@@ -542,6 +541,11 @@ describe("the real data path through the Envoy stand-in (dataPath: envoy)", func
         [q],
       ).catch((e: unknown) => assert.fail(`${String(e)}; last endpoint status: ${last}`));
       assert.deepEqual([...new Set(answer.data.result.map((s) => s.metric.cluster))], ["leaf-b"]);
+      // leaf-a is strict, so Querier asks it anyway and says why its part is missing.
+      assert.ok(
+        (answer.warnings ?? []).some((w) => w.includes(`Addr: ${ENDPOINT_A}`)),
+        `no partial-response warning names ${ENDPOINT_A}: ${JSON.stringify(answer.warnings)}`,
+      );
       assert.equal(status.get(ENDPOINT_B)?.lastError, null, "leaf-b is not healthy");
       // leaf-a's ingress refused the certificate, for the reason expected, since the miswiring.
       assert.match(

@@ -365,14 +365,7 @@ export async function startNginx(
     port,
     reload: async (nextIngress, nextSecrets) => {
       writeFileSync(conf, renderNginx(nextIngress, nextSecrets, services, port, dir));
-      const before = readFileSync(log, "utf8").length;
-      child.kill("SIGHUP");
-      // Reloaded once the master has started the new worker.
-      const deadline = Date.now() + 10_000;
-      while (!readFileSync(log, "utf8").slice(before).includes("start worker process")) {
-        if (Date.now() > deadline) throw new Error("nginx did not reload");
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await reloadNginx(child, log);
     },
     errorLog: () => (existsSync(log) ? readFileSync(log, "utf8") : ""),
     accessLog: () => {
@@ -387,6 +380,37 @@ export async function startNginx(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Reloads the nginx master `master` gracefully (SIGHUP: new workers with the files as they now
+ * are; the old ones finish what they carry) and resolves once its error log `log` (level info)
+ * says a new worker started, or with `oldWorkersGone`, once every worker that ran before the
+ * reload has exited too (until then a client connection they hold is served the old way).
+ */
+export async function reloadNginx(
+  master: ChildProcess,
+  log: string,
+  options: { readonly oldWorkersGone?: boolean } = {},
+): Promise<void> {
+  const text = () => readFileSync(log, "utf8");
+  const before = text();
+  const started = (t: string) => [...t.matchAll(/start worker process (\d+)/g)].map((m) => m[1]);
+  const exited = (t: string) =>
+    new Set([...t.matchAll(/worker process (\d+) exited/g)].map((m) => m[1]));
+  const old = started(before).filter((pid) => !exited(before).has(pid));
+  master.kill("SIGHUP");
+  const done = () => {
+    const since = text().slice(before.length);
+    if (started(since).length === 0) return false;
+    const gone = exited(since);
+    return !options.oldWorkersGone || old.every((pid) => gone.has(pid));
+  };
+  const deadline = Date.now() + 30_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`nginx did not reload: ${log}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** A leaf's Ingress and Secrets, as the program declared them on the mock runtime. */

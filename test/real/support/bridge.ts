@@ -160,16 +160,23 @@ export function updatePodVolumes(
   }
 }
 
+/** What the load loops ask Querier: one series per leaf, from its Prometheus scraping itself. */
+export const LOAD_QUERY = 'up{job="prometheus"}';
+
+/**
+ * How a load loop's answers came out. A leaf may fail and say so (`warned`: Querier's
+ * partial-response warning names it); what must never happen is `silent`: an answer that lacks
+ * a leaf and says nothing, which a dashboard would show as that cluster's zero.
+ */
 export interface LoadResult {
+  /** Every expected leaf, no warning. */
   readonly ok: number;
-  /** Answers with a warning, or without the leaf under change. */
-  readonly partial: number;
-  readonly failed: number;
-  /**
-   * Answers that lacked another leaf, one the test does not touch, with no warning and no error:
-   * Querier's own doing (seen rarely under load with deduplication on), counted apart.
-   */
+  /** A warning, whatever the answer held: a leaf failed, and Querier said so. */
+  readonly warned: number;
+  /** Lacking an expected leaf, with no warning and no error. */
   readonly silent: number;
+  /** No answer: an HTTP or query error. */
+  readonly failed: number;
   readonly problems: readonly string[];
 }
 
@@ -182,11 +189,51 @@ export interface LoopAnswer {
   readonly warnings: readonly string[];
 }
 
+/** The kind of a load answer when `expect` are the leaves it must hold. */
+export function loadAnswerKind(
+  answer: Pick<LoopAnswer, "clusters" | "warnings">,
+  expect: readonly string[],
+): "ok" | "warned" | "silent" {
+  if (answer.warnings.length > 0) return "warned";
+  return expect.every((c) => answer.clusters.includes(c)) ? "ok" : "silent";
+}
+
+/** The clusters and warnings of one answer to LOAD_QUERY. */
+async function askLoad(querier: Running): Promise<Pick<LoopAnswer, "clusters" | "warnings">> {
+  const answer = await promQuery(querier.http, "query", { query: LOAD_QUERY });
+  return {
+    clusters: [...new Set(answer.data.result.map((s) => s.metric.cluster))].sort(),
+    warnings: answer.warnings ?? [],
+  };
+}
+
 /**
- * Sends `query` to Querier every `intervalMs` until `stop()` resolves its promise, at most
- * `maxQueries`, and counts the answers: complete (every cluster in `expect`), partial, silent
- * (see LoadResult) or failed. `changing` is the leaf whose credentials the test changes.
- * `onAnswer` sees every answer, for a test whose expected clusters change as it runs.
+ * Waits until Querier answers LOAD_QUERY with exactly `clusters` and no warning: the condition a
+ * load loop's first answer is judged by. Each leaf's Prometheus scrapes itself and its Sidecar
+ * at offsets of their own within the scrape interval, so `up` of one job can be there a second
+ * before the other's: waiting on another query would let the loop start early.
+ */
+export async function untilLoadAnswers(querier: Running, clusters: readonly string[]) {
+  const want = [...clusters].sort().join("+");
+  let seen = "";
+  await eventually(
+    `${LOAD_QUERY} from exactly ${want}`,
+    async () => {
+      const a = await askLoad(querier);
+      seen = `${a.clusters.join("+")} ${JSON.stringify(a.warnings)}`;
+      return a.clusters.join("+") === want && a.warnings.length === 0 ? true : undefined;
+    },
+    [querier],
+    60_000,
+  ).catch((e: unknown) => {
+    throw new Error(`${String(e)}; last answer: ${seen}`);
+  });
+}
+
+/**
+ * Sends LOAD_QUERY to Querier every `intervalMs` until `stop()` resolves its promise, at most
+ * `maxQueries`, and counts the answers by `loadAnswerKind` against `expect`. `onAnswer` sees
+ * every answer, for a test whose expected leaves change as it runs.
  */
 export function queryLoop(
   /** The Querier to ask, read before each query (a rollout moves it, as a Service would). */
@@ -195,38 +242,30 @@ export function queryLoop(
   options: {
     intervalMs: number;
     maxQueries: number;
-    changing: string;
     onAnswer?: (answer: LoopAnswer) => void;
   },
 ): { stop(): Promise<LoadResult> } {
   let stopped = false;
-  let ok = 0;
-  let partial = 0;
-  let failed = 0;
-  let silent = 0;
+  const counts = { ok: 0, warned: 0, silent: 0, failed: 0 };
   const problems: string[] = [];
   const loop = (async () => {
     for (let i = 0; i < options.maxQueries && !stopped; i++) {
       const started = Date.now();
       try {
-        const answer = await promQuery(querier().http, "query", {
-          query: 'up{job="prometheus"}',
-        });
-        const clusters = [...new Set(answer.data.result.map((s) => s.metric.cluster))].sort();
-        const warnings = answer.warnings ?? [];
-        options.onAnswer?.({ started, ended: Date.now(), clusters, warnings });
-        if (JSON.stringify(clusters) === JSON.stringify([...expect].sort()) && !warnings.length) {
-          ok++;
-        } else if (warnings.length > 0 || !clusters.includes(options.changing)) {
-          partial++;
-          problems.push(`partial: ${clusters.join(",")} ${JSON.stringify(warnings)}`);
-        } else {
-          silent++;
-          problems.push(`silent: ${clusters.join(",")} (no warning)`);
+        const answer = await askLoad(querier());
+        const ended = Date.now();
+        options.onAnswer?.({ started, ended, ...answer });
+        const kind = loadAnswerKind(answer, expect);
+        counts[kind]++;
+        if (kind !== "ok") {
+          problems.push(
+            `${kind} at ${new Date(started).toISOString()}: ${answer.clusters.join(",")} ` +
+              JSON.stringify(answer.warnings),
+          );
         }
       } catch (e) {
-        failed++;
-        problems.push(`failed: ${(e as Error).message}`);
+        counts.failed++;
+        problems.push(`failed at ${new Date(started).toISOString()}: ${(e as Error).message}`);
       }
       await new Promise((r) =>
         setTimeout(r, Math.max(0, options.intervalMs - (Date.now() - started))),
@@ -237,9 +276,17 @@ export function queryLoop(
     stop: async () => {
       stopped = true;
       await loop;
-      return { ok, partial, failed, silent, problems };
+      return { ...counts, problems };
     },
   };
+}
+
+/** One line for a test's output: how many answers of each kind. */
+export function loadSummary(what: string, r: LoadResult): string {
+  return (
+    `${what}: ${r.ok + r.warned + r.silent + r.failed} answers, ${r.ok} complete, ` +
+    `${r.warned} with a warning, ${r.silent} silently lacking a leaf, ${r.failed} failed`
+  );
 }
 
 /** Where a file the pod reads at `path` comes from: its volume mount and path inside it. */

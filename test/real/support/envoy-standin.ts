@@ -24,7 +24,7 @@ import {
 import { isIPv4, createServer } from "node:net";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { NGINX_BINARY } from "../../support/nginx";
+import { NGINX_BINARY, reloadNginx } from "../../support/nginx";
 import { ObserverRun, SdsSecretConfig, mountedFile, sdsSecret } from "../../support/observer";
 import { assertValidEnvoyBootstrap } from "../../support/envoy-validator";
 import { podNames } from "./bridge";
@@ -1034,6 +1034,13 @@ export interface EnvoyStandIn {
   errorLog(): string;
   /** Its access log so far: `<virtual host> <status> <path> <upstream address>` per request. */
   accessLog(): string;
+  /**
+   * What Envoy does when the kubelet updates the SDS files under it: the same `envoy.yaml` (a
+   * new one is a new pod template, so a new pod), each leaf's certificates and CAs as `next`
+   * declares them, in use once it resolves (nginx's workers of before the reload have exited).
+   * Refuses a different `envoy.yaml`.
+   */
+  reload(next: ObserverRun): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -1057,12 +1064,9 @@ export async function startEnvoyStandIn(
   assertValidEnvoyBootstrap(envoy);
   const names = podNames(run.pod, leafHostnames);
   const own = mkdtempSync(join(dir, `${name}-`));
-  const translation = translateEnvoy(envoy, {
-    sds: options.sds ?? ((ref, kind) => sdsSecret(run, ref, kind)),
-    resolve: (host) => names[host],
-    dir: own,
-    workers: concurrency,
-  });
+  const translate = (sds: SdsSource) =>
+    translateEnvoy(envoy, { sds, resolve: (host) => names[host], dir: own, workers: concurrency });
+  const translation = translate(options.sds ?? ((ref, kind) => sdsSecret(run, ref, kind)));
   try {
     for (const l of translation.listens) await assertFree(l.address, l.port, l.listener);
   } catch (e) {
@@ -1136,6 +1140,18 @@ export async function startEnvoyStandIn(
     translation,
     errorLog: () => read(errorLog),
     accessLog: () => read(join(own, "access.log")),
+    reload: async (next) => {
+      if (mountedFile(next, "envoy", configPath) !== mountedFile(run, "envoy", configPath)) {
+        throw new Error("envoy.yaml changed: Kubernetes would start a new pod, not reload SDS");
+      }
+      const t = translate((ref, kind) => sdsSecret(next, ref, kind));
+      for (const f of t.files) writeFileSync(join(own, f.name), f.content, { mode: f.mode });
+      writeFileSync(conf, t.config);
+      // Envoy uses an updated secret for its next upstream connection; nginx's old workers
+      // would go on serving Querier's open connections the old way, so the reload counts as
+      // done once they are gone.
+      await reloadNginx(child, errorLog, { oldWorkersGone: true });
+    },
     stop: async () => {
       killGroup(child, "SIGQUIT");
       const killer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
