@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
+import { thanosLeafAddress } from "../components/thanos";
 import {
   BenchLeaf,
   PodQuerier,
@@ -582,8 +583,8 @@ async function main(): Promise<void> {
         sidecar: leaves[0].sidecar.grpc,
         ingress: `127.0.0.1:${portA}`,
         ingressRsa: `127.0.0.1:${portRsa}`,
-        tls: thanosUpstreamTls(thanosRun, a.bridge.endpoint),
-        tlsRsa: thanosUpstreamTls(rsaRun, rsa.bridge.endpoint),
+        tls: thanosUpstreamTls(thanosRun, thanosLeafAddress(a.bridge)),
+        tlsRsa: thanosUpstreamTls(rsaRun, thanosLeafAddress(rsa.bridge)),
         standIn: `${listen.address}:${listen.port}`,
         standInAuthority,
         ingressLog: () => leaves[0].nginx.accessLog(),
