@@ -21,8 +21,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toUpperCase();
 /** 40 answers a second at most, each its own query. */
 const LOAD = { intervalMs: 25, maxQueries: 20_000 };
-/** How long the load runs between two steps of a transition. */
-const STEADY_MS = 5000;
+/**
+ * How long the load runs between two steps of a transition: longer in envoy mode, whose steps
+ * take effect at once (no minute-long read of an endpoints file), so that each data path is
+ * judged on thousands of answers.
+ */
+const STEADY_MS: Record<DataPath, number> = { thanos: 5000, envoy: 20_000 };
 
 /** The request lines nginx logged with client certificate `serial` (nginx logs it in hex). */
 function requestsWith(leaf: BenchLeaf, serial: string): number {
@@ -70,7 +74,7 @@ for (const dataPath of ["thanos", "envoy"] as const satisfies readonly DataPath[
       let byItself: number | undefined;
       let afterReconnect: number | undefined;
       try {
-        await sleep(STEADY_MS);
+        await sleep(STEADY_MS[dataPath]);
         // The runner's order: the leaf first (its ingress reloads), then the observer.
         const renewed = await bridge.leafRun(LEAF_A, new Date(STEADY_NOW.getTime() + 61 * DAY_MS));
         assert.notEqual(renewed.bridge.clientCert, before.bridge.clientCert, "no new client cert");
@@ -129,7 +133,7 @@ for (const dataPath of ["thanos", "envoy"] as const satisfies readonly DataPath[
       let result: LoadResult | undefined;
       try {
         for (const [i, day] of [1, 183, 366].entries()) {
-          await sleep(STEADY_MS);
+          await sleep(STEADY_MS[dataPath]);
           loop.phases.mark(i + 1);
           const leaf = await bridge.leafRun(config, intoGeneration(16, day));
           const from = Date.now();
@@ -138,7 +142,7 @@ for (const dataPath of ["thanos", "envoy"] as const satisfies readonly DataPath[
           await bridge.observerRun(leaf);
           took.push(`${steps[i]} in use after ${Math.round((Date.now() - from) / 1000)} s`);
         }
-        await sleep(STEADY_MS);
+        await sleep(STEADY_MS[dataPath]);
       } finally {
         result = await loop.stop();
         await bridge.stop();
@@ -165,13 +169,13 @@ for (const dataPath of ["thanos", "envoy"] as const satisfies readonly DataPath[
       );
       let result: LoadResult | undefined;
       try {
-        await sleep(STEADY_MS);
+        await sleep(STEADY_MS[dataPath]);
         loop.phases.mark(1);
         const leaf = await bridge.leafRun(
           { ...LEAF_A, caEpoch: "1" },
           new Date(STEADY_NOW.getTime() + 3_600_000),
         );
-        await sleep(STEADY_MS);
+        await sleep(STEADY_MS[dataPath]);
         await bridge.observerRun(leaf);
         loop.phases.mark(2);
         await sleep(5000);
@@ -208,7 +212,7 @@ for (const dataPath of ["thanos", "envoy"] as const satisfies readonly DataPath[
         );
         let result: LoadResult | undefined;
         try {
-          await sleep(STEADY_MS);
+          await sleep(STEADY_MS[dataPath]);
           // Another CPU request: a new pod template, so the Deployment rolls (maxSurge 1).
           const next = await runObserver(
             { ...OBSERVER, dataPath, querierCpu: "750m" },
