@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { caGenerationHours, caGenerationStart, caSchedule } from "../../components/certspecs";
+import { tryOutExports } from "../../ops/backend";
 import { ApiServer, startApiServer } from "./support/apiserver";
 import { applyAll, ensureNamespaces, installCrds } from "./support/apply";
 import { crdsOf, kindRank } from "./support/declared";
@@ -26,6 +27,9 @@ function pemsOf(bundle: string | undefined): X509Certificate[] {
     .map((p) => new X509Certificate(p));
 }
 const shipped = (stack: string): string => readFileSync(join(REPO, `Pulumi.${stack}.yaml`), "utf8");
+
+/** A shell with no backend and no passphrase of its own: what the README's user starts with. */
+const FRESH_SHELL = { PULUMI_BACKEND_URL: undefined, PULUMI_CONFIG_PASSPHRASE: undefined };
 
 /** Every `[stack] ...` line of a command's output, in order. */
 const linesOf = (r: RunResult, stack: string): number[] =>
@@ -83,7 +87,10 @@ describe("npm run deploy on the real Pulumi CLI, rendering the shipped stacks", 
         ["leaf-a", "leaf-b", "leaf-c", "observer"].map((s) => [s, shipped(s)] as const),
       ),
     );
-    [deploy, server] = await Promise.all([project.npm("deploy"), startApiServer()]);
+    [deploy, server] = await Promise.all([
+      project.npm("deploy", ["--try-out"], FRESH_SHELL),
+      startApiServer(),
+    ]);
   });
 
   after(async () => {
@@ -102,6 +109,32 @@ describe("npm run deploy on the real Pulumi CLI, rendering the shipped stacks", 
       assert.ok(done < firstObserverLine, `${leaf} finished after the observer started`);
     }
     assert.doesNotMatch(deploy.stdout + deploy.stderr, /\n\s+at .*\(.*:\d+:\d+\)/);
+  });
+
+  it("prints the line for pulumi by hand; pulumi in a shell that ran it has the same stacks and secrets", async () => {
+    assert.ok(deploy.stdout.split("\n").includes(`  ${tryOutExports(project.dir)}`), show(deploy));
+    // project.pulumi runs in such a shell: the two variables exported, nothing else.
+    const ls = await project.pulumi(["stack", "ls", "--json"]);
+    assert.equal(ls.code, 0, show(ls));
+    assert.deepEqual((JSON.parse(ls.stdout) as { name: string }[]).map((s) => s.name).sort(), [
+      "leaf-a",
+      "leaf-b",
+      "leaf-c",
+      "observer",
+    ]);
+    const out = await project.pulumi([
+      "stack",
+      "output",
+      "--show-secrets",
+      "--json",
+      "-s",
+      "leaf-a",
+    ]);
+    assert.equal(out.code, 0, show(out));
+    assert.match(
+      String((JSON.parse(out.stdout) as Record<string, unknown>)["bridgeClientKey"]),
+      /PRIVATE KEY/,
+    );
   });
 
   it("writes the real provider's YAML to out/<stack>/, and the API server takes it with no warning", async () => {
@@ -140,11 +173,11 @@ describe("npm run rotate on the rendered stacks, as a try-out user runs it next"
   after(() => project?.remove());
 
   it("reaches deploy's stacks and renders again, with the expiry check OK", async () => {
-    const deploy = await project.npm("deploy");
+    const deploy = await project.npm("deploy", ["--try-out"], FRESH_SHELL);
     assert.equal(deploy.code, 0, show(deploy));
     // Before rotate took deploy's derived config, the leaves' refresh looked for the ambient
     // cluster ("unreachable cluster").
-    const r = await project.npm("rotate");
+    const r = await project.npm("rotate", ["--try-out"], FRESH_SHELL);
     assert.equal(r.code, 0, show(r));
     // Exit 0 is the expiry check's OK too (3 otherwise); each leaf's row says so per certificate.
     for (const leaf of ["leaf-a", "leaf-b"]) {
@@ -202,7 +235,8 @@ describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube
     for (const name of ["monitoring", "observability"]) {
       await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
     }
-    const target = { kubeconfig: server.kubeconfig, skipAwait: true };
+    // The shipped stacks render; these go to the API server instead.
+    const target = { kubeconfig: server.kubeconfig, skipAwait: true, renderDir: undefined };
     project = pulumiProject({
       "leaf-a": withConfig(shipped("leaf-a"), target),
       "leaf-b": withConfig(shipped("leaf-b"), target),
@@ -406,6 +440,93 @@ describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube
 
 /** A stack trace line, as Node prints them. */
 const STACK_TRACE = /^\s+at \S.*:\d+:\d+\)?$/m;
+
+describe("the backend on the real Pulumi CLI: the CLI's own choice, and no well-known passphrase", function () {
+  this.timeout(600_000);
+  let project: PulumiProject;
+  let elsewhere: string;
+
+  before(() => {
+    project = pulumiProject({ "leaf-a": shipped("leaf-a") });
+    // A file backend outside the project: a DIY backend, which keeps no keys.
+    elsewhere = join(project.dir, "..", "elsewhere");
+    mkdirSync(elsewhere);
+  });
+
+  after(() => project?.remove());
+
+  /** The stacks a backend holds, as `pulumi stack ls` by hand lists them. */
+  async function stacksOn(url: string): Promise<string[]> {
+    const ls = await project.pulumi(["stack", "ls", "--json"], {
+      PULUMI_BACKEND_URL: url,
+      PULUMI_CONFIG_PASSPHRASE: undefined,
+    });
+    assert.equal(ls.code, 0, show(ls));
+    return (JSON.parse(ls.stdout) as { name: string }[]).map((s) => s.name).sort();
+  }
+
+  it("PULUMI_BACKEND_URL elsewhere with no passphrase: refused, naming the variable, before any stack exists", async () => {
+    const url = `file://${elsewhere}`;
+    const r = await project.npm("deploy", [], { ...FRESH_SHELL, PULUMI_BACKEND_URL: url });
+    assert.equal(r.code, 2, show(r));
+    assert.match(
+      r.stderr,
+      /keeps no keys of its own, and no passphrase is set[^]*set PULUMI_CONFIG_PASSPHRASE[^]*pulumi stack init leaf-a --secrets-provider/,
+    );
+    // Nothing written to the backend, and the CLI finds no stack there.
+    assert.ok(!existsSync(join(elsewhere, ".pulumi")), "deploy wrote to the backend");
+    assert.deepEqual(await stacksOn(url), []);
+    assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE);
+  });
+
+  it("the same backend with PULUMI_CONFIG_PASSPHRASE: deployed, and pulumi by hand decrypts it with that passphrase", async () => {
+    const shell = {
+      PULUMI_BACKEND_URL: `file://${elsewhere}`,
+      PULUMI_CONFIG_PASSPHRASE: "ours-alone",
+    };
+    const r = await project.npm("deploy", [], shell);
+    assert.equal(r.code, 0, show(r));
+    assert.match(
+      r.stdout,
+      /^backend: file:\/\/\S+ \(PULUMI_BACKEND_URL\); secrets: your passphrase$/m,
+    );
+    assert.doesNotMatch(r.stdout + r.stderr, /FOR TRYING OUT ONLY|thanos-bridge-try-out-only/);
+    const out = await project.pulumi(
+      ["stack", "output", "--show-secrets", "--json", "-s", "leaf-a"],
+      shell,
+    );
+    assert.equal(out.code, 0, show(out));
+    assert.match(
+      String((JSON.parse(out.stdout) as Record<string, unknown>)["bridgeClientKey"]),
+      /PRIVATE KEY/,
+    );
+    const wrong = await project.pulumi(["stack", "output", "--show-secrets", "-s", "leaf-a"], {
+      ...shell,
+      PULUMI_CONFIG_PASSPHRASE: "thanos-bridge-try-out-only",
+    });
+    assert.notEqual(wrong.code, 0, "the well-known passphrase decrypted the stack");
+  });
+
+  it("pulumi login picks the backend for deploy as for pulumi by hand", async () => {
+    const login = await project.pulumi(["login", `file://${elsewhere}`], FRESH_SHELL);
+    assert.equal(login.code, 0, show(login));
+    const r = await project.npm("deploy", [], {
+      ...FRESH_SHELL,
+      PULUMI_CONFIG_PASSPHRASE: "ours-alone",
+    });
+    assert.equal(r.code, 0, show(r));
+    assert.match(
+      r.stdout,
+      /^backend: file:\/\/\S+elsewhere \(pulumi login\); secrets: your passphrase$/m,
+    );
+    const ls = await project.pulumi(["stack", "ls", "--json"], FRESH_SHELL);
+    assert.equal(ls.code, 0, show(ls));
+    assert.deepEqual(
+      (JSON.parse(ls.stdout) as { name: string }[]).map((s) => s.name),
+      ["leaf-a"],
+    );
+  });
+});
 
 describe("user errors under the real Pulumi CLI: one clear message, no stack trace", function () {
   this.timeout(600_000);
