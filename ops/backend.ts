@@ -13,8 +13,8 @@ import { join, resolve } from "node:path";
 import type { ProjectSettings } from "@pulumi/pulumi/automation";
 import { parse } from "yaml";
 import { isRecord } from "../components/contract";
-import type { StackFile } from "./check";
 import { EXIT, Exit } from "./command";
+import { StackFile, parseStackFile } from "./stackfiles";
 
 /** The passphrase of the try-out's own local state. Public on purpose: it protects nothing. */
 export const TRY_OUT_PASSPHRASE = "thanos-bridge-try-out-only";
@@ -158,7 +158,7 @@ export function chooseBackend(env: Environment, repo: string, tryOut: boolean): 
  */
 export function namedSecretsProvider(file: StackFile): string | undefined {
   try {
-    const doc: unknown = parse(file.text);
+    const doc: unknown = parseStackFile(file.text);
     const provider = isRecord(doc) ? doc["secretsprovider"] : undefined;
     return typeof provider === "string" && provider !== "" && provider !== "passphrase"
       ? provider

@@ -4,9 +4,10 @@
 // stack file says, exactly as `pulumi up` by hand would take it.
 
 import { parseArgs } from "node:util";
-import { PROJECT, Role } from "../stacks/config";
+import { PROJECT, Role, StackConfig } from "../stacks/config";
 import { STATE_DIR, StateEnvironment, stateEnvironment } from "./backend";
-import { StackFile, checkStackFiles, readStackFiles } from "./check";
+import { CheckOptions, checkStackFiles } from "./check";
+import { StackFile, ignoredStackFiles, readStackFiles } from "./stackfiles";
 import {
   CommandEnv,
   DEFAULT_CONCURRENCY,
@@ -52,7 +53,6 @@ Exit codes:
      no passphrase or KMS key for a backend that keeps no keys
   4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION}`;
 
-const key = (name: string): string => `${PROJECT}:${name}`;
 /** How deploy runs one stack. */
 export interface StackPlan {
   readonly stack: string;
@@ -63,16 +63,17 @@ export interface StackPlan {
 
 export interface DeployPlan extends Plan {
   readonly stacks: readonly StackPlan[];
+  /** `npm run check`'s warnings: printed, refusing nothing. */
+  readonly warnings: readonly string[];
 }
 
-const hasValue = (value: unknown): boolean => value !== undefined && value !== null && value !== "";
+const KUBECONFIG_KEYS = [`${PROJECT}:kubeconfig`, "kubernetes:kubeconfig"];
 
-function describeTarget(config: Record<string, unknown>): string {
-  const renderDir = config[key("renderDir")];
-  if (hasValue(renderDir)) return `renders to ${String(renderDir)}/ (its renderDir)`;
-  const context = config[key("kubeContext")] ?? config["kubernetes:context"];
-  if (hasValue(context)) return `cluster (kubeContext ${String(context)})`;
-  if (hasValue(config[key("kubeconfig")] ?? config["kubernetes:kubeconfig"])) {
+function describeTarget(config: StackConfig, encrypted: ReadonlySet<string>): string {
+  const target = config.kubernetes;
+  if (target.kind === "render") return `renders to ${target.directory}/ (its renderDir)`;
+  if (target.context !== undefined) return `cluster (kubeContext ${target.context})`;
+  if (target.kubeconfig !== undefined || KUBECONFIG_KEYS.some((k) => encrypted.has(k))) {
     return "cluster (its kubeconfig)";
   }
   return "cluster (the current context of the ambient kubeconfig: none of kubeContext, kubeconfig or renderDir is set)";
@@ -80,31 +81,13 @@ function describeTarget(config: Record<string, unknown>): string {
 
 /**
  * Checks every stack file before anything runs (`npm run check`: the program's own loader, then
- * the rules across stacks), then plans them. On a DIY backend (files, buckets) stacks are named
- * organization/<project>/<stack>, so the observers' leaves must be named so too.
+ * the rules across stacks, the backend's naming among them), then plans them.
  */
-export function planStacks(files: readonly StackFile[], diyBackend: boolean): DeployPlan {
+export function planStacks(files: readonly StackFile[], options: CheckOptions): DeployPlan {
   if (files.length === 0) {
     throw new Exit(EXIT.usage, "there is no Pulumi.<stack>.yaml here, so there is nothing to run");
   }
-  const checked = checkStackFiles(files);
-  const problems = [...checked.problems];
-  const stacks: StackPlan[] = [];
-  for (const { stack, config, role, leaves } of checked.stacks) {
-    if (role === undefined) continue;
-    stacks.push({ stack, role, target: describeTarget(config) });
-    if (!diyBackend) continue;
-    for (const leaf of leaves) {
-      const [org, project, name] = leaf.split("/");
-      if (org !== "organization") {
-        problems.push(
-          `Pulumi.${stack}.yaml: ${key("leaves")}: ${leaf} cannot be found on this DIY backend, ` +
-            `where stacks are named organization/<project>/<stack>; use ` +
-            `organization/${project}/${name}`,
-        );
-      }
-    }
-  }
+  const { problems, warnings, stacks: checked } = checkStackFiles(files, options);
   if (problems.length === 1) throw new Exit(EXIT.usage, problems[0]);
   if (problems.length > 1) {
     throw new Exit(
@@ -114,8 +97,13 @@ export function planStacks(files: readonly StackFile[], diyBackend: boolean): De
       ),
     );
   }
+  const stacks: StackPlan[] = checked.flatMap(({ stack, loaded, encrypted }) =>
+    loaded === undefined
+      ? []
+      : [{ stack, role: loaded.role, target: describeTarget(loaded, encrypted) }],
+  );
   const named = (role: Role): string[] => stacks.filter((s) => s.role === role).map((s) => s.stack);
-  return { stacks, leaves: named("leaf"), observers: named("observer") };
+  return { stacks, leaves: named("leaf"), observers: named("observer"), warnings };
 }
 
 type Subcommand = "deploy" | "destroy";
@@ -185,8 +173,13 @@ export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode>
       if (!(e instanceof Exit)) throw e;
       state = e;
     }
-    const plan = planStacks(files, !(state instanceof Exit) && state.backend.kind !== "cloud");
+    const plan = planStacks(files, {
+      ...(state instanceof Exit ? {} : { backend: state.backend.kind }),
+      ignored: ignoredStackFiles(env.repo),
+      projectDir: env.repo,
+    });
     if (state instanceof Exit) throw state;
+    plan.warnings.forEach((line) => io.err(`${name}: warning: ${line}`));
     state.warning.forEach((line) => io.err(line));
     state.info.forEach((line) => io.out(line));
 

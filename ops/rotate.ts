@@ -20,7 +20,7 @@ import {
 import { StackRun, describeFailures, pool, runPlan } from "./run";
 import { Outputs, verify } from "./verify";
 import { Environment, STATE_DIR, stateEnvironment } from "./backend";
-import { readStackFiles } from "./check";
+import { readStackFiles } from "./stackfiles";
 import { PROJECT_DIR, StackOps, exitWith, processEnv } from "./workspace";
 
 export const LEAVES_KEY = `${PROJECT}:leaves`;

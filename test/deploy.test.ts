@@ -13,10 +13,11 @@ import { DEPLOY_USAGE, deploy, planStacks } from "../ops/deploy";
 import { StackFile, readStackFiles } from "../ops/check";
 import { FakeLocator, FakeOptions, Harness, commandEnvironment, harness } from "./support/ops";
 
-const LEAF_A = `# leaf-a: no target set
+const LEAF_A = `# leaf-a: renders
 config:
   thanos-bridge:role: leaf
   thanos-bridge:hostname: thanos.leaf-a.example.com
+  thanos-bridge:renderDir: out/leaf-a
 encryptionsalt: v1:abc123:v1:def456:ghi789
 `;
 const LEAF_B = `config:
@@ -25,7 +26,7 @@ const LEAF_B = `config:
   thanos-bridge:kubeContext: leaf-b
 `;
 const observer = (leaves: readonly string[], extra = ""): string =>
-  `config:\n  thanos-bridge:role: observer\n  thanos-bridge:leaves:\n${leaves.map((l) => `    - ${l}\n`).join("")}${extra}`;
+  `config:\n  thanos-bridge:role: observer\n  thanos-bridge:kubeContext: observer\n  thanos-bridge:leaves:\n${leaves.map((l) => `    - ${l}\n`).join("")}${extra}`;
 const OBSERVER = observer([
   "organization/thanos-bridge/leaf-a",
   "organization/thanos-bridge/leaf-b",
@@ -146,17 +147,30 @@ describe("deploy: each stack goes where its stack file says, as with pulumi up",
       `config:\n  thanos-bridge:role: leaf\n  thanos-bridge:hostname: thanos.${name}.example.com\n`;
     const withOwnDir = `${leaf("leaf-c")}  thanos-bridge:renderDir: manifests/c\n`;
     const withKubeconfig = `${leaf("leaf-d")}  thanos-bridge:kubeconfig:\n    secure: v1:xyz\n`;
-    const h = await run(["deploy"], { ...SHIPPED, "leaf-c": withOwnDir, "leaf-d": withKubeconfig });
+    const h = await run(["deploy"], {
+      ...SHIPPED,
+      "leaf-c": withOwnDir,
+      "leaf-d": withKubeconfig,
+      "leaf-e": leaf("leaf-e"),
+    });
     assert.equal(h.code, 0);
     const table = h.io.stdout.indexOf("STACK     ROLE      TARGET");
-    assert.deepEqual(h.io.stdout.slice(table, table + 6), [
+    assert.deepEqual(h.io.stdout.slice(table, table + 7), [
       "STACK     ROLE      TARGET",
-      "leaf-a    leaf      cluster (the current context of the ambient kubeconfig: none of kubeContext, kubeconfig or renderDir is set)",
+      "leaf-a    leaf      renders to out/leaf-a/ (its renderDir)",
       "leaf-b    leaf      cluster (kubeContext leaf-b)",
       "leaf-c    leaf      renders to manifests/c/ (its renderDir)",
       "leaf-d    leaf      cluster (its kubeconfig)",
-      "observer  observer  cluster (the current context of the ambient kubeconfig: none of kubeContext, kubeconfig or renderDir is set)",
+      "leaf-e    leaf      cluster (the current context of the ambient kubeconfig: none of kubeContext, kubeconfig or renderDir is set)",
+      "observer  observer  cluster (kubeContext observer)",
     ]);
+    // check's warning, for the one stack that names no target.
+    assert.deepEqual(
+      h.io.stderr.filter((l) => l.includes("warning")),
+      [
+        "deploy: warning: Pulumi.leaf-e.yaml: none of thanos-bridge:kubeContext, thanos-bridge:kubeconfig or thanos-bridge:renderDir is set: the stack deploys to the current context of the ambient kubeconfig, whichever cluster that is when it runs; name the cluster with thanos-bridge:kubeContext",
+      ],
+    );
     assert.equal(readFileSync(join(dir, "Pulumi.leaf-a.yaml"), "utf8"), LEAF_A);
   });
 });
@@ -445,13 +459,14 @@ describe("deploy: checks before running anything", () => {
 
   it("plans the shipped stack files: three leaves, one observer, each rendering to out/ as its file says", () => {
     const repo = join(__dirname, "..");
-    // On the default local (DIY) backend: the observer names its leaves under "organization".
+    // On the try-out's (DIY) backend: the observer names its leaves under "organization".
     // Only the shipped files: a stack file a user adds here is not this test's business.
     const shipped = ["leaf-a", "leaf-b", "leaf-c", "observer"];
     const plan = planStacks(
       readStackFiles(repo).filter((f) => shipped.includes(f.stack)),
-      true,
+      { backend: "try-out", projectDir: repo },
     );
+    assert.deepEqual(plan.warnings, []);
     // leaf-c (behind Traefik) is an example the shipped observer does not read.
     assert.deepEqual(plan.leaves, ["leaf-a", "leaf-b", "leaf-c"]);
     assert.deepEqual(plan.observers, ["observer"]);
