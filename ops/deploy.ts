@@ -21,6 +21,7 @@ import {
   runCommand,
 } from "./command";
 import { FoundCli, MIN_PULUMI_CLI_VERSION } from "./cli";
+import { refuseLoweredEpochs } from "./epoch";
 import { Plan, describeFailures, formatTable, runPlan } from "./run";
 import { PROJECT_DIR, exitWith, processEnv } from "./workspace";
 
@@ -59,6 +60,8 @@ export interface StackPlan {
   readonly role: Role;
   /** For the table: where the stack's objects go. */
   readonly target: string;
+  /** A leaf's CA lineage, as its stack file sets it. */
+  readonly caEpoch?: number;
 }
 
 export interface DeployPlan extends Plan {
@@ -100,7 +103,14 @@ export function planStacks(files: readonly StackFile[], options: CheckOptions): 
   const stacks: StackPlan[] = checked.flatMap(({ stack, loaded, encrypted }) =>
     loaded === undefined
       ? []
-      : [{ stack, role: loaded.role, target: describeTarget(loaded, encrypted) }],
+      : [
+          {
+            stack,
+            role: loaded.role,
+            target: describeTarget(loaded, encrypted),
+            ...(loaded.role === "leaf" ? { caEpoch: loaded.pki.caEpoch } : {}),
+          },
+        ],
   );
   const named = (role: Role): string[] => stacks.filter((s) => s.role === role).map((s) => s.stack);
   return { stacks, leaves: named("leaf"), observers: named("observer"), warnings };
@@ -195,6 +205,12 @@ export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode>
     ).forEach((line) => io.out(line));
     io.out("");
     const operation = args.command === "destroy" ? "destroy" : args.preview ? "preview" : "up";
+    if (operation !== "destroy") {
+      const leaves = plan.stacks.flatMap(({ stack, caEpoch }) =>
+        caEpoch === undefined ? [] : [{ stack, file: `Pulumi.${stack}.yaml`, caEpoch }],
+      );
+      await refuseLoweredEpochs(ops, leaves, args.concurrency);
+    }
     const runs = await runPlan(ops, plan, {
       operation,
       concurrency: args.concurrency,

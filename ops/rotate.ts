@@ -20,7 +20,9 @@ import {
 import { StackRun, describeFailures, pool, runPlan } from "./run";
 import { Outputs, verify } from "./verify";
 import { Environment, STATE_DIR, stateEnvironment } from "./backend";
-import { readStackFiles } from "./stackfiles";
+import { checkStackFiles } from "./check";
+import { LeafEpoch, refuseLoweredEpochs } from "./epoch";
+import { StackFile, readStackFiles } from "./stackfiles";
 import { PROJECT_DIR, StackOps, exitWith, processEnv } from "./workspace";
 
 export const LEAVES_KEY = `${PROJECT}:leaves`;
@@ -134,6 +136,18 @@ async function configuredLeaves(ops: StackOps, observer: string): Promise<string
   return [...leaves];
 }
 
+/** The caEpoch each leaf's stack file here sets (`org/project/leaf-a` is Pulumi.leaf-a.yaml's). */
+function leafEpochs(files: readonly StackFile[], leaves: readonly string[]): LeafEpoch[] {
+  const loaded = new Map(checkStackFiles(files).stacks.map((s) => [s.stack, s.loaded]));
+  return leaves.flatMap((stack) => {
+    const short = stack.split("/").pop() ?? stack;
+    const config = loaded.get(short);
+    return config?.role === "leaf"
+      ? [{ stack, file: `Pulumi.${short}.yaml`, caEpoch: config.pki.caEpoch }]
+      : [];
+  });
+}
+
 async function readOutputs(ops: StackOps, stack: string): Promise<Outputs> {
   try {
     return { ok: true, values: await ops.outputs(stack) };
@@ -158,13 +172,15 @@ export function rotate<C extends FoundCli>(env: RotateEnv<C>): Promise<ExitCode>
       ROTATE_USAGE.split("\n").forEach((line) => io.out(line));
       return EXIT.ok;
     }
-    const state = stateEnvironment(env.env, env.repo, readStackFiles(env.repo), args.tryOut);
+    const files = readStackFiles(env.repo);
+    const state = stateEnvironment(env.env, env.repo, files, args.tryOut);
     state.warning.forEach((line) => io.err(line));
     state.info.forEach((line) => io.out(line));
     const ops = await connectStacks(env, { envVars: state.envVars, createMissing: false });
     const leaves =
       args.leaves.length > 0 ? args.leaves : await configuredLeaves(ops, args.observer);
     const operation = args.preview ? "preview" : "up";
+    await refuseLoweredEpochs(ops, leafEpochs(files, leaves), args.concurrency);
     io.out(
       `rotate: ${operation} on ${leaves.length} leaf stack${leaves.length === 1 ? "" : "s"} ` +
         `(${args.concurrency} at a time), then on ${args.observer}`,

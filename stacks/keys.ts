@@ -287,7 +287,7 @@ export const CONFIG_SCHEMA = {
     min: 0,
     max: 1000,
     description:
-      "Leaf only. The leaf's CA lineage, 0 to 1000. Raising it is the emergency CA change of docs/KEY-COMPROMISE.md: the next run replaces every CA of the leaf (no overlap), and the server and client certificates with them, so nothing the old CAs signed is trusted any more; the observer's next run picks the new ones up. Never lower it.",
+      "Leaf only. The leaf's CA lineage, 0 to 1000. Raising it is the emergency CA change of docs/KEY-COMPROMISE.md: the next run replaces every CA of the leaf (no overlap), and the server and client certificates with them, so nothing the old CAs signed is trusted any more; the observer's next run picks the new ones up. Never lower it: npm run deploy and rotate refuse a value lower than the one the leaf's state runs.",
   },
   leaves: {
     type: "array",

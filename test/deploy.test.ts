@@ -10,8 +10,11 @@ import {
   tryOutExports,
 } from "../ops/backend";
 import { DEPLOY_USAGE, deploy, planStacks } from "../ops/deploy";
+import { stateEpoch } from "../ops/epoch";
+import { rotate } from "../ops/rotate";
 import { StackFile, readStackFiles } from "../ops/check";
 import { FakeLocator, FakeOptions, Harness, commandEnvironment, harness } from "./support/ops";
+import { runLeaf } from "./support/leaf";
 
 const LEAF_A = `# leaf-a: renders
 config:
@@ -515,5 +518,65 @@ describe("deploy: command line and CLI", () => {
       /^deploy: the Pulumi CLI is 3\.100\.0, older than 3\.208\.0/,
     );
     assert.equal(h.ops(), undefined);
+  });
+});
+
+describe("deploy and rotate: caEpoch only goes up", () => {
+  /** A leaf's bridge output as the program makes it, at this caEpoch (mock runtime). */
+  const bridgeAt = async (caEpoch: number) =>
+    (await runLeaf({ ...LEAF_A_CONFIG, caEpoch: String(caEpoch) }, "leaf-a")).bridge;
+  const LEAF_A_CONFIG = { role: "leaf", hostname: "thanos.leaf-a.example.com" };
+  const withEpoch = (caEpoch: number) =>
+    `${LEAF_A}  thanos-bridge:caEpoch: ${caEpoch}\n`.replace(
+      "encryptionsalt: v1:abc123:v1:def456:ghi789\n",
+      "",
+    );
+
+  it("reads the lineage a leaf's state runs from its CAs' names", async () => {
+    assert.equal(stateEpoch({ bridge: await bridgeAt(0) }), 0);
+    assert.equal(stateEpoch({ bridge: await bridgeAt(2) }), 2);
+    assert.equal(stateEpoch({}), undefined);
+  });
+
+  it("refuses a stack file that lowers caEpoch below the state's (a revert), before any run", async () => {
+    const outputs = { "leaf-a": { bridge: await bridgeAt(2) } };
+    const h = await run(["deploy"], { ...SHIPPED, "leaf-a": withEpoch(1) }, { fake: { outputs } });
+    assert.equal(h.code, 2);
+    assert.deepEqual(h.ops()!.calls, []);
+    assert.deepEqual(h.io.stderr.slice(-2), [
+      "deploy: Pulumi.leaf-a.yaml: thanos-bridge:caEpoch: 1 is lower than 2, the CA lineage stack leaf-a runs now; caEpoch only goes up (a lower one would replace every CA of the leaf again, with new keys, and bring no old CA back; a revert of the stack file does this): set it to 2, or higher for another emergency CA change (docs/KEY-COMPROMISE.md)",
+      'run "npm run deploy -- --help" for usage',
+    ]);
+  });
+
+  it("runs the same caEpoch or a higher one", async () => {
+    const outputs = { "leaf-a": { bridge: await bridgeAt(2) } };
+    for (const epoch of [2, 3]) {
+      const h = await run(
+        ["deploy"],
+        { ...SHIPPED, "leaf-a": withEpoch(epoch) },
+        { fake: { outputs } },
+      );
+      assert.equal(h.code, 0, h.io.stderr.join("\n"));
+    }
+  });
+
+  it("rotate refuses it too, reading the leaf's stack file by its short name", async () => {
+    stackFiles({ ...SHIPPED, "leaf-a": withEpoch(0) });
+    const h = harness([], {
+      config: { observer: { "thanos-bridge:leaves": '["organization/thanos-bridge/leaf-a"]' } },
+      outputs: { "organization/thanos-bridge/leaf-a": { bridge: await bridgeAt(1) } },
+    });
+    const code = await rotate({
+      ...h.env,
+      repo: dir,
+      env: commandEnvironment(dir, tryOutVars(dir)),
+    });
+    assert.equal(code, 2);
+    assert.deepEqual(h.ops()!.calls, []);
+    assert.match(
+      h.io.stderr.join("\n"),
+      /rotate: Pulumi\.leaf-a\.yaml: thanos-bridge:caEpoch: 0 is lower than 1, the CA lineage stack organization\/thanos-bridge\/leaf-a runs now/,
+    );
   });
 });
