@@ -3,6 +3,8 @@
 // (ops/backend.ts), or on the try-out's local state with --try-out. Each stack goes where its
 // stack file says, exactly as `pulumi up` by hand would take it.
 
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { PROJECT, Role, StackConfig } from "../stacks/config";
 import { STATE_DIR, StateEnvironment, stateEnvironment } from "./backend";
@@ -191,6 +193,8 @@ export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode>
     if (state instanceof Exit) throw state;
     plan.warnings.forEach((line) => io.err(`${name}: warning: ${line}`));
     state.warning.forEach((line) => io.err(line));
+    // The try-out's file backend must exist before the CLI opens it.
+    if (state.backend.kind === "try-out") mkdirSync(join(env.repo, STATE_DIR), { recursive: true });
     state.info.forEach((line) => io.out(line));
 
     const ops = await connectStacks(env, {
