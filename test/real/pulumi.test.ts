@@ -3,17 +3,21 @@
 // the bench's real kube-apiserver. Only the tls and time plugins are stand-ins.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { caGenerationHours, caGenerationStart, caSchedule } from "../../components/certspecs";
 import { tryOutExports } from "../../ops/backend";
+import { CONFIG_SCHEMA } from "../../stacks/keys";
+import { readStackFileConfig } from "../../ops/check";
+import { ignoredStackFiles, parseStackFile } from "../../ops/stackfiles";
 import { ApiServer, startApiServer } from "./support/apiserver";
 import { applyAll, ensureNamespaces, installCrds } from "./support/apply";
 import { crdsOf, kindRank } from "./support/declared";
 import { KubeClient, KubeError, KubeObject } from "./support/kube";
 import { PulumiProject, RunResult, pulumiProject } from "./support/pulumi";
 import { stepByStep } from "./support/steps";
+import { runWorkflowSteps, workflowSteps } from "./support/workflow";
 
 const REPO = join(__dirname, "..", "..");
 /** Debian's libfaketime (package faketime), installed by .ci/run. */
@@ -525,6 +529,149 @@ describe("the backend on the real Pulumi CLI: the CLI's own choice, and no well-
       (JSON.parse(ls.stdout) as { name: string }[]).map((s) => s.name),
       ["leaf-a"],
     );
+  });
+});
+
+describe("the rotation workflow's own steps on the real CLI, on stacks deploy made on a passphrase backend", function () {
+  this.timeout(900_000);
+  let project: PulumiProject;
+  let backend: string;
+  /** The repository secret, as the workflow maps it to PULUMI_CONFIG_PASSPHRASE. */
+  const PASSPHRASE = "the-repository-secret";
+
+  before(() => {
+    project = pulumiProject(
+      Object.fromEntries(["leaf-a", "leaf-b", "observer"].map((s) => [s, shipped(s)] as const)),
+    );
+    // A bucket stands in as a directory outside the checkout: a DIY backend, as the workflow's
+    // PULUMI_BACKEND_URL variable names one.
+    const bucket = join(project.dir, "..", "bucket");
+    mkdirSync(bucket);
+    backend = `file://${bucket}`;
+  });
+
+  after(() => project?.remove());
+
+  /** A leaf's client certificate, read by hand with the passphrase. */
+  async function clientCert(leaf: string): Promise<string> {
+    const out = await project.pulumi(["stack", "output", "bridge", "--json", "-s", leaf], {
+      PULUMI_BACKEND_URL: backend,
+      PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    });
+    assert.equal(out.code, 0, show(out));
+    return String((JSON.parse(out.stdout) as Record<string, unknown>)["clientCert"]);
+  }
+
+  it("decrypts the stacks and rotates them: exit 0, the leaves renewed, the observer current", async () => {
+    const deploy = await project.npm("deploy", [], {
+      ...FRESH_SHELL,
+      PULUMI_BACKEND_URL: backend,
+      PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    });
+    assert.equal(deploy.code, 0, show(deploy));
+    const before = await clientCert("leaf-a");
+
+    // The workflow's steps and their environment, from its file; the runner has no login, no
+    // PULUMI_* of its own, and its clock 70 days on (past the client certificates' renewal).
+    const steps = workflowSteps(join(REPO, ".github", "workflows", "rotate-certs.yml"), "rotate");
+    const later = new Date(Date.now() + 70 * 24 * 3600_000).toISOString();
+    const results = await runWorkflowSteps(
+      project,
+      steps,
+      {
+        vars: { PULUMI_BACKEND_URL: backend },
+        secrets: { PULUMI_CONFIG_PASSPHRASE: PASSPHRASE },
+        inputs: {},
+      },
+      { ...FRESH_SHELL, THANOS_BRIDGE_TEST_NOW: later },
+      // node_modules is the checkout's, linked into the copy.
+      (step) => /^npm ci\b/.test(step.run ?? ""),
+    );
+    assert.deepEqual(
+      results.map((r) => r.step),
+      ["Write the kubeconfig", "Rotate"],
+    );
+    const rotate = results[1].result;
+    assert.equal(rotate.code, 0, show(rotate));
+    assert.match(
+      rotate.stdout,
+      /^backend: file:\/\/\S+bucket \(PULUMI_BACKEND_URL\); secrets: your passphrase$/m,
+    );
+    for (const leaf of ["leaf-a", "leaf-b"]) {
+      assert.match(
+        rotate.stdout,
+        new RegExp(`^organization/thanos-bridge/${leaf} .* OK .* OK .* OK +current`, "m"),
+      );
+    }
+    assert.notEqual(
+      await clientCert("leaf-a"),
+      before,
+      "leaf-a's client certificate was not renewed",
+    );
+  });
+});
+
+describe("stack files as the real Pulumi CLI reads them, and npm run check with it", function () {
+  this.timeout(300_000);
+  let project: PulumiProject;
+
+  before(() => {
+    project = pulumiProject({});
+    mkdirSync(join(project.dir, ".pulumi-state"));
+  });
+
+  after(() => project?.remove());
+
+  /** What the CLI shows for every key a stack file leaves unset: Pulumi.yaml's defaults. */
+  const DEFAULTS = Object.fromEntries(
+    Object.entries(CONFIG_SCHEMA).map(([k, spec]) => [
+      `thanos-bridge:${k}`,
+      typeof spec.default === "string" ? spec.default : JSON.stringify(spec.default),
+    ]),
+  );
+
+  /** The config the CLI reads for a stack: key to value (or "[secret]"). */
+  async function cliConfig(stack: string): Promise<Record<string, string>> {
+    const r = await project.pulumi(["config", "--json", "--stack", stack]);
+    assert.equal(r.code, 0, show(r));
+    return Object.fromEntries(
+      Object.entries(JSON.parse(r.stdout) as Record<string, { value?: string }>).map(([k, v]) => [
+        k,
+        v.value ?? "[secret]",
+      ]),
+    );
+  }
+
+  const CASES: Readonly<Record<string, string>> = {
+    // Keys without a namespace are the project's.
+    bare: "config:\n  role: leaf\n  hostname: thanos.bare.example.com\n",
+    // A YAML merge key is honoured.
+    merge:
+      "base: &base\n  thanos-bridge:role: leaf\nconfig:\n  <<: *base\n  thanos-bridge:hostname: thanos.merge.example.com\n",
+    // A key outside config: is not read at all.
+    outside: "thanos-bridge:publicPort: 8443\nconfig:\n  thanos-bridge:role: leaf\n",
+  };
+
+  for (const [stack, text] of Object.entries(CASES)) {
+    it(`${stack}: check reads the same keys and values as the CLI`, async () => {
+      const init = await project.pulumi(["stack", "init", stack]);
+      assert.equal(init.code, 0, show(init));
+      project.stackFile(stack, text);
+      const doc = parseStackFile(text) as { config: Record<string, unknown> };
+      assert.deepEqual(await cliConfig(stack), {
+        ...DEFAULTS,
+        ...readStackFileConfig(doc.config).raw,
+      });
+    });
+  }
+
+  it("a Pulumi.<stack>.yml is not read by the CLI, and check names it", async () => {
+    const init = await project.pulumi(["stack", "init", "yml"]);
+    assert.equal(init.code, 0, show(init));
+    rmSync(join(project.dir, "Pulumi.yml.yaml"), { force: true });
+    writeFileSync(join(project.dir, "Pulumi.yml.yml"), "config:\n  thanos-bridge:role: leaf\n");
+    assert.deepEqual(await cliConfig("yml"), DEFAULTS);
+    assert.deepEqual(ignoredStackFiles(project.dir), ["Pulumi.yml.yml"]);
   });
 });
 

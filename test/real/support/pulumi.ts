@@ -45,6 +45,8 @@ export interface PulumiProject {
   npm(script: string, args?: readonly string[], extra?: ExtraEnv): Promise<RunResult>;
   /** The CLI itself in the project copy, with the same environment. */
   pulumi(args: readonly string[], extra?: ExtraEnv): Promise<RunResult>;
+  /** A script under `bash -e` in the project copy (as a GitHub Actions `run:` step runs). */
+  shell(script: string, extra?: ExtraEnv): Promise<RunResult>;
   remove(): void;
 }
 
@@ -163,6 +165,9 @@ export function pulumiProject(
     },
     pulumi(args, extra = {}) {
       return collect("pulumi", args, dir, commandEnv, extra);
+    },
+    shell(script, extra = {}) {
+      return collect("bash", ["-e", "-c", script], dir, commandEnv, extra);
     },
     remove() {
       removeDir(root);
