@@ -18,6 +18,7 @@ function leafFile(i: number): string {
     config: {
       "thanos-bridge:role": "leaf",
       "thanos-bridge:hostname": `thanos.${leafName(i)}.example.com`,
+      "thanos-bridge:renderDir": `out/${leafName(i)}`,
     },
   });
 }
@@ -26,6 +27,7 @@ function observerFile(leaves: number): string {
   return JSON.stringify({
     config: {
       "thanos-bridge:role": "observer",
+      "thanos-bridge:renderDir": `out/observer-${leaves}`,
       "thanos-bridge:namespace": "thanos-bridge",
       "thanos-bridge:leaves": Array.from({ length: leaves }, (_, i) => qualified(i + 1)),
     },

@@ -15,6 +15,11 @@ export const MIN_PULUMI_CLI_VERSION = "3.208.0";
 /** The official installer, pinned. */
 export const INSTALL_COMMAND = `curl -fsSL https://get.pulumi.com | sh -s -- --version ${PULUMI_CLI_VERSION}`;
 
+/** What a machine without access to Pulumi's download sites does instead. */
+export const OFFLINE_HINT =
+  "without access to Pulumi's download sites, put a pre-installed pulumi (and its plugins) on " +
+  `PATH: see docs/OPERATIONS.md, "Without access to Pulumi's download sites"`;
+
 export interface FoundCli {
   /** As `pulumi version` printed it, without the leading `v`; undefined if unreadable. */
   readonly version: string | undefined;
@@ -69,7 +74,7 @@ export async function locateCli<C extends FoundCli>(
         ok: false,
         message:
           `the Pulumi CLI is not on PATH and installing ${PULUMI_CLI_VERSION} failed (${reason}); ` +
-          `install it with: ${INSTALL_COMMAND}`,
+          `install it with: ${INSTALL_COMMAND}; ${OFFLINE_HINT}`,
       };
     }
   }

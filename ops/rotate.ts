@@ -19,8 +19,10 @@ import {
 } from "./command";
 import { StackRun, describeFailures, pool, runPlan } from "./run";
 import { Outputs, verify } from "./verify";
-import { readStackFiles } from "./check";
-import { StateEnvironment, renderConfigFor, stateEnvironment } from "./deploy";
+import { Environment, STATE_DIR, stateEnvironment } from "./backend";
+import { checkStackFiles } from "./check";
+import { LeafEpoch, refuseLoweredEpochs } from "./epoch";
+import { StackFile, readStackFiles } from "./stackfiles";
 import { PROJECT_DIR, StackOps, exitWith, processEnv } from "./workspace";
 
 export const LEAVES_KEY = `${PROJECT}:leaves`;
@@ -29,7 +31,9 @@ export const ROTATE_USAGE = `Usage: npm run rotate -- [flags]
 
 Renews the leaf certificates: runs \`pulumi up --refresh\` on the leaf stacks (in parallel), then
 on the observer, then checks from the stack outputs that no certificate is expired or due for
-renewal and that the observer holds each leaf's current client certificate.
+renewal and that the observer holds each leaf's current client certificate. It reaches the
+stacks on the backend \`npm run deploy\` uses (the Pulumi CLI's: PULUMI_BACKEND_URL, Pulumi.yaml's
+backend.url, your \`pulumi login\`), with the same passphrase rules, and creates none.
 
 Flags:
   --observer <stack>   the observer stack (default: observer)
@@ -38,12 +42,14 @@ Flags:
   --concurrency <n>    leaf stacks run at once, 1 to ${MAX_CONCURRENCY} (default: ${DEFAULT_CONCURRENCY})
   --preview            dry run: \`pulumi preview --refresh\` instead of up, which writes no
                        state; only an EXPIRED certificate fails it
+  --try-out            the try-out's stacks (state in ./${STATE_DIR}, its well-known passphrase)
   --help               print this and exit
 
 Exit codes:
   0  every run succeeded and every certificate is OK
   1  a stack operation failed (if a leaf failed, the observer was skipped)
-  2  bad command line, or no leaves to run
+  2  bad command line, no leaves to run, no backend chosen, or no passphrase or KMS key
+     for a backend that keeps no keys
   3  every run succeeded, but a certificate is EXPIRED or DUE, the observer is STALE, or an
      output could not be checked
   4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION}`;
@@ -55,6 +61,7 @@ interface RotateArgs {
   readonly leaves: readonly string[];
   readonly concurrency: number;
   readonly preview: boolean;
+  readonly tryOut: boolean;
 }
 
 export function parseRotateArgs(argv: readonly string[]): RotateArgs {
@@ -68,6 +75,7 @@ export function parseRotateArgs(argv: readonly string[]): RotateArgs {
         leaf: { type: "string", multiple: true, default: [] },
         concurrency: { type: "string" },
         preview: { type: "boolean", default: false },
+        "try-out": { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
     }),
@@ -81,6 +89,7 @@ export function parseRotateArgs(argv: readonly string[]): RotateArgs {
     leaves,
     concurrency: parseConcurrency(values.concurrency),
     preview: values.preview,
+    tryOut: values["try-out"],
   };
 }
 
@@ -127,6 +136,18 @@ async function configuredLeaves(ops: StackOps, observer: string): Promise<string
   return [...leaves];
 }
 
+/** The caEpoch each leaf's stack file here sets (`org/project/leaf-a` is Pulumi.leaf-a.yaml's). */
+function leafEpochs(files: readonly StackFile[], leaves: readonly string[]): LeafEpoch[] {
+  const loaded = new Map(checkStackFiles(files).stacks.map((s) => [s.stack, s.loaded]));
+  return leaves.flatMap((stack) => {
+    const short = stack.split("/").pop() ?? stack;
+    const config = loaded.get(short);
+    return config?.role === "leaf"
+      ? [{ stack, file: `Pulumi.${short}.yaml`, caEpoch: config.pki.caEpoch }]
+      : [];
+  });
+}
+
 async function readOutputs(ops: StackOps, stack: string): Promise<Outputs> {
   try {
     return { ok: true, values: await ops.outputs(stack) };
@@ -135,15 +156,15 @@ async function readOutputs(ops: StackOps, stack: string): Promise<Outputs> {
   }
 }
 
-/**
- * `state` is the backend and passphrase: deploy's (the try-out defaults unless the environment
- * sets them), so that the stacks deploy made are the ones rotated.
- */
-export function rotate<C extends FoundCli>(
-  env: CommandEnv<C>,
-  state: StateEnvironment = { envVars: {}, diyBackend: false, notice: [] },
-  configFile?: (stack: string) => string | undefined,
-): Promise<ExitCode> {
+export interface RotateEnv<C extends FoundCli> extends CommandEnv<C> {
+  /** The project directory: Pulumi.yaml, the stack files, the try-out's .pulumi-state/. */
+  readonly repo: string;
+  /** The process environment: the backend, the CLI's login, the passphrase. */
+  readonly env: Environment;
+}
+
+/** The backend and passphrase are deploy's (ops/backend.ts), so the stacks deploy made are rotated. */
+export function rotate<C extends FoundCli>(env: RotateEnv<C>): Promise<ExitCode> {
   const { io } = env;
   return runCommand("rotate", io, async () => {
     const args = parseRotateArgs(env.argv);
@@ -151,15 +172,15 @@ export function rotate<C extends FoundCli>(
       ROTATE_USAGE.split("\n").forEach((line) => io.out(line));
       return EXIT.ok;
     }
-    state.notice.forEach((line) => io.err(line));
-    const ops = await connectStacks(env, {
-      envVars: state.envVars,
-      createMissing: false,
-      ...(configFile !== undefined ? { configFile } : {}),
-    });
+    const files = readStackFiles(env.repo);
+    const state = stateEnvironment(env.env, env.repo, files, args.tryOut);
+    state.warning.forEach((line) => io.err(line));
+    state.info.forEach((line) => io.out(line));
+    const ops = await connectStacks(env, { envVars: state.envVars, createMissing: false });
     const leaves =
       args.leaves.length > 0 ? args.leaves : await configuredLeaves(ops, args.observer);
     const operation = args.preview ? "preview" : "up";
+    await refuseLoweredEpochs(ops, leafEpochs(files, leaves), args.concurrency);
     io.out(
       `rotate: ${operation} on ${leaves.length} leaf stack${leaves.length === 1 ? "" : "s"} ` +
         `(${args.concurrency} at a time), then on ${args.observer}`,
@@ -203,11 +224,5 @@ export function rotate<C extends FoundCli>(
 }
 
 if (require.main === module) {
-  exitWith(
-    rotate(
-      processEnv(),
-      stateEnvironment(process.env, PROJECT_DIR, readStackFiles(PROJECT_DIR)),
-      renderConfigFor(PROJECT_DIR),
-    ),
-  );
+  exitWith(rotate({ ...processEnv(), repo: PROJECT_DIR, env: process.env }));
 }

@@ -33,11 +33,6 @@ export interface WorkspaceSettings {
   readonly envVars: Readonly<Record<string, string>>;
   /** Create a stack that does not exist yet (deploy), instead of failing (rotate). */
   readonly createMissing: boolean;
-  /** Secrets provider for stacks created here. */
+  /** Secrets provider for stacks created here; undefined: the backend's own (Pulumi Cloud's). */
   readonly secretsProvider?: string;
-  /**
-   * Called once the stack exists, before each operation: a config file to use instead of
-   * `Pulumi.<stack>.yaml`, or undefined for the stack's own file.
-   */
-  readonly configFile?: (stack: string) => string | undefined;
 }

@@ -156,7 +156,7 @@ export class AutomationStackOps implements StackOps {
     onLine: OnLine,
     run: (
       stack: Stack,
-      opts: { onOutput: (s: string) => void; onError: (s: string) => void; configFile?: string },
+      opts: { onOutput: (s: string) => void; onError: (s: string) => void },
     ) => Promise<unknown>,
   ): Promise<void> {
     const out = lineSplitter(onLine);
@@ -164,12 +164,7 @@ export class AutomationStackOps implements StackOps {
     try {
       await this.call(async () => {
         const stack = await this.stack(name);
-        const configFile = this.settings.configFile?.(name);
-        await run(stack, {
-          onOutput: (s) => out.write(s),
-          onError: (s) => err.write(s),
-          ...(configFile !== undefined ? { configFile } : {}),
-        });
+        await run(stack, { onOutput: (s) => out.write(s), onError: (s) => err.write(s) });
       });
     } finally {
       out.flush();

@@ -3,6 +3,7 @@
 // program (stacks/index.ts) and the tests. Every problem is reported at once, each naming the
 // key, the value and what is allowed, before any resource is declared.
 
+import { isAbsolute, relative, resolve } from "node:path";
 import type { CertificateLifetime, KeyAlgorithm, PkiSettings } from "../components/certspecs";
 import type { DataPath } from "../components/thanos";
 import type { EnvoyAccessLog, EnvoyIpFamily } from "../components/envoy";
@@ -21,8 +22,10 @@ import {
   IngressPathType,
   ConfigKeySpec,
   PROJECT,
+  REQUIRED_SERVICES,
   ROLES,
   Role,
+  THANOS_SERVICES,
   specOf,
 } from "./keys";
 
@@ -130,7 +133,15 @@ export class ConfigError extends Error {
 }
 
 const fullKey = (key: string): string => `${PROJECT}:${key}`;
-const show = (value: unknown): string => JSON.stringify(value);
+/** Longest value a message repeats in full; a longer one is cut, with its length. */
+const SHOWN_CHARACTERS = 60;
+
+/** A value as messages quote it: JSON, cut after SHOWN_CHARACTERS with its length said. */
+export function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  if (typeof value !== "string" || value.length <= SHOWN_CHARACTERS) return text;
+  return `${JSON.stringify(value.slice(0, SHOWN_CHARACTERS)).slice(0, -1)}..." (${value.length} characters)`;
+}
 
 /** Levenshtein distance, for "did you mean" on keys and values. */
 function editDistance(a: string, b: string): number {
@@ -497,11 +508,28 @@ function readAllowedServices(r: Reader): readonly string[] {
     r.problem("allowedServices", `[] is not allowed; list at least one gRPC service`);
   }
   for (const service of services) {
+    const known = THANOS_SERVICES.find((t) => t.toLowerCase() === service.toLowerCase());
     if (!isGrpcServiceName(service)) {
       r.problem(
         "allowedServices",
         `${show(service)} is not a fully qualified gRPC service name; use <package>.<Service>, ` +
           `e.g. thanos.Store or thanos.info.Info`,
+      );
+    } else if (known !== undefined && known !== service) {
+      r.problem(
+        "allowedServices",
+        `${show(service)} is not allowed; gRPC paths are case-sensitive, so it would match no ` +
+          `call: write ${known}`,
+      );
+    }
+  }
+  if (services.length > 0) {
+    const missing = REQUIRED_SERVICES.filter((s) => !services.includes(s));
+    if (missing.length > 0) {
+      r.problem(
+        "allowedServices",
+        `${show(services)} leaves out ${missing.join(" and ")}, which Querier calls on every ` +
+          `store, so the observer could not use this leaf; add ${missing.join(" and ")}`,
       );
     }
   }
@@ -903,14 +931,56 @@ function otherRoleKeys(r: Reader, role: Role): void {
   }
 }
 
+/** Kubeconfig contents rather than a path: a document (several lines, or JSON), not a file name. */
+const KUBECONFIG_CONTENTS = /\n|^\s*\{|^\s*(apiVersion|clusters|contexts|users|kind)\s*:/;
+
+/**
+ * What the stack file keeps in the wrong form: a key encrypted (`secure:`) that the program uses
+ * in plain text, in its outputs and objects, or kubeconfig contents, which hold credentials, in
+ * plain text in a file meant for git. Needs to know which keys are encrypted: `npm run check`
+ * does, from the stack file.
+ */
+function secrecyProblems(raw: RawConfig, encrypted: ReadonlySet<string>): string[] {
+  const problems: string[] = [];
+  for (const key of [...encrypted].sort()) {
+    const name = key.startsWith(`${PROJECT}:`) ? key.slice(PROJECT.length + 1) : undefined;
+    const ours =
+      KUBERNETES_KEYS[key] ?? (name !== undefined && name in CONFIG_SCHEMA ? name : undefined);
+    if (ours === undefined || specOf(ours).secret === true) continue;
+    problems.push(
+      `${key} is encrypted (secure:), but it is not a secret: the program uses it in plain text, ` +
+        `in its outputs and objects; set it in plain text, \`pulumi config set ${ours} <value>\``,
+    );
+  }
+  for (const key of [fullKey("kubeconfig"), "kubernetes:kubeconfig"]) {
+    const value = raw[key];
+    if (value === undefined || encrypted.has(key) || !KUBECONFIG_CONTENTS.test(value)) continue;
+    problems.push(
+      `${key} holds kubeconfig contents (${value.length} characters, credentials) in plain text, ` +
+        `in a stack file meant for git; give a path instead, or set the contents encrypted: ` +
+        `\`pulumi config set --secret ${key.startsWith(PROJECT) ? "kubeconfig" : key} < <file>\``,
+    );
+  }
+  return problems;
+}
+
 /**
  * Reads and validates the whole stack config. Throws a ConfigError listing every problem;
  * returns a typed object only when the config is entirely valid. A bad or missing role hides
  * nothing: every key the stack sets is still checked on its own.
  */
-export function loadConfig(input: RawConfig, stack: string): StackConfig {
+export function loadConfig(
+  input: RawConfig,
+  stack: string,
+  encrypted?: ReadonlySet<string>,
+): StackConfig {
   const { raw, problems: kubernetes } = kubernetesKeys(input);
-  const problems = [...nearNamespaceKeys(raw), ...kubernetes, ...unknownKeys(raw)];
+  const problems = [
+    ...nearNamespaceKeys(raw),
+    ...kubernetes,
+    ...unknownKeys(raw),
+    ...(encrypted !== undefined ? secrecyProblems(input, encrypted) : []),
+  ];
   const { role, problem } = readRole(raw);
   if (role === undefined) {
     // Each role's reader checks the keys it reads; keep what they say about keys set here.
@@ -928,4 +998,45 @@ export function loadConfig(input: RawConfig, stack: string): StackConfig {
   problems.push(...reader.problems);
   if (problems.length > 0) throw new ConfigError(stack, problems);
   return config;
+}
+
+/**
+ * Legal values that are most likely mistakes, each naming its key; they refuse nothing.
+ * `npm run check` and deploy print them. `encrypted` as for loadConfig: a kubeconfig set
+ * encrypted is a target, though its value cannot be read offline.
+ */
+export function configWarnings(
+  config: StackConfig,
+  projectDir: string,
+  encrypted: ReadonlySet<string> = new Set(),
+): string[] {
+  const warnings: string[] = [];
+  if (config.role === "leaf" && config.publicPort === 80) {
+    warnings.push(
+      `${fullKey("publicPort")}: 80 is the plain-HTTP port, but the observer speaks TLS to the ` +
+        `leaf's ingress, usually on 443; set the port the ingress serves HTTPS on`,
+    );
+  }
+  const target = config.kubernetes;
+  if (target.kind === "render") {
+    const where = relative(projectDir, resolve(projectDir, target.directory));
+    if (where.startsWith("..") || isAbsolute(where)) {
+      warnings.push(
+        `${fullKey("renderDir")}: ${show(target.directory)} is outside the project directory; ` +
+          `the manifests go there with their Secrets in plain text, where the project's ` +
+          `.gitignore does not reach; e.g. out/<stack> keeps them in the project, ignored`,
+      );
+    }
+  } else if (
+    target.kubeconfig === undefined &&
+    target.context === undefined &&
+    ![fullKey("kubeconfig"), "kubernetes:kubeconfig"].some((k) => encrypted.has(k))
+  ) {
+    warnings.push(
+      `none of ${fullKey("kubeContext")}, ${fullKey("kubeconfig")} or ${fullKey("renderDir")} ` +
+        `is set: the stack deploys to the current context of the ambient kubeconfig, whichever ` +
+        `cluster that is when it runs; name the cluster with ${fullKey("kubeContext")}`,
+    );
+  }
+  return warnings;
 }

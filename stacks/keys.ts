@@ -31,6 +31,17 @@ export const EXPOSURES: readonly ExposureKind[] = ["ingress-nginx", "gateway-api
 
 export const DATA_PATHS: readonly DataPath[] = ["envoy", "thanos"];
 
+/** The gRPC services Querier calls on every store: a leaf that does not route them is no store. */
+export const REQUIRED_SERVICES: readonly string[] = ["thanos.Store", "thanos.info.Info"];
+/** Thanos' other gRPC services a leaf may route, as their proto packages spell them. */
+export const THANOS_SERVICES: readonly string[] = [
+  ...REQUIRED_SERVICES,
+  "thanos.Rules",
+  "thanos.Targets",
+  "thanos.Metadata",
+  "thanos.Exemplars",
+];
+
 const HUNDRED_YEARS_HOURS = 100 * 365 * 24;
 
 export type KeyType = "string" | "integer" | "boolean" | "array";
@@ -46,6 +57,8 @@ export interface ConfigKeySpec {
   /** For an integer key: its range, both ends included. */
   readonly min?: number;
   readonly max?: number;
+  /** May be set encrypted (`pulumi config set --secret`); every other key is plain text. */
+  readonly secret?: true;
   /** For the user: Pulumi.yaml and docs/CONFIG.md. */
   readonly description: string;
 }
@@ -63,6 +76,7 @@ export const CONFIG_SCHEMA = {
     type: "string",
     default: "",
     roles: "all",
+    secret: true,
     description:
       "Kubeconfig path or contents for the target cluster. Empty uses the ambient kubeconfig ($KUBECONFIG or ~/.kube/config). Set contents with --secret.",
   },
@@ -186,7 +200,7 @@ export const CONFIG_SCHEMA = {
     default: ["thanos.Store", "thanos.info.Info"],
     roles: "leaf",
     description:
-      "Leaf only. Fully qualified gRPC services the ingress routes (one path prefix each); every other path is refused. Querier needs thanos.info.Info and thanos.Store; add thanos.Rules, thanos.Targets, thanos.Metadata or thanos.Exemplars for those APIs.",
+      "Leaf only. Fully qualified gRPC services the ingress routes (one path prefix each); every other path is refused. Querier needs thanos.info.Info and thanos.Store, so both must be listed; add thanos.Rules, thanos.Targets, thanos.Metadata or thanos.Exemplars for those APIs. Names are case-sensitive, as gRPC paths are.",
   },
   streamTimeoutSeconds: {
     type: "integer",
@@ -273,7 +287,7 @@ export const CONFIG_SCHEMA = {
     min: 0,
     max: 1000,
     description:
-      "Leaf only. The leaf's CA lineage, 0 to 1000. Raising it is the emergency CA change of docs/KEY-COMPROMISE.md: the next run replaces every CA of the leaf (no overlap), and the server and client certificates with them, so nothing the old CAs signed is trusted any more; the observer's next run picks the new ones up. Never lower it.",
+      "Leaf only. The leaf's CA lineage, 0 to 1000. Raising it is the emergency CA change of docs/KEY-COMPROMISE.md: the next run replaces every CA of the leaf (no overlap), and the server and client certificates with them, so nothing the old CAs signed is trusted any more; the observer's next run picks the new ones up. Never lower it: npm run deploy and rotate refuse a value lower than the one the leaf's state runs.",
   },
   leaves: {
     type: "array",

@@ -32,5 +32,16 @@ export function kubernetesProvider(name: string, target: KubernetesTarget): k8s.
             : {}),
           ...(target.context !== undefined ? { context: target.context } : {}),
         };
-  return new k8s.Provider(`${name}-kubernetes`, args);
+  if (target.kind === "cluster") return new k8s.Provider(`${name}-kubernetes`, args);
+  // The SDK fills an unset kubeconfig from $KUBECONFIG, and the provider refuses a kubeconfig
+  // next to renderYamlToDirectory ("kubeconfig arg is not compatible"): a user with KUBECONFIG
+  // exported, or the rotation workflow, which exports one, could not render. Rendering needs no
+  // cluster, so the provider is made without it.
+  const kubeconfig = process.env["KUBECONFIG"];
+  delete process.env["KUBECONFIG"];
+  try {
+    return new k8s.Provider(`${name}-kubernetes`, args);
+  } finally {
+    if (kubeconfig !== undefined) process.env["KUBECONFIG"] = kubeconfig;
+  }
 }

@@ -13,6 +13,7 @@ import {
 import { ConfigKeySpec, PROJECT } from "../stacks/keys";
 import { CONFIG_DOC, configReference, pulumiYamlConfig } from "../ops/config-docs";
 import { stackFileConfig } from "../ops/check";
+import { parseStackFile } from "../ops/stackfiles";
 
 const ROOT = join(__dirname, "..");
 
@@ -27,6 +28,13 @@ const LEAF = { role: "leaf", hostname: "thanos.leaf-a.example.com" };
 const OBSERVER = { role: "observer", leaves: '["acme/thanos-bridge/leaf-a"]' };
 
 /** The problems a config yields, or [] when it loads. */
+/** `n` services a leaf may route: the two Querier needs, and more. */
+const services = (n: number): string[] => [
+  "thanos.Store",
+  "thanos.info.Info",
+  ...Array.from({ length: n - 2 }, (_, i) => `thanos.S${i}`),
+];
+
 function problems(values: Record<string, string>, stack = "leaf-a"): readonly string[] {
   try {
     loadConfig(raw(values), stack);
@@ -51,7 +59,9 @@ function loadObserver(values: RawConfig, stack: string): ObserverConfig {
 
 /** A shipped stack file's config as Pulumi hands it to the program (`npm run check`'s reading). */
 function shippedConfig(file: string): RawConfig {
-  const doc = parse(readFileSync(join(ROOT, file), "utf8")) as { config: Record<string, unknown> };
+  const doc = parseStackFile(readFileSync(join(ROOT, file), "utf8")) as {
+    config: Record<string, unknown>;
+  };
   return stackFileConfig(doc.config);
 }
 
@@ -180,7 +190,7 @@ describe("leaf config", () => {
       entryPoint: "websecure",
     });
     // A GRPCRoute's 16 rules: 16 services fit, one per rule.
-    const sixteen = Array.from({ length: 16 }, (_, i) => `thanos.S${i}`);
+    const sixteen = services(16);
     const full = loadLeaf(
       raw({
         ...LEAF,
@@ -337,7 +347,7 @@ describe("leaf config", () => {
           ...LEAF,
           exposure: "gateway-api",
           gatewayClassName: "eg",
-          allowedServices: JSON.stringify(Array.from({ length: 17 }, (_, i) => `thanos.S${i}`)),
+          allowedServices: JSON.stringify(services(17)),
         },
         "thanos-bridge:allowedServices: 17 services are not allowed with thanos-bridge:exposure gateway-api; a GRPCRoute holds at most 16 rules, one per service",
       ],

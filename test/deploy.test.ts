@@ -1,24 +1,26 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
 import {
-  DEPLOY_USAGE,
   TRY_OUT_PASSPHRASE,
-  deploy,
-  planStacks,
-  renderConfig,
+  chooseBackend,
   namedSecretsProvider,
   stateEnvironment,
-} from "../ops/deploy";
+  tryOutExports,
+} from "../ops/backend";
+import { DEPLOY_USAGE, deploy, planStacks } from "../ops/deploy";
+import { stateEpoch } from "../ops/epoch";
+import { rotate } from "../ops/rotate";
 import { StackFile, readStackFiles } from "../ops/check";
-import { FakeLocator, FakeOptions, Harness, harness } from "./support/ops";
+import { FakeLocator, FakeOptions, Harness, commandEnvironment, harness } from "./support/ops";
+import { runLeaf } from "./support/leaf";
 
-const LEAF_A = `# leaf-a: renders (no target set)
+const LEAF_A = `# leaf-a: renders
 config:
   thanos-bridge:role: leaf
   thanos-bridge:hostname: thanos.leaf-a.example.com
+  thanos-bridge:renderDir: out/leaf-a
 encryptionsalt: v1:abc123:v1:def456:ghi789
 `;
 const LEAF_B = `config:
@@ -27,7 +29,7 @@ const LEAF_B = `config:
   thanos-bridge:kubeContext: leaf-b
 `;
 const observer = (leaves: readonly string[], extra = ""): string =>
-  `config:\n  thanos-bridge:role: observer\n  thanos-bridge:leaves:\n${leaves.map((l) => `    - ${l}\n`).join("")}${extra}`;
+  `config:\n  thanos-bridge:role: observer\n  thanos-bridge:kubeContext: observer\n  thanos-bridge:leaves:\n${leaves.map((l) => `    - ${l}\n`).join("")}${extra}`;
 const OBSERVER = observer([
   "organization/thanos-bridge/leaf-a",
   "organization/thanos-bridge/leaf-b",
@@ -44,14 +46,33 @@ function stackFiles(files: Record<string, string>): void {
     writeFileSync(join(dir, `Pulumi.${stack}.yaml`), text);
 }
 
+/** The try-out's two variables, as the line deploy prints for a shell sets them. */
+const tryOutVars = (repo: string): Record<string, string> =>
+  Object.fromEntries(
+    tryOutExports(repo)
+      .replace(/^export /, "")
+      .split(" ")
+      .map((kv) => kv.split("=") as [string, string]),
+  );
+
+/**
+ * deploy in `dir`, with a PULUMI_HOME of its own and `env`; without `env`, with the try-out's two
+ * variables exported (a backend is chosen, with its passphrase).
+ */
 async function run(
   argv: readonly string[],
   files: Record<string, string>,
-  options: { env?: Record<string, string>; fake?: FakeOptions; locator?: FakeLocator } = {},
+  options: {
+    env?: Record<string, string>;
+    login?: string;
+    fake?: FakeOptions;
+    locator?: FakeLocator;
+  } = {},
 ): Promise<Harness & { code: number }> {
   stackFiles(files);
   const h = harness(argv, options.fake ?? {}, options.locator ? { locator: options.locator } : {});
-  const code = await deploy({ ...h.env, repo: dir, env: options.env ?? {} });
+  const env = commandEnvironment(dir, options.env ?? tryOutVars(dir), options.login);
+  const code = await deploy({ ...h.env, repo: dir, env });
   return { ...h, code };
 }
 
@@ -123,94 +144,91 @@ describe("deploy: order", () => {
   });
 });
 
-describe("deploy: render mode", () => {
-  it("renders a stack that names no cluster through a derived config file, leaving the stack file as it was", async () => {
-    const h = await run(["deploy"], SHIPPED);
-    assert.equal(h.code, 0);
-    const derived = join(dir, ".pulumi-state", "config", "Pulumi.leaf-a.yaml");
-    assert.deepEqual(
-      h.ops()!.calls.map((c) => [c.stack, c.configFile]),
-      [
-        ["leaf-a", derived],
-        ["leaf-b", undefined],
-        ["observer", derived.replace("leaf-a", "observer")],
-      ],
-    );
-    assert.equal(
-      readFileSync(derived, "utf8"),
-      `# leaf-a: renders (no target set)
-config:
-  thanos-bridge:role: leaf
-  thanos-bridge:hostname: thanos.leaf-a.example.com
-  thanos-bridge:renderDir: out/leaf-a
-encryptionsalt: v1:abc123:v1:def456:ghi789
-`,
-    );
-    assert.equal(readFileSync(join(dir, "Pulumi.leaf-a.yaml"), "utf8"), LEAF_A);
-    assert.deepEqual(readdirSync(join(dir, ".pulumi-state", "config")).sort(), [
-      "Pulumi.leaf-a.yaml",
-      "Pulumi.observer.yaml",
-    ]);
-  });
-
-  it("reads the stack file at each operation, so the salt that stack init writes is carried over", () => {
-    stackFiles({ "leaf-a": LEAF_A });
-    const derived = parse(
-      renderConfig(readFileSync(join(dir, "Pulumi.leaf-a.yaml"), "utf8"), "leaf-a"),
-    ) as {
-      encryptionsalt: string;
-    };
-    assert.equal(derived.encryptionsalt, "v1:abc123:v1:def456:ghi789");
-  });
-
-  it("adds a config section to a stack file without one", () => {
-    assert.equal(
-      renderConfig("encryptionsalt: x\n", "s"),
-      "encryptionsalt: x\nconfig:\n  thanos-bridge:renderDir: out/s\n",
-    );
-  });
-
-  it("says which stacks render to out/<stack>/ and which deploy to a cluster", async () => {
+describe("deploy: each stack goes where its stack file says, as with pulumi up", () => {
+  it("runs every stack with its own stack file, which it never edits, and says where each goes", async () => {
     const leaf = (name: string) =>
       `config:\n  thanos-bridge:role: leaf\n  thanos-bridge:hostname: thanos.${name}.example.com\n`;
     const withOwnDir = `${leaf("leaf-c")}  thanos-bridge:renderDir: manifests/c\n`;
     const withKubeconfig = `${leaf("leaf-d")}  thanos-bridge:kubeconfig:\n    secure: v1:xyz\n`;
-    const h = await run(["deploy"], { ...SHIPPED, "leaf-c": withOwnDir, "leaf-d": withKubeconfig });
+    const h = await run(["deploy"], {
+      ...SHIPPED,
+      "leaf-c": withOwnDir,
+      "leaf-d": withKubeconfig,
+      "leaf-e": leaf("leaf-e"),
+    });
     assert.equal(h.code, 0);
-    assert.deepEqual(h.io.stdout.slice(0, 6), [
+    const table = h.io.stdout.indexOf("STACK     ROLE      TARGET");
+    assert.deepEqual(h.io.stdout.slice(table, table + 7), [
       "STACK     ROLE      TARGET",
-      "leaf-a    leaf      renders to out/leaf-a/ (no kubeconfig, kubeContext or renderDir set)",
+      "leaf-a    leaf      renders to out/leaf-a/ (its renderDir)",
       "leaf-b    leaf      cluster (kubeContext leaf-b)",
       "leaf-c    leaf      renders to manifests/c/ (its renderDir)",
       "leaf-d    leaf      cluster (its kubeconfig)",
-      "observer  observer  renders to out/observer/ (no kubeconfig, kubeContext or renderDir set)",
+      "leaf-e    leaf      cluster (the current context of the ambient kubeconfig: none of kubeContext, kubeconfig or renderDir is set)",
+      "observer  observer  cluster (kubeContext observer)",
     ]);
+    // check's warning, for the one stack that names no target.
     assert.deepEqual(
-      h
-        .ops()!
-        .calls.filter((c) => c.configFile !== undefined)
-        .map((c) => c.stack),
-      ["leaf-a", "observer"],
+      h.io.stderr.filter((l) => l.includes("warning")),
+      [
+        "deploy: warning: Pulumi.leaf-e.yaml: none of thanos-bridge:kubeContext, thanos-bridge:kubeconfig or thanos-bridge:renderDir is set: the stack deploys to the current context of the ambient kubeconfig, whichever cluster that is when it runs; name the cluster with thanos-bridge:kubeContext",
+      ],
     );
+    assert.equal(readFileSync(join(dir, "Pulumi.leaf-a.yaml"), "utf8"), LEAF_A);
   });
 });
 
-describe("deploy: backend and passphrase", () => {
-  const notice = (repo: string): string[] => [
-    "!".repeat(78),
-    "!! FOR TRYING OUT ONLY: do not use this setup for clusters you care about.",
-    "!! Secrets in the state (private keys, kubeconfigs) are encrypted with the",
-    `!! well-known passphrase "${TRY_OUT_PASSPHRASE}": anyone who can read the`,
-    "!! state can decrypt them.",
-    `!! The state is on this disk only, in ${repo}/.pulumi-state: no backup, no`,
-    "!! sharing, gone with this checkout.",
-    "!! For real use set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)",
-    "!! and PULUMI_BACKEND_URL before the first deploy.",
-    "!".repeat(78),
-  ];
+describe("deploy: the backend, chosen as the Pulumi CLI chooses it", () => {
+  it("takes PULUMI_BACKEND_URL, then Pulumi.yaml's backend.url, then the CLI's login, then Pulumi Cloud for an access token", () => {
+    const env = (vars: Record<string, string>, login?: string) =>
+      commandEnvironment(dir, vars, login);
+    const chosen = (e: Record<string, string>) => {
+      const b = chooseBackend(e, dir, false);
+      return `${b.url} ${b.source} ${b.kind}`;
+    };
+    writeFileSync(join(dir, "Pulumi.yaml"), "name: thanos-bridge\nruntime: nodejs\n");
+    assert.equal(
+      chosen(env({ PULUMI_ACCESS_TOKEN: "t" })),
+      "https://api.pulumi.com PULUMI_ACCESS_TOKEN cloud",
+    );
+    assert.equal(
+      chosen(env({ PULUMI_ACCESS_TOKEN: "t" }, "gs://login/state")),
+      "gs://login/state pulumi login diy",
+    );
+    writeFileSync(
+      join(dir, "Pulumi.yaml"),
+      "name: thanos-bridge\nruntime: nodejs\nbackend:\n  url: s3://project/state\n",
+    );
+    assert.equal(
+      chosen(env({}, "gs://login/state")),
+      "s3://project/state Pulumi.yaml backend.url diy",
+    );
+    assert.equal(
+      chosen(env({ PULUMI_BACKEND_URL: "https://pulumi.example.com" }, "gs://login/state")),
+      "https://pulumi.example.com PULUMI_BACKEND_URL cloud",
+    );
+    assert.equal(
+      chosen(env({ PULUMI_BACKEND_URL: `file://${dir}/.pulumi-state/` })),
+      `file://${dir}/.pulumi-state/ PULUMI_BACKEND_URL try-out`,
+    );
+  });
 
-  it("defaults to a file backend in the repository and the well-known passphrase, with a loud notice", async () => {
-    const h = await run(["deploy"], SHIPPED);
+  it("refuses to guess when nothing names a backend, before looking for the CLI, and offers --try-out", async () => {
+    mkdirSync(join(dir, ".pulumi-state"));
+    const h = await run(["deploy"], SHIPPED, { env: {} });
+    assert.equal(h.code, 2);
+    assert.deepEqual(h.io.stderr, [
+      "deploy: no Pulumi backend is chosen: PULUMI_BACKEND_URL is not set, Pulumi.yaml names no backend.url, and the Pulumi CLI is not logged in. Choose where the stacks' state and secrets live, as for any Pulumi project:",
+      "  pulumi login                            Pulumi Cloud (or set PULUMI_ACCESS_TOKEN)",
+      "  pulumi login s3://<bucket>/<prefix>     a bucket (or gs://, azblob://, file://<dir>), with PULUMI_CONFIG_PASSPHRASE set",
+      `or try it out with no account: the same command with --try-out (state in ${dir}/.pulumi-state, a well-known passphrase) (the stacks of an earlier try-out are in ${dir}/.pulumi-state: --try-out reaches them)`,
+      'run "npm run deploy -- --help" for usage',
+    ]);
+    assert.equal(h.locator.finds, 0);
+  });
+
+  it("--try-out: the checkout's local state and the well-known passphrase, said loudly, with the line for pulumi by hand", async () => {
+    const h = await run(["deploy", "--try-out"], SHIPPED, { env: {} });
     assert.equal(h.code, 0);
     assert.deepEqual(h.ops()!.settings, {
       envVars: {
@@ -219,89 +237,163 @@ describe("deploy: backend and passphrase", () => {
       },
       createMissing: true,
       secretsProvider: "passphrase",
-      configFile: h.ops()!.settings!.configFile,
     });
-    assert.deepEqual(h.io.stderr, notice(dir));
+    assert.deepEqual(h.io.stderr, [
+      "!".repeat(78),
+      "!! FOR TRYING OUT ONLY: do not use this setup for clusters you care about.",
+      `!! The state is on this disk only, in ${dir}/.pulumi-state: no backup, no`,
+      "!! sharing, gone with this checkout.",
+      "!! Secrets in the state (private keys, kubeconfigs) are encrypted with the",
+      `!! well-known passphrase "${TRY_OUT_PASSPHRASE}": anyone who can read the`,
+      "!! state can decrypt them.",
+      "!! For real use, choose a backend (`pulumi login`) and run without --try-out.",
+      "!".repeat(78),
+    ]);
+    assert.deepEqual(h.io.stdout.slice(0, 3), [
+      `backend: file://${dir}/.pulumi-state (--try-out); secrets: the well-known passphrase`,
+      "To run pulumi by hand on these stacks, in this shell:",
+      `  export PULUMI_BACKEND_URL=file://${dir}/.pulumi-state PULUMI_CONFIG_PASSPHRASE=${TRY_OUT_PASSPHRASE}`,
+    ]);
   });
 
-  for (const name of ["PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"]) {
-    it(`leaves the passphrase to the user's ${name}: no well-known passphrase, no loud notice`, async () => {
-      const h = await run(["deploy"], SHIPPED, { env: { [name]: "s3cret-or-path" } });
+  it("the printed line gives a shell the try-out's stacks: deploy without --try-out then reaches them too", async () => {
+    const flagged = await run(["deploy", "--try-out"], SHIPPED, { env: {} });
+    const exported = await run(["deploy"], SHIPPED);
+    // What the CLI sees: the shell's variables, then what deploy adds.
+    const seen = (h: Harness, shell: Record<string, string>) => {
+      const env = { ...shell, ...h.ops()!.settings!.envVars };
+      return [env["PULUMI_BACKEND_URL"], env["PULUMI_CONFIG_PASSPHRASE"]];
+    };
+    assert.deepEqual(seen(exported, tryOutVars(dir)), seen(flagged, {}));
+    assert.deepEqual(seen(flagged, {}), [`file://${dir}/.pulumi-state`, TRY_OUT_PASSPHRASE]);
+  });
+
+  it("--try-out refuses a PULUMI_BACKEND_URL that points elsewhere", async () => {
+    const h = await run(["deploy", "--try-out"], SHIPPED, {
+      env: { PULUMI_BACKEND_URL: "s3://bucket/state" },
+    });
+    assert.equal(h.code, 2);
+    assert.equal(
+      h.io.stderr[0],
+      `deploy: --try-out keeps the state in ${dir}/.pulumi-state, but PULUMI_BACKEND_URL is set to s3://bucket/state; unset it for the try-out, or drop --try-out to use s3://bucket/state`,
+    );
+  });
+
+  for (const [how, env, login] of [
+    ["PULUMI_BACKEND_URL", { PULUMI_BACKEND_URL: "https://api.pulumi.com" }, undefined],
+    ["pulumi login", {}, "https://api.pulumi.com"],
+  ] as const) {
+    it(`Pulumi Cloud by ${how}: no passphrase is set, and stacks are created with the service's own keys`, async () => {
+      const h = await run(["deploy"], SHIPPED, { env, login });
       assert.equal(h.code, 0);
-      assert.deepEqual(h.ops()!.settings!.envVars, {
-        PULUMI_BACKEND_URL: `file://${dir}/.pulumi-state`,
+      assert.deepEqual(h.ops()!.settings, {
+        envVars: { PULUMI_BACKEND_URL: "https://api.pulumi.com" },
+        createMissing: true,
       });
-      assert.deepEqual(h.io.stderr, [
-        `note: the state is on this disk only, in ${dir}/.pulumi-state; set PULUMI_BACKEND_URL to keep it elsewhere`,
-      ]);
+      assert.deepEqual(h.io.stderr, []);
+      assert.equal(
+        h.io.stdout[0],
+        `backend: https://api.pulumi.com (${how}); secrets: the service's own per-stack keys`,
+      );
     });
   }
 
-  it("uses PULUMI_BACKEND_URL when set, and then says nothing about local state", () => {
-    const env = stateEnvironment(
-      { PULUMI_BACKEND_URL: "s3://bucket/state", PULUMI_CONFIG_PASSPHRASE: "x" },
-      dir,
-    );
-    assert.deepEqual(env, {
-      envVars: { PULUMI_BACKEND_URL: "s3://bucket/state" },
-      diyBackend: true,
-      notice: [],
+  for (const [how, env, login] of [
+    ["PULUMI_BACKEND_URL", { PULUMI_BACKEND_URL: "s3://bucket/state" }, undefined],
+    ["pulumi login", {}, "file:///srv/pulumi-state"],
+  ] as const) {
+    const url = env.PULUMI_BACKEND_URL ?? login;
+    it(`a backend with no keys of its own (${url}, by ${how}) and no passphrase: refused, nothing created`, async () => {
+      const h = await run(["deploy"], SHIPPED, { env, login });
+      assert.equal(h.code, 2);
+      assert.deepEqual(h.io.stderr, [
+        `deploy: the backend ${url} (${how}) keeps no keys of its own, and no passphrase is set, so the stacks' secrets (their private keys) could not be encrypted; nothing was created. Either:`,
+        "  set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) from your secret store, or",
+        "  create each stack with a KMS key first:",
+        "    pulumi stack init leaf-a --secrets-provider 'awskms://<key>?region=<region>'",
+        "    pulumi stack init leaf-b --secrets-provider 'awskms://<key>?region=<region>'",
+        "    pulumi stack init observer --secrets-provider 'awskms://<key>?region=<region>'",
+        "  (or gcpkms://, azurekeyvault://, hashivault://; see docs/OPERATIONS.md)",
+        'run "npm run deploy -- --help" for usage',
+      ]);
+      assert.equal(h.locator.finds, 0);
+      assert.equal(h.ops(), undefined);
     });
-    assert.equal(
-      stateEnvironment({ PULUMI_BACKEND_URL: "https://api.pulumi.com" }, dir).diyBackend,
-      false,
-    );
-    assert.ok(
-      !stateEnvironment({ PULUMI_BACKEND_URL: "https://api.pulumi.com" }, dir)
-        .notice.join("\n")
-        .includes("disk"),
-    );
-  });
-});
+  }
 
-describe("deploy: stacks on their own secrets provider", () => {
-  const kms = (stack: string): StackFile => ({
-    stack,
-    text: `secretsprovider: awskms://alias/thanos-bridge?region=eu-west-1\nencryptedkey: AQICAHg=\nconfig:\n  thanos-bridge:role: leaf\n`,
-  });
-  const passphrase: StackFile = {
-    stack: "leaf-b",
-    text: "encryptionsalt: v1:abc\nconfig:\n  thanos-bridge:role: leaf\n",
-  };
-
-  it("names a stack file's KMS provider, and none for the passphrase, the backend's own or broken YAML", () => {
-    assert.equal(
-      namedSecretsProvider(kms("leaf-a")),
-      "awskms://alias/thanos-bridge?region=eu-west-1",
-    );
-    assert.equal(namedSecretsProvider(passphrase), undefined);
-    assert.equal(
-      namedSecretsProvider({ stack: "x", text: "secretsprovider: passphrase\n" }),
-      undefined,
-    );
-    assert.equal(namedSecretsProvider({ stack: "x", text: "config: {}\n" }), undefined);
-    assert.equal(namedSecretsProvider({ stack: "x", text: "config: [\n" }), undefined);
-  });
-
-  it("sets no passphrase and prints no try-out notice when every stack file names a KMS provider", () => {
-    const env = stateEnvironment({ PULUMI_BACKEND_URL: "s3://bucket/state" }, "/repo", [
-      kms("leaf-a"),
-      kms("observer"),
-    ]);
-    assert.deepEqual(env, {
-      envVars: { PULUMI_BACKEND_URL: "s3://bucket/state" },
-      diyBackend: true,
-      notice: [],
+  for (const name of ["PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"]) {
+    it(`the same backend with ${name}: the user's passphrase, none of the project's`, async () => {
+      const h = await run(["deploy"], SHIPPED, {
+        env: { PULUMI_BACKEND_URL: "s3://bucket/state", [name]: "s3cret-or-path" },
+      });
+      assert.equal(h.code, 0);
+      assert.deepEqual(h.ops()!.settings, {
+        envVars: { PULUMI_BACKEND_URL: "s3://bucket/state" },
+        createMissing: true,
+        secretsProvider: "passphrase",
+      });
+      assert.deepEqual(h.io.stderr, []);
+      assert.equal(
+        h.io.stdout[0],
+        "backend: s3://bucket/state (PULUMI_BACKEND_URL); secrets: your passphrase",
+      );
     });
+  }
+
+  it("refuses the try-out's well-known passphrase for any other backend", async () => {
+    const h = await run(["deploy"], SHIPPED, {
+      env: {
+        PULUMI_BACKEND_URL: "s3://bucket/state",
+        PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
+      },
+    });
+    assert.equal(h.code, 2);
+    assert.equal(
+      h.io.stderr[0],
+      "deploy: PULUMI_CONFIG_PASSPHRASE is the try-out's well-known passphrase, and the backend s3://bucket/state (PULUMI_BACKEND_URL) is not the try-out's: anyone could decrypt its secrets. Set a passphrase of your own, kept in a secret store",
+    );
   });
 
-  it("keeps the try-out passphrase and its notice while one stack file still uses the passphrase", () => {
-    const env = stateEnvironment({ PULUMI_BACKEND_URL: "s3://bucket/state" }, "/repo", [
-      kms("leaf-a"),
-      passphrase,
-    ]);
-    assert.equal(env.envVars["PULUMI_CONFIG_PASSPHRASE"], TRY_OUT_PASSPHRASE);
-    assert.match(env.notice.join("\n"), /FOR TRYING OUT ONLY/);
+  describe("stacks on their own secrets provider", () => {
+    const kms = (stack: string): StackFile => ({
+      stack,
+      text: `secretsprovider: awskms://alias/thanos-bridge?region=eu-west-1\nencryptedkey: AQICAHg=\nconfig:\n  thanos-bridge:role: leaf\n`,
+    });
+    const passphrase: StackFile = {
+      stack: "leaf-b",
+      text: "encryptionsalt: v1:abc\nconfig:\n  thanos-bridge:role: leaf\n",
+    };
+    const s3 = () => commandEnvironment(dir, { PULUMI_BACKEND_URL: "s3://bucket/state" });
+
+    it("names a stack file's KMS provider, and none for the passphrase, the backend's own or broken YAML", () => {
+      assert.equal(
+        namedSecretsProvider(kms("leaf-a")),
+        "awskms://alias/thanos-bridge?region=eu-west-1",
+      );
+      assert.equal(namedSecretsProvider(passphrase), undefined);
+      assert.equal(
+        namedSecretsProvider({ stack: "x", text: "secretsprovider: passphrase\n" }),
+        undefined,
+      );
+      assert.equal(namedSecretsProvider({ stack: "x", text: "config: {}\n" }), undefined);
+      assert.equal(namedSecretsProvider({ stack: "x", text: "config: [\n" }), undefined);
+    });
+
+    it("needs no passphrase when every stack file names a KMS provider, and sets none", () => {
+      const env = stateEnvironment(s3(), dir, [kms("leaf-a"), kms("observer")], false);
+      assert.deepEqual(env.envVars, { PULUMI_BACKEND_URL: "s3://bucket/state" });
+      assert.equal(env.secretsProvider, undefined);
+      assert.deepEqual(env.info, [
+        "backend: s3://bucket/state (PULUMI_BACKEND_URL); secrets: each stack's own KMS key",
+      ]);
+    });
+
+    it("refuses while one stack file still has no provider, naming only that stack", () => {
+      assert.throws(() => stateEnvironment(s3(), dir, [kms("leaf-a"), passphrase], false), {
+        message:
+          /no passphrase is set[^]*\n {4}pulumi stack init leaf-b --secrets-provider '[^\n]*\n {2}\(or/,
+      });
+    });
   });
 });
 
@@ -309,9 +401,9 @@ describe("deploy: checks before running anything", () => {
   async function refused(
     files: Record<string, string>,
     lines: string[],
-    env: Record<string, string> = {},
+    env?: Record<string, string>,
   ): Promise<void> {
-    const h = await run(["deploy"], files, { env });
+    const h = await run(["deploy"], files, env !== undefined ? { env } : {});
     assert.equal(h.code, 2);
     assert.deepEqual(h.io.stderr, [...lines, 'run "npm run deploy -- --help" for usage']);
     assert.equal(h.locator.finds, 0);
@@ -368,25 +460,25 @@ describe("deploy: checks before running anything", () => {
   it("refuses a directory without stack files", () =>
     refused({}, ["deploy: there is no Pulumi.<stack>.yaml here, so there is nothing to run"]));
 
-  it("plans the shipped stack files: three leaves, one observer, all rendering to out/", () => {
+  it("plans the shipped stack files: three leaves, one observer, each rendering to out/ as its file says", () => {
     const repo = join(__dirname, "..");
-    // On the default local (DIY) backend: the observer names its leaves under "organization".
+    // On the try-out's (DIY) backend: the observer names its leaves under "organization".
     // Only the shipped files: a stack file a user adds here is not this test's business.
     const shipped = ["leaf-a", "leaf-b", "leaf-c", "observer"];
     const plan = planStacks(
       readStackFiles(repo).filter((f) => shipped.includes(f.stack)),
-      true,
+      { backend: "try-out", projectDir: repo },
     );
+    assert.deepEqual(plan.warnings, []);
     // leaf-c (behind Traefik) is an example the shipped observer does not read.
     assert.deepEqual(plan.leaves, ["leaf-a", "leaf-b", "leaf-c"]);
     assert.deepEqual(plan.observers, ["observer"]);
-    // They name no cluster, so a first `npm run deploy` touches none.
+    // Their renderDir names no cluster, so a first deploy, or `pulumi up` by hand, touches none.
     assert.deepEqual(
-      plan.stacks.map((s) => [s.stack, s.render, s.target]),
+      plan.stacks.map((s) => [s.stack, s.target]),
       ["leaf-a", "leaf-b", "leaf-c", "observer"].map((stack) => [
         stack,
-        true,
-        `renders to out/${stack}/ (no kubeconfig, kubeContext or renderDir set)`,
+        `renders to out/${stack}/ (its renderDir)`,
       ]),
     );
   });
@@ -426,5 +518,65 @@ describe("deploy: command line and CLI", () => {
       /^deploy: the Pulumi CLI is 3\.100\.0, older than 3\.208\.0/,
     );
     assert.equal(h.ops(), undefined);
+  });
+});
+
+describe("deploy and rotate: caEpoch only goes up", () => {
+  /** A leaf's bridge output as the program makes it, at this caEpoch (mock runtime). */
+  const bridgeAt = async (caEpoch: number) =>
+    (await runLeaf({ ...LEAF_A_CONFIG, caEpoch: String(caEpoch) }, "leaf-a")).bridge;
+  const LEAF_A_CONFIG = { role: "leaf", hostname: "thanos.leaf-a.example.com" };
+  const withEpoch = (caEpoch: number) =>
+    `${LEAF_A}  thanos-bridge:caEpoch: ${caEpoch}\n`.replace(
+      "encryptionsalt: v1:abc123:v1:def456:ghi789\n",
+      "",
+    );
+
+  it("reads the lineage a leaf's state runs from its CAs' names", async () => {
+    assert.equal(stateEpoch({ bridge: await bridgeAt(0) }), 0);
+    assert.equal(stateEpoch({ bridge: await bridgeAt(2) }), 2);
+    assert.equal(stateEpoch({}), undefined);
+  });
+
+  it("refuses a stack file that lowers caEpoch below the state's (a revert), before any run", async () => {
+    const outputs = { "leaf-a": { bridge: await bridgeAt(2) } };
+    const h = await run(["deploy"], { ...SHIPPED, "leaf-a": withEpoch(1) }, { fake: { outputs } });
+    assert.equal(h.code, 2);
+    assert.deepEqual(h.ops()!.calls, []);
+    assert.deepEqual(h.io.stderr.slice(-2), [
+      "deploy: Pulumi.leaf-a.yaml: thanos-bridge:caEpoch: 1 is lower than 2, the CA lineage stack leaf-a runs now; caEpoch only goes up (a lower one would replace every CA of the leaf again, with new keys, and bring no old CA back; a revert of the stack file does this): set it to 2, or higher for another emergency CA change (docs/KEY-COMPROMISE.md)",
+      'run "npm run deploy -- --help" for usage',
+    ]);
+  });
+
+  it("runs the same caEpoch or a higher one", async () => {
+    const outputs = { "leaf-a": { bridge: await bridgeAt(2) } };
+    for (const epoch of [2, 3]) {
+      const h = await run(
+        ["deploy"],
+        { ...SHIPPED, "leaf-a": withEpoch(epoch) },
+        { fake: { outputs } },
+      );
+      assert.equal(h.code, 0, h.io.stderr.join("\n"));
+    }
+  });
+
+  it("rotate refuses it too, reading the leaf's stack file by its short name", async () => {
+    stackFiles({ ...SHIPPED, "leaf-a": withEpoch(0) });
+    const h = harness([], {
+      config: { observer: { "thanos-bridge:leaves": '["organization/thanos-bridge/leaf-a"]' } },
+      outputs: { "organization/thanos-bridge/leaf-a": { bridge: await bridgeAt(1) } },
+    });
+    const code = await rotate({
+      ...h.env,
+      repo: dir,
+      env: commandEnvironment(dir, tryOutVars(dir)),
+    });
+    assert.equal(code, 2);
+    assert.deepEqual(h.ops()!.calls, []);
+    assert.match(
+      h.io.stderr.join("\n"),
+      /rotate: Pulumi\.leaf-a\.yaml: thanos-bridge:caEpoch: 0 is lower than 1, the CA lineage stack organization\/thanos-bridge\/leaf-a runs now/,
+    );
   });
 });

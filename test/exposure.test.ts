@@ -307,11 +307,14 @@ describe("leaf exposures on the mock runtime", () => {
 
     it(`${kind}: byte-identical resources on a re-run, and for reordered services (invariant 6)`, async () => {
       const state = new FakeState();
-      const config = { ...WITH[kind], allowedServices: '["thanos.Rules","thanos.Store"]' };
+      const config = {
+        ...WITH[kind],
+        allowedServices: '["thanos.Rules","thanos.Store","thanos.info.Info"]',
+      };
       const first = await runLeaf(config, "leaf-a", state);
       const second = await runLeaf(config, "leaf-a", state);
       const reordered = await runLeaf(
-        { ...config, allowedServices: '["thanos.Store","thanos.Rules"]' },
+        { ...config, allowedServices: '["thanos.info.Info","thanos.Store","thanos.Rules"]' },
         "leaf-a",
         state,
       );

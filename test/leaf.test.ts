@@ -242,6 +242,25 @@ describe("leaf stack on the mock runtime", () => {
         enableSecretMutable: "true",
       });
     });
+
+    it("renders with $KUBECONFIG exported too (as the rotation workflow exports it), leaving it as it was", async () => {
+      const before = process.env["KUBECONFIG"];
+      process.env["KUBECONFIG"] = "/runner/kubeconfig";
+      try {
+        const rendered = await runLeaf(
+          { role: "leaf", hostname: LEAF_A.hostname, renderDir: "out/leaf-a" },
+          "leaf-a",
+        );
+        // The SDK would fill kubeconfig from it, and the provider refuses a kubeconfig next to
+        // renderYamlToDirectory.
+        const inputs = rendered.mocks.one("pulumi:providers:kubernetes").inputs;
+        assert.equal(inputs.kubeconfig, undefined);
+        assert.equal(process.env["KUBECONFIG"], "/runner/kubeconfig");
+      } finally {
+        if (before === undefined) delete process.env["KUBECONFIG"];
+        else process.env["KUBECONFIG"] = before;
+      }
+    });
   });
 
   describe("outputs", () => {

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { LeafExpiry } from "../components/contract";
 import { MIN_PULUMI_CLI_VERSION, PULUMI_CLI_VERSION } from "../ops/cli";
 import { LEAVES_KEY, ROTATE_USAGE, rotate } from "../ops/rotate";
-import { TRY_OUT_PASSPHRASE, renderConfigFor, stateEnvironment } from "../ops/deploy";
+import { TRY_OUT_PASSPHRASE, stateEnvironment } from "../ops/backend";
 import { formatDuration, pool } from "../ops/run";
 import { certStatus } from "../ops/verify";
-import { FakeLocator, FakeOptions, Harness, harness } from "./support/ops";
+import { FakeLocator, FakeOptions, Harness, commandEnvironment, harness } from "./support/ops";
 
 const NOW = Date.parse("2026-03-01T00:00:00.000Z");
 const DAY = 86_400_000;
@@ -50,13 +50,22 @@ function world(leaves: Record<string, LeafExpiry>, observed = leaves): FakeOptio
   };
 }
 
+/** A checkout with no stack file, and a PULUMI_HOME of its own. */
+let repo: string;
+before(() => {
+  repo = mkdtempSync(join(tmpdir(), "rotate-test-"));
+});
+after(() => rmSync(repo, { recursive: true, force: true }));
+
+/** rotate in `repo`; on Pulumi Cloud unless `vars` names the environment. */
 async function run(
   argv: readonly string[],
   fake: FakeOptions,
-  extra: Parameters<typeof harness>[2] = {},
+  extra: Parameters<typeof harness>[2] & { vars?: Record<string, string> } = {},
 ): Promise<Harness & { code: number }> {
   const h = harness(argv, fake, { now: NOW, ...extra });
-  const code = await rotate(h.env);
+  const vars = extra.vars ?? { PULUMI_BACKEND_URL: "https://api.pulumi.com" };
+  const code = await rotate({ ...h.env, repo, env: commandEnvironment(repo, vars) });
   return { ...h, code };
 }
 
@@ -123,6 +132,7 @@ describe("rotate: order and concurrency", () => {
     });
     assert.equal(h.code, 0);
     assert.deepEqual(h.io.stdout.slice(0, h.io.stdout.indexOf("")), [
+      "backend: https://api.pulumi.com (PULUMI_BACKEND_URL); secrets: the service's own per-stack keys",
       "rotate: up on 1 leaf stack (1 at a time), then on observer",
       "[leaf-a] up started",
       "[leaf-a] Updating (leaf-a):",
@@ -443,8 +453,13 @@ describe("rotate: Pulumi CLI", () => {
       step?.env?.["PULUMI_BACKEND_URL"],
       "${{ vars.PULUMI_BACKEND_URL || 'https://api.pulumi.com' }}",
     );
-    const cloud = stateEnvironment({ PULUMI_BACKEND_URL: "https://api.pulumi.com" }, "/repo");
-    assert.deepEqual(cloud.envVars["PULUMI_BACKEND_URL"], "https://api.pulumi.com");
+    const cloud = stateEnvironment(
+      commandEnvironment(repo, { PULUMI_BACKEND_URL: "https://api.pulumi.com" }),
+      repo,
+      [],
+      false,
+    );
+    assert.deepEqual(cloud.envVars, { PULUMI_BACKEND_URL: "https://api.pulumi.com" });
   });
 
   it("uses the CLI on PATH when it is recent enough, installing nothing", async () => {
@@ -474,7 +489,9 @@ describe("rotate: Pulumi CLI", () => {
     assert.equal(h.code, 4);
     assert.deepEqual(h.io.stderr.slice(1), [
       `rotate: the Pulumi CLI is not on PATH and installing ${PULUMI_CLI_VERSION} failed ` +
-        `(getaddrinfo ENOTFOUND get.pulumi.com); install it with: ${install}`,
+        `(getaddrinfo ENOTFOUND get.pulumi.com); install it with: ${install}; without access to ` +
+        `Pulumi's download sites, put a pre-installed pulumi (and its plugins) on PATH: see ` +
+        `docs/OPERATIONS.md, "Without access to Pulumi's download sites"`,
     ]);
     assert.equal(h.ops(), undefined);
   });
@@ -499,47 +516,38 @@ describe("rotate: Pulumi CLI", () => {
 });
 
 describe("rotate: state", () => {
-  it("reaches the stacks deploy made: deploy's backend and passphrase, with deploy's notice", async () => {
-    const h = harness([], world({ [A]: FRESH, [B]: FRESH, [C]: FRESH }), { now: NOW });
-    const code = await rotate(h.env, stateEnvironment({}, "/repo"));
-    assert.equal(code, 0);
-    assert.deepEqual(h.ops()?.settings?.envVars, {
-      PULUMI_BACKEND_URL: "file:///repo/.pulumi-state",
-      PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
+  const leaves = () => world({ [A]: FRESH, [B]: FRESH, [C]: FRESH });
+
+  it("--try-out reaches the stacks deploy --try-out made: its backend and passphrase, with its notice", async () => {
+    const h = await run(["--try-out"], leaves(), { vars: {} });
+    assert.equal(h.code, 0);
+    assert.deepEqual(h.ops()?.settings, {
+      envVars: {
+        PULUMI_BACKEND_URL: `file://${repo}/.pulumi-state`,
+        PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
+      },
+      createMissing: false,
     });
     assert.ok(h.io.stderr.some((l) => l.includes("FOR TRYING OUT ONLY")));
   });
 
-  it("keeps the user's backend and passphrase when they are set", async () => {
-    const h = harness([], world({ [A]: FRESH, [B]: FRESH, [C]: FRESH }), { now: NOW });
-    const env = { PULUMI_BACKEND_URL: "s3://bucket", PULUMI_CONFIG_PASSPHRASE_FILE: "/p" };
-    assert.equal(await rotate(h.env, stateEnvironment(env, "/repo")), 0);
-    assert.deepEqual(h.ops()?.settings?.envVars, { PULUMI_BACKEND_URL: "s3://bucket" });
+  it("keeps the user's backend and passphrase when they are set, and creates no stack", async () => {
+    const vars = { PULUMI_BACKEND_URL: "s3://bucket", PULUMI_CONFIG_PASSPHRASE_FILE: "/p" };
+    const h = await run([], leaves(), { vars });
+    assert.equal(h.code, 0);
+    assert.deepEqual(h.ops()?.settings, {
+      envVars: { PULUMI_BACKEND_URL: "s3://bucket" },
+      createMissing: false,
+    });
   });
-});
 
-describe("rotate: render stacks", () => {
-  it("runs a stack that deploy renders through deploy's derived config, and the others through their own", async () => {
-    const repo = mkdtempSync(join(tmpdir(), "rotate-render-"));
-    try {
-      writeFileSync(join(repo, "Pulumi.leaf-a.yaml"), "config:\n  thanos-bridge:role: leaf\n");
-      writeFileSync(
-        join(repo, "Pulumi.leaf-b.yaml"),
-        "config:\n  thanos-bridge:role: leaf\n  thanos-bridge:kubeContext: b\n",
-      );
-      const configFor = renderConfigFor(repo);
-      const derived = configFor("organization/thanos-bridge/leaf-a");
-      assert.equal(derived, join(repo, ".pulumi-state", "config", "Pulumi.leaf-a.yaml"));
-      assert.match(readFileSync(derived, "utf8"), /thanos-bridge:renderDir: out\/leaf-a/);
-      assert.equal(configFor("leaf-b"), undefined);
-      assert.equal(configFor("organization/thanos-bridge/leaf-c"), undefined);
-
-      const h = harness([], world({ [A]: FRESH, [B]: FRESH, [C]: FRESH }), { now: NOW });
-      assert.equal(await rotate(h.env, stateEnvironment({}, repo), configFor), 0);
-      const used = h.ops()?.calls.find((c) => c.stack === A)?.configFile;
-      assert.equal(used, derived);
-    } finally {
-      rmSync(repo, { recursive: true, force: true });
-    }
+  it("refuses a backend with no keys of its own and no passphrase, before reaching any stack", async () => {
+    const h = await run([], leaves(), { vars: { PULUMI_BACKEND_URL: "s3://bucket" } });
+    assert.equal(h.code, 2);
+    assert.match(
+      h.io.stderr[0],
+      /^rotate: the backend s3:\/\/bucket \(PULUMI_BACKEND_URL\) keeps no keys of its own, and no passphrase is set/,
+    );
+    assert.equal(h.ops(), undefined);
   });
 });

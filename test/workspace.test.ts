@@ -3,10 +3,19 @@
 // environment) and how it reads the answers; it says nothing about what the real CLI does.
 
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PulumiCommand } from "@pulumi/pulumi/automation";
+import { deploy } from "../ops/deploy";
 import {
   AutomationStackOps,
   PROJECT_DIR,
@@ -15,6 +24,7 @@ import {
   lineSplitter,
   summarizeError,
 } from "../ops/workspace";
+import { commandEnvironment } from "./support/ops";
 
 describe("Automation API adapter (against a stand-in CLI)", () => {
   let root: string;
@@ -57,11 +67,8 @@ describe("Automation API adapter (against a stand-in CLI)", () => {
       .split("\n")
       .map((l) => l.replace(" --non-interactive", ""));
 
-  it("runs up with --refresh and the derived config file, with the backend settings, streaming whole lines", async () => {
-    const ops = await connect({
-      envVars: { PULUMI_CONFIG_PASSPHRASE: "pw" },
-      configFile: (stack) => (stack === "leaf-a" ? "/state/config/Pulumi.leaf-a.yaml" : undefined),
-    });
+  it("runs up with --refresh, with the backend settings, streaming whole lines", async () => {
+    const ops = await connect({ envVars: { PULUMI_CONFIG_PASSPHRASE: "pw" } });
     const lines: string[] = [];
     await ops.up("leaf-a", { refresh: true, onLine: (l) => lines.push(l) });
     await ops.destroy("leaf-b", (l) => lines.push(l));
@@ -74,7 +81,7 @@ describe("Automation API adapter (against a stand-in CLI)", () => {
     const env = "| backend=file:///state passphrase=pw";
     assert.deepEqual(calls(), [
       `stack select --stack leaf-a ${env}`,
-      `up --yes --skip-preview --refresh --config-file /state/config/Pulumi.leaf-a.yaml --exec-kind auto.local --stack leaf-a ${env}`,
+      `up --yes --skip-preview --refresh --exec-kind auto.local --stack leaf-a ${env}`,
       `stack output --json --stack leaf-a ${env}`,
       `stack output --json --show-secrets --stack leaf-a ${env}`,
       `stack history --json --show-secrets --page-size 1 --page 1 --stack leaf-a ${env}`,
@@ -121,6 +128,51 @@ describe("Automation API adapter (against a stand-in CLI)", () => {
         "up --yes --skip-preview --refresh --exec-kind auto.local --stack leaf-c",
       ],
     );
+  });
+
+  it("deploy on Pulumi Cloud: no passphrase reaches the CLI, and the stack is created with no passphrase provider", async () => {
+    const repo = mkdtempSync(join(tmpdir(), "deploy-cloud-"));
+    try {
+      writeFileSync(
+        join(repo, "Pulumi.leaf-a.yaml"),
+        "config:\n  thanos-bridge:role: leaf\n  thanos-bridge:hostname: a.example.com\n  thanos-bridge:renderDir: out/leaf-a\n",
+      );
+      const command = await PulumiCommand.get({ root, skipVersionCheck: true });
+      const io = { out: () => undefined, err: () => undefined };
+      const code = await deploy({
+        argv: ["deploy"],
+        io,
+        now: Date.now,
+        repo,
+        env: commandEnvironment(repo, { PULUMI_BACKEND_URL: "https://api.pulumi.com" }),
+        locator: {
+          find: () => Promise.resolve({ command, version: "3.248.0" }),
+          install: () => Promise.reject(new Error("not here")),
+        },
+        // The stand-in's log and its missing stack ride on the environment deploy chose.
+        connect: (cli, settings) =>
+          new AutomationStackOps(repo, cli, {
+            ...settings,
+            envVars: { ...settings.envVars, FAKE_PULUMI_LOG: log, FAKE_PULUMI_MISSING: "leaf-a" },
+          }),
+      });
+      assert.equal(code, 0);
+      const made = calls();
+      assert.deepEqual(
+        made.filter((c) => /^(stack init|up) /.test(c)),
+        [
+          "stack init leaf-a",
+          "up --yes --skip-preview --refresh --exec-kind auto.local --stack leaf-a",
+        ].map((c) => `${c} | backend=https://api.pulumi.com passphrase=`),
+      );
+      // No call of the run carried a passphrase.
+      assert.deepEqual(
+        made.filter((c) => !c.endsWith(" passphrase=")),
+        [],
+      );
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 
   it("fails on a missing stack when not asked to create it", async () => {

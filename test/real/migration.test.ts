@@ -193,10 +193,14 @@ describe("migrating a leaf from ingress-nginx to traefik on the real Pulumi CLI 
       "  thanos-bridge:skipAwait: true",
       "",
     ].join("\n");
-    leafFile = `${shipped(LEAF).trimEnd()}\n${target}`;
+    // The shipped leaf renders; pointed at the API server instead.
+    leafFile = `${shipped(LEAF)
+      .replace(/^ {2}thanos-bridge:renderDir: .*\n/m, "")
+      .trimEnd()}\n${target}`;
     const observer = parse(shipped("observer")) as { config: Record<string, unknown> };
     Object.assign(observer.config, {
       "thanos-bridge:leaves": [`organization/thanos-bridge/${LEAF}`],
+      "thanos-bridge:renderDir": undefined,
       "thanos-bridge:kubeconfig": server.kubeconfig,
       "thanos-bridge:skipAwait": true,
     });

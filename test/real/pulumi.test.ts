@@ -3,16 +3,21 @@
 // the bench's real kube-apiserver. Only the tls and time plugins are stand-ins.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { caGenerationHours, caGenerationStart, caSchedule } from "../../components/certspecs";
+import { tryOutExports } from "../../ops/backend";
+import { CONFIG_SCHEMA } from "../../stacks/keys";
+import { readStackFileConfig } from "../../ops/check";
+import { ignoredStackFiles, parseStackFile } from "../../ops/stackfiles";
 import { ApiServer, startApiServer } from "./support/apiserver";
 import { applyAll, ensureNamespaces, installCrds } from "./support/apply";
 import { crdsOf, kindRank } from "./support/declared";
 import { KubeClient, KubeError, KubeObject } from "./support/kube";
 import { PulumiProject, RunResult, pulumiProject } from "./support/pulumi";
 import { stepByStep } from "./support/steps";
+import { runWorkflowSteps, workflowSteps } from "./support/workflow";
 
 const REPO = join(__dirname, "..", "..");
 /** Debian's libfaketime (package faketime), installed by .ci/run. */
@@ -26,6 +31,9 @@ function pemsOf(bundle: string | undefined): X509Certificate[] {
     .map((p) => new X509Certificate(p));
 }
 const shipped = (stack: string): string => readFileSync(join(REPO, `Pulumi.${stack}.yaml`), "utf8");
+
+/** A shell with no backend and no passphrase of its own: what the README's user starts with. */
+const FRESH_SHELL = { PULUMI_BACKEND_URL: undefined, PULUMI_CONFIG_PASSPHRASE: undefined };
 
 /** Every `[stack] ...` line of a command's output, in order. */
 const linesOf = (r: RunResult, stack: string): number[] =>
@@ -83,7 +91,10 @@ describe("npm run deploy on the real Pulumi CLI, rendering the shipped stacks", 
         ["leaf-a", "leaf-b", "leaf-c", "observer"].map((s) => [s, shipped(s)] as const),
       ),
     );
-    [deploy, server] = await Promise.all([project.npm("deploy"), startApiServer()]);
+    [deploy, server] = await Promise.all([
+      project.npm("deploy", ["--try-out"], FRESH_SHELL),
+      startApiServer(),
+    ]);
   });
 
   after(async () => {
@@ -102,6 +113,32 @@ describe("npm run deploy on the real Pulumi CLI, rendering the shipped stacks", 
       assert.ok(done < firstObserverLine, `${leaf} finished after the observer started`);
     }
     assert.doesNotMatch(deploy.stdout + deploy.stderr, /\n\s+at .*\(.*:\d+:\d+\)/);
+  });
+
+  it("prints the line for pulumi by hand; pulumi in a shell that ran it has the same stacks and secrets", async () => {
+    assert.ok(deploy.stdout.split("\n").includes(`  ${tryOutExports(project.dir)}`), show(deploy));
+    // project.pulumi runs in such a shell: the two variables exported, nothing else.
+    const ls = await project.pulumi(["stack", "ls", "--json"]);
+    assert.equal(ls.code, 0, show(ls));
+    assert.deepEqual((JSON.parse(ls.stdout) as { name: string }[]).map((s) => s.name).sort(), [
+      "leaf-a",
+      "leaf-b",
+      "leaf-c",
+      "observer",
+    ]);
+    const out = await project.pulumi([
+      "stack",
+      "output",
+      "--show-secrets",
+      "--json",
+      "-s",
+      "leaf-a",
+    ]);
+    assert.equal(out.code, 0, show(out));
+    assert.match(
+      String((JSON.parse(out.stdout) as Record<string, unknown>)["bridgeClientKey"]),
+      /PRIVATE KEY/,
+    );
   });
 
   it("writes the real provider's YAML to out/<stack>/, and the API server takes it with no warning", async () => {
@@ -140,11 +177,11 @@ describe("npm run rotate on the rendered stacks, as a try-out user runs it next"
   after(() => project?.remove());
 
   it("reaches deploy's stacks and renders again, with the expiry check OK", async () => {
-    const deploy = await project.npm("deploy");
+    const deploy = await project.npm("deploy", ["--try-out"], FRESH_SHELL);
     assert.equal(deploy.code, 0, show(deploy));
     // Before rotate took deploy's derived config, the leaves' refresh looked for the ambient
     // cluster ("unreachable cluster").
-    const r = await project.npm("rotate");
+    const r = await project.npm("rotate", ["--try-out"], FRESH_SHELL);
     assert.equal(r.code, 0, show(r));
     // Exit 0 is the expiry check's OK too (3 otherwise); each leaf's row says so per certificate.
     for (const leaf of ["leaf-a", "leaf-b"]) {
@@ -202,7 +239,8 @@ describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube
     for (const name of ["monitoring", "observability"]) {
       await kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
     }
-    const target = { kubeconfig: server.kubeconfig, skipAwait: true };
+    // The shipped stacks render; these go to the API server instead.
+    const target = { kubeconfig: server.kubeconfig, skipAwait: true, renderDir: undefined };
     project = pulumiProject({
       "leaf-a": withConfig(shipped("leaf-a"), target),
       "leaf-b": withConfig(shipped("leaf-b"), target),
@@ -406,6 +444,236 @@ describe("npm run deploy, rotate and destroy on the real Pulumi CLI against kube
 
 /** A stack trace line, as Node prints them. */
 const STACK_TRACE = /^\s+at \S.*:\d+:\d+\)?$/m;
+
+describe("the backend on the real Pulumi CLI: the CLI's own choice, and no well-known passphrase", function () {
+  this.timeout(600_000);
+  let project: PulumiProject;
+  let elsewhere: string;
+
+  before(() => {
+    project = pulumiProject({ "leaf-a": shipped("leaf-a") });
+    // A file backend outside the project: a DIY backend, which keeps no keys.
+    elsewhere = join(project.dir, "..", "elsewhere");
+    mkdirSync(elsewhere);
+  });
+
+  after(() => project?.remove());
+
+  /** The stacks a backend holds, as `pulumi stack ls` by hand lists them. */
+  async function stacksOn(url: string): Promise<string[]> {
+    const ls = await project.pulumi(["stack", "ls", "--json"], {
+      PULUMI_BACKEND_URL: url,
+      PULUMI_CONFIG_PASSPHRASE: undefined,
+    });
+    assert.equal(ls.code, 0, show(ls));
+    return (JSON.parse(ls.stdout) as { name: string }[]).map((s) => s.name).sort();
+  }
+
+  it("PULUMI_BACKEND_URL elsewhere with no passphrase: refused, naming the variable, before any stack exists", async () => {
+    const url = `file://${elsewhere}`;
+    const r = await project.npm("deploy", [], { ...FRESH_SHELL, PULUMI_BACKEND_URL: url });
+    assert.equal(r.code, 2, show(r));
+    assert.match(
+      r.stderr,
+      /keeps no keys of its own, and no passphrase is set[^]*set PULUMI_CONFIG_PASSPHRASE[^]*pulumi stack init leaf-a --secrets-provider/,
+    );
+    // Nothing written to the backend, and the CLI finds no stack there.
+    assert.ok(!existsSync(join(elsewhere, ".pulumi")), "deploy wrote to the backend");
+    assert.deepEqual(await stacksOn(url), []);
+    assert.doesNotMatch(r.stdout + r.stderr, STACK_TRACE);
+  });
+
+  it("the same backend with PULUMI_CONFIG_PASSPHRASE: deployed, and pulumi by hand decrypts it with that passphrase", async () => {
+    const shell = {
+      PULUMI_BACKEND_URL: `file://${elsewhere}`,
+      PULUMI_CONFIG_PASSPHRASE: "ours-alone",
+    };
+    const r = await project.npm("deploy", [], shell);
+    assert.equal(r.code, 0, show(r));
+    assert.match(
+      r.stdout,
+      /^backend: file:\/\/\S+ \(PULUMI_BACKEND_URL\); secrets: your passphrase$/m,
+    );
+    assert.doesNotMatch(r.stdout + r.stderr, /FOR TRYING OUT ONLY|thanos-bridge-try-out-only/);
+    const out = await project.pulumi(
+      ["stack", "output", "--show-secrets", "--json", "-s", "leaf-a"],
+      shell,
+    );
+    assert.equal(out.code, 0, show(out));
+    assert.match(
+      String((JSON.parse(out.stdout) as Record<string, unknown>)["bridgeClientKey"]),
+      /PRIVATE KEY/,
+    );
+    const wrong = await project.pulumi(["stack", "output", "--show-secrets", "-s", "leaf-a"], {
+      ...shell,
+      PULUMI_CONFIG_PASSPHRASE: "thanos-bridge-try-out-only",
+    });
+    assert.notEqual(wrong.code, 0, "the well-known passphrase decrypted the stack");
+  });
+
+  it("pulumi login picks the backend for deploy as for pulumi by hand", async () => {
+    const login = await project.pulumi(["login", `file://${elsewhere}`], FRESH_SHELL);
+    assert.equal(login.code, 0, show(login));
+    const r = await project.npm("deploy", [], {
+      ...FRESH_SHELL,
+      PULUMI_CONFIG_PASSPHRASE: "ours-alone",
+    });
+    assert.equal(r.code, 0, show(r));
+    assert.match(
+      r.stdout,
+      /^backend: file:\/\/\S+elsewhere \(pulumi login\); secrets: your passphrase$/m,
+    );
+    const ls = await project.pulumi(["stack", "ls", "--json"], FRESH_SHELL);
+    assert.equal(ls.code, 0, show(ls));
+    assert.deepEqual(
+      (JSON.parse(ls.stdout) as { name: string }[]).map((s) => s.name),
+      ["leaf-a"],
+    );
+  });
+});
+
+describe("the rotation workflow's own steps on the real CLI, on stacks deploy made on a passphrase backend", function () {
+  this.timeout(900_000);
+  let project: PulumiProject;
+  let backend: string;
+  /** The repository secret, as the workflow maps it to PULUMI_CONFIG_PASSPHRASE. */
+  const PASSPHRASE = "the-repository-secret";
+
+  before(() => {
+    project = pulumiProject(
+      Object.fromEntries(["leaf-a", "leaf-b", "observer"].map((s) => [s, shipped(s)] as const)),
+    );
+    // A bucket stands in as a directory outside the checkout: a DIY backend, as the workflow's
+    // PULUMI_BACKEND_URL variable names one.
+    const bucket = join(project.dir, "..", "bucket");
+    mkdirSync(bucket);
+    backend = `file://${bucket}`;
+  });
+
+  after(() => project?.remove());
+
+  /** A leaf's client certificate, read by hand with the passphrase. */
+  async function clientCert(leaf: string): Promise<string> {
+    const out = await project.pulumi(["stack", "output", "bridge", "--json", "-s", leaf], {
+      PULUMI_BACKEND_URL: backend,
+      PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    });
+    assert.equal(out.code, 0, show(out));
+    return String((JSON.parse(out.stdout) as Record<string, unknown>)["clientCert"]);
+  }
+
+  it("decrypts the stacks and rotates them: exit 0, the leaves renewed, the observer current", async () => {
+    const deploy = await project.npm("deploy", [], {
+      ...FRESH_SHELL,
+      PULUMI_BACKEND_URL: backend,
+      PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    });
+    assert.equal(deploy.code, 0, show(deploy));
+    const before = await clientCert("leaf-a");
+
+    // The workflow's steps and their environment, from its file; the runner has no login, no
+    // PULUMI_* of its own, and its clock 70 days on (past the client certificates' renewal).
+    const steps = workflowSteps(join(REPO, ".github", "workflows", "rotate-certs.yml"), "rotate");
+    const later = new Date(Date.now() + 70 * 24 * 3600_000).toISOString();
+    const results = await runWorkflowSteps(
+      project,
+      steps,
+      {
+        vars: { PULUMI_BACKEND_URL: backend },
+        secrets: { PULUMI_CONFIG_PASSPHRASE: PASSPHRASE },
+        inputs: {},
+      },
+      { ...FRESH_SHELL, THANOS_BRIDGE_TEST_NOW: later },
+      // node_modules is the checkout's, linked into the copy.
+      (step) => /^npm ci\b/.test(step.run ?? ""),
+    );
+    assert.deepEqual(
+      results.map((r) => r.step),
+      ["Write the kubeconfig", "Rotate"],
+    );
+    const rotate = results[1].result;
+    assert.equal(rotate.code, 0, show(rotate));
+    assert.match(
+      rotate.stdout,
+      /^backend: file:\/\/\S+bucket \(PULUMI_BACKEND_URL\); secrets: your passphrase$/m,
+    );
+    for (const leaf of ["leaf-a", "leaf-b"]) {
+      assert.match(
+        rotate.stdout,
+        new RegExp(`^organization/thanos-bridge/${leaf} .* OK .* OK .* OK +current`, "m"),
+      );
+    }
+    assert.notEqual(
+      await clientCert("leaf-a"),
+      before,
+      "leaf-a's client certificate was not renewed",
+    );
+  });
+});
+
+describe("stack files as the real Pulumi CLI reads them, and npm run check with it", function () {
+  this.timeout(300_000);
+  let project: PulumiProject;
+
+  before(() => {
+    project = pulumiProject({});
+    mkdirSync(join(project.dir, ".pulumi-state"));
+  });
+
+  after(() => project?.remove());
+
+  /** What the CLI shows for every key a stack file leaves unset: Pulumi.yaml's defaults. */
+  const DEFAULTS = Object.fromEntries(
+    Object.entries(CONFIG_SCHEMA).map(([k, spec]) => [
+      `thanos-bridge:${k}`,
+      typeof spec.default === "string" ? spec.default : JSON.stringify(spec.default),
+    ]),
+  );
+
+  /** The config the CLI reads for a stack: key to value (or "[secret]"). */
+  async function cliConfig(stack: string): Promise<Record<string, string>> {
+    const r = await project.pulumi(["config", "--json", "--stack", stack]);
+    assert.equal(r.code, 0, show(r));
+    return Object.fromEntries(
+      Object.entries(JSON.parse(r.stdout) as Record<string, { value?: string }>).map(([k, v]) => [
+        k,
+        v.value ?? "[secret]",
+      ]),
+    );
+  }
+
+  const CASES: Readonly<Record<string, string>> = {
+    // Keys without a namespace are the project's.
+    bare: "config:\n  role: leaf\n  hostname: thanos.bare.example.com\n",
+    // A YAML merge key is honoured.
+    merge:
+      "base: &base\n  thanos-bridge:role: leaf\nconfig:\n  <<: *base\n  thanos-bridge:hostname: thanos.merge.example.com\n",
+    // A key outside config: is not read at all.
+    outside: "thanos-bridge:publicPort: 8443\nconfig:\n  thanos-bridge:role: leaf\n",
+  };
+
+  for (const [stack, text] of Object.entries(CASES)) {
+    it(`${stack}: check reads the same keys and values as the CLI`, async () => {
+      const init = await project.pulumi(["stack", "init", stack]);
+      assert.equal(init.code, 0, show(init));
+      project.stackFile(stack, text);
+      const doc = parseStackFile(text) as { config: Record<string, unknown> };
+      assert.deepEqual(await cliConfig(stack), {
+        ...DEFAULTS,
+        ...readStackFileConfig(doc.config).raw,
+      });
+    });
+  }
+
+  it("a Pulumi.<stack>.yml is not read by the CLI, and check names it", async () => {
+    const init = await project.pulumi(["stack", "init", "yml"]);
+    assert.equal(init.code, 0, show(init));
+    rmSync(join(project.dir, "Pulumi.yml.yaml"), { force: true });
+    writeFileSync(join(project.dir, "Pulumi.yml.yml"), "config:\n  thanos-bridge:role: leaf\n");
+    assert.deepEqual(await cliConfig("yml"), DEFAULTS);
+    assert.deepEqual(ignoredStackFiles(project.dir), ["Pulumi.yml.yml"]);
+  });
+});
 
 describe("user errors under the real Pulumi CLI: one clear message, no stack trace", function () {
   this.timeout(600_000);

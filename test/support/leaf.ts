@@ -52,16 +52,21 @@ export const LEAF_B = {
   namespace: "observability",
 };
 
-/** The config of a shipped stack file (`Pulumi.leaf-b.yaml`), as runLeaf takes it. */
+/**
+ * The config of a shipped stack file (`Pulumi.leaf-b.yaml`), as runLeaf takes it, without its
+ * renderDir: the objects a cluster would get (where they go is the run's business).
+ */
 export function shippedLeafConfig(file: string): Record<string, string> {
   const doc = parse(readFileSync(join(__dirname, "..", "..", file), "utf8")) as {
     config: Record<string, unknown>;
   };
   return Object.fromEntries(
-    Object.entries(doc.config).map(([k, v]) => [
-      k.replace(/^thanos-bridge:/, ""),
-      typeof v === "string" ? v : JSON.stringify(v),
-    ]),
+    Object.entries(doc.config)
+      .filter(([k]) => k !== "thanos-bridge:renderDir")
+      .map(([k, v]) => [
+        k.replace(/^thanos-bridge:/, ""),
+        typeof v === "string" ? v : JSON.stringify(v),
+      ]),
   );
 }
 

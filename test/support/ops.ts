@@ -2,6 +2,8 @@
 // every call in order, counts operations in flight, advances a virtual clock, and can hold an
 // operation until another event has happened, so tests assert order and bounds without timing.
 
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { CliLocator, FoundCli } from "../../ops/cli";
 import type { CommandEnv } from "../../ops/command";
 import type { Io } from "../../ops/run";
@@ -24,8 +26,6 @@ export interface Call {
   readonly op: "preview" | "up" | "destroy";
   readonly stack: string;
   readonly refresh?: boolean;
-  /** What the settings' configFile hook returned before the operation. */
-  readonly configFile?: string;
 }
 
 /** Lets the event loop run other ready work, without any timer. */
@@ -79,13 +79,7 @@ export class FakeStackOps implements StackOps {
     onLine: OnLine,
     refresh: boolean | undefined,
   ): Promise<void> {
-    const configFile = this.settings?.configFile?.(stack);
-    this.calls.push({
-      op,
-      stack,
-      ...(refresh !== undefined ? { refresh } : {}),
-      ...(configFile !== undefined ? { configFile } : {}),
-    });
+    this.calls.push({ op, stack, ...(refresh !== undefined ? { refresh } : {}) });
     this.events.push(`start ${op} ${stack}`);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
@@ -188,4 +182,25 @@ export function harness(
     },
   };
   return { io, locator, ops: () => ops, cli: () => cli, env };
+}
+
+/**
+ * A process environment for a command under test: a PULUMI_HOME of its own under `dir`, so the
+ * machine's own `pulumi login` is never read, with `login` as the CLI's current login if given
+ * (credentials.json as `pulumi login` writes it), plus `vars`.
+ */
+export function commandEnvironment(
+  dir: string,
+  vars: Readonly<Record<string, string>> = {},
+  login?: string,
+): Record<string, string> {
+  const home = join(dir, "pulumi-home");
+  mkdirSync(home, { recursive: true });
+  if (login !== undefined) {
+    writeFileSync(
+      join(home, "credentials.json"),
+      JSON.stringify({ current: login, accessTokens: { [login]: "" } }),
+    );
+  }
+  return { PULUMI_HOME: home, ...vars };
 }

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { chmodSync, cpSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT, kubernetesPluginVersion, pluginVersionOf } from "../../../real/components";
-import { TRY_OUT_PASSPHRASE } from "../../../ops/deploy";
+import { TRY_OUT_PASSPHRASE, tryOutUrl } from "../../../ops/backend";
 import { realBinary } from "./bench";
 import { removeDir, tempDir } from "./processes";
 
@@ -22,6 +22,9 @@ const PROJECT_FILES = [
   "ops",
 ];
 
+/** Variables to add to a command's environment; undefined removes one. */
+export type ExtraEnv = Readonly<Record<string, string | undefined>>;
+
 export interface RunResult {
   readonly code: number;
   readonly stdout: string;
@@ -35,10 +38,15 @@ export interface PulumiProject {
   readonly env: Readonly<Record<string, string>>;
   /** Writes Pulumi.<stack>.yaml. */
   stackFile(stack: string, text: string): void;
-  /** `npm run <script> -- <args>` in the project copy; `extra` adds to the environment. */
-  npm(script: string, args?: readonly string[], extra?: Record<string, string>): Promise<RunResult>;
-  /** The CLI itself in the project copy (state and passphrase as deploy sets them). */
-  pulumi(args: readonly string[], extra?: Record<string, string>): Promise<RunResult>;
+  /**
+   * `npm run <script> -- <args>` in the project copy; `extra` adds to the environment (a key set
+   * to undefined is removed from it).
+   */
+  npm(script: string, args?: readonly string[], extra?: ExtraEnv): Promise<RunResult>;
+  /** The CLI itself in the project copy, with the same environment. */
+  pulumi(args: readonly string[], extra?: ExtraEnv): Promise<RunResult>;
+  /** A script under `bash -e` in the project copy (as a GitHub Actions `run:` step runs). */
+  shell(script: string, extra?: ExtraEnv): Promise<RunResult>;
   remove(): void;
 }
 
@@ -66,8 +74,14 @@ function collect(
   command: string,
   args: readonly string[],
   cwd: string,
-  env: Record<string, string>,
+  base: Readonly<Record<string, string>>,
+  extra: ExtraEnv,
 ): Promise<RunResult> {
+  const env: Record<string, string> = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -87,8 +101,9 @@ function collect(
 
 /**
  * A project copy with the given stack files, the CLI on PATH and the plugins installed. Its
- * commands get only this environment (no PULUMI_* of the caller's): the backend and passphrase
- * are deploy's try-out defaults unless `env` sets them.
+ * commands get only this environment (no PULUMI_* of the caller's, no login): a shell in which
+ * the line deploy --try-out prints was run (the try-out's backend and passphrase exported),
+ * unless `env` says otherwise.
  */
 export function pulumiProject(
   stackFiles: Readonly<Record<string, string>>,
@@ -135,6 +150,8 @@ export function pulumiProject(
     // npm's own cache and logs stay in the run's directory.
     npm_config_cache: join(root, "npm-cache"),
     npm_config_update_notifier: "false",
+    PULUMI_BACKEND_URL: tryOutUrl(dir),
+    PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
     ...env,
   };
   const project: PulumiProject = {
@@ -144,18 +161,13 @@ export function pulumiProject(
       writeFileSync(join(dir, `Pulumi.${stack}.yaml`), text);
     },
     npm(script, args = [], extra = {}) {
-      return collect("npm", ["run", "--silent", script, "--", ...args], dir, {
-        ...commandEnv,
-        ...extra,
-      });
+      return collect("npm", ["run", "--silent", script, "--", ...args], dir, commandEnv, extra);
     },
     pulumi(args, extra = {}) {
-      return collect("pulumi", args, dir, {
-        PULUMI_BACKEND_URL: `file://${join(dir, ".pulumi-state")}`,
-        PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
-        ...commandEnv,
-        ...extra,
-      });
+      return collect("pulumi", args, dir, commandEnv, extra);
+    },
+    shell(script, extra = {}) {
+      return collect("bash", ["-e", "-c", script], dir, commandEnv, extra);
     },
     remove() {
       removeDir(root);
