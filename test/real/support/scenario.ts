@@ -29,16 +29,16 @@ export const STACK_B = "acme/thanos-bridge/leaf-b";
 export const CLUSTERS = ["leaf-a", "leaf-b"] as const;
 
 export interface Bridge {
-  readonly dataPath: DataPath;
-  /** leaf-a's stack state, kept so that later runs renew it. */
-  readonly state: FakeState;
   readonly runs: Record<string, LeafRun>;
   readonly leaves: readonly BenchLeaf[];
   readonly ports: readonly number[];
   readonly querier: PodQuerier;
   /** The observer's last run, as its objects are now. */
   observer(): ObserverRun;
-  /** leaf-a's run at `now` with `config` (leaf-a's): its ingress reloads with its objects. */
+  /**
+   * leaf-a's run at `now` with `config` (leaf-a's), on the state of its first run so that it
+   * renews: its ingress reloads with its objects.
+   */
   leafRun(config: Record<string, string>, now: Date): Promise<LeafRun>;
   /**
    * The observer's run with leaf-a as `leaf`, applied where its objects live without a new pod
@@ -87,8 +87,6 @@ export async function bridgeAt(
     querier = q;
     await untilLoadAnswers(q, CLUSTERS);
     return {
-      dataPath,
-      state,
       runs,
       leaves,
       ports,
@@ -149,9 +147,9 @@ export interface Phases {
 }
 
 /**
- * A load loop over both leaves whose answers are also counted by phase. A phase is steady (every
- * answer must be complete) or a change; an answer that overlaps several phases counts in the
- * first change among them (it may have met the change), else in the phase it ended in. Phase 0
+ * A load loop over both leaves whose answers are also counted by phase. A phase is steady or a
+ * change; an answer that overlaps several phases counts in the first change among them (it may
+ * have met the change), else in the phase it ended in. Phase 0
  * starts with the loop; `mark` starts the others, in order.
  */
 export function phasedLoop(
