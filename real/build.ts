@@ -40,9 +40,12 @@ export async function goVersion(): Promise<string> {
   }
 }
 
-/** Builds never switch toolchains or stamp VCS data: the module cache has no VCS. */
-function goEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, GOTOOLCHAIN: "local", GOFLAGS: "-buildvcs=false" };
+/**
+ * Builds use the machine's Go unless the component names its toolchain, and never stamp VCS
+ * data: the module cache has no VCS.
+ */
+function goEnv(toolchain = "local"): NodeJS.ProcessEnv {
+  return { ...process.env, GOTOOLCHAIN: toolchain, GOFLAGS: "-buildvcs=false" };
 }
 
 /**
@@ -86,7 +89,7 @@ export async function buildComponent(
     ];
     await run("go", args, {
       cwd: join(REPO_ROOT, c.dir),
-      env: goEnv(),
+      env: goEnv(c.toolchain),
       maxBuffer: 64 * 1024 * 1024,
     });
     rmSync(finalDir, { recursive: true, force: true });

@@ -30,6 +30,11 @@ export interface GoComponent {
    * returns the flags that give it to `go build`.
    */
   readonly prepare?: (dir: string) => string[];
+  /**
+   * The Go toolchain the build asks for (GOTOOLCHAIN), when the module needs a newer Go than the
+   * machine's; the go command fetches it from the module proxy. Without it, the machine's Go.
+   */
+  readonly toolchain?: string;
 }
 
 const K8S_VERSION = "k8s.io/component-base/version";
@@ -71,6 +76,9 @@ export const COMPONENTS: readonly GoComponent[] = [
     package: "github.com/thanos-io/thanos/cmd/thanos",
     // As Thanos's .promu.yml builds its releases.
     tags: ["netgo", "slicelabels"],
+    // v0.42.5's go.mod asks for Go 1.26.10, newer than the machine's 1.26.8; go1.27.3 is the
+    // newer toolchain the module proxy serves here.
+    toolchain: "go1.27.3",
     stamps: {
       "github.com/prometheus/common/version.Version": "{bare}",
       "github.com/prometheus/common/version.Branch": "module",
@@ -195,7 +203,8 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * The cache key of a build besides the component's name: its version, the Go version, and a
+ * The cache key of a build besides the component's name: its version, the Go version (the
+ * component's own toolchain, if it names one), and a
  * hash of the build files (go.mod, go.sum and, for our own programs, every source), so that a
  * changed replace or source never reuses an old binary.
  */
@@ -212,7 +221,8 @@ export function cacheKey(c: GoComponent, goVersion: string): string {
     }
   }
   hash.update(JSON.stringify({ tags: c.tags ?? [], stamps: stampFlags(c) }));
-  return join(pinnedVersion(c), `${goVersion}-${hash.digest("hex").slice(0, 12)}`);
+  const go = c.toolchain ?? goVersion;
+  return join(pinnedVersion(c), `${go}-${hash.digest("hex").slice(0, 12)}`);
 }
 
 /** The cached binary of a component built with `goVersion` (it may not exist yet). */

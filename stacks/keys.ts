@@ -313,7 +313,7 @@ export const CONFIG_SCHEMA = {
   },
   querierImage: {
     type: "string",
-    default: "quay.io/thanos/thanos:v0.42.4",
+    default: "quay.io/thanos/thanos:v0.42.5",
     roles: "observer",
     description: "Observer only. Thanos image for Querier, pinned to a tag or digest.",
   },

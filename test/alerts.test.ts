@@ -23,7 +23,7 @@ describe("certificate-expiry alert generators", () => {
         leaves: [],
         endpointSuffix: "bridge.internal",
         querier: {
-          image: "quay.io/thanos/thanos:v0.42.4",
+          image: "quay.io/thanos/thanos:v0.42.5",
           resources: { cpu: "500m", memory: "1Gi" },
           replicas: 2,
           replicaLabels: [],

@@ -469,7 +469,7 @@ describe("leaf config", () => {
       [
         "querierImage unpinned",
         { ...OBSERVER, querierImage: "quay.io/thanos/thanos:latest" },
-        'thanos-bridge:querierImage: "quay.io/thanos/thanos:latest" is not allowed; pin the image to a release tag or a sha256 digest, e.g. quay.io/thanos/thanos:v0.42.4',
+        'thanos-bridge:querierImage: "quay.io/thanos/thanos:latest" is not allowed; pin the image to a release tag or a sha256 digest, e.g. quay.io/thanos/thanos:v0.42.5',
       ],
       [
         "envoyImage without tag",
@@ -779,7 +779,7 @@ describe("observer config", () => {
       createNamespace: false,
       endpointSuffix: "thanos-bridge.internal",
       querier: {
-        image: "quay.io/thanos/thanos:v0.42.4",
+        image: "quay.io/thanos/thanos:v0.42.5",
         replicas: 2,
         replicaLabels: ["prometheus_replica"],
         extraEndpoints: [],

@@ -34,7 +34,7 @@ const INPUT: ObserverInput = {
   leaves: LEAVES,
   endpointSuffix: "bridge.internal",
   querier: {
-    image: "quay.io/thanos/thanos:v0.42.4",
+    image: "quay.io/thanos/thanos:v0.42.5",
     resources: { cpu: "500m", memory: "1Gi" },
     replicas: 3,
     replicaLabels: ["replica", "prometheus_replica"],

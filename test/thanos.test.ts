@@ -25,7 +25,7 @@ import { PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
 
 const QUERIER: QuerierSpec = {
-  image: "quay.io/thanos/thanos:v0.42.4",
+  image: "quay.io/thanos/thanos:v0.42.5",
   resources: { cpu: "500m", memory: "1Gi" },
   replicas: 3,
   replicaLabels: ["replica", "prometheus_replica"],

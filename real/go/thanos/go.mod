@@ -1,7 +1,7 @@
 // Builds the thanos binary. The replaces repeat those of Thanos's own go.mod at this tag.
 module thanos-bridge/real/thanos
 
-go 1.26.0
+go 1.26.10
 
 tool github.com/thanos-io/thanos/cmd/thanos
 
@@ -201,7 +201,7 @@ require (
 	github.com/tencentyun/cos-go-sdk-v5 v0.7.66 // indirect
 	github.com/thanos-io/objstore v0.0.0-20250804093838-71d60dfee488 // indirect
 	github.com/thanos-io/promql-engine v0.0.0-20260513095632-c5f6038078e3 // indirect
-	github.com/thanos-io/thanos v0.42.4 // indirect
+	github.com/thanos-io/thanos v0.42.5 // indirect
 	github.com/tinylib/msgp v1.3.0 // indirect
 	github.com/tjhop/slog-gokit v0.1.4 // indirect
 	github.com/uber/jaeger-client-go v2.30.0+incompatible // indirect
