@@ -4,13 +4,29 @@
 import { lt, valid } from "semver";
 
 /** The CLI version the commands install; equal to the @pulumi/pulumi version (a test checks). */
-export const PULUMI_CLI_VERSION = "3.248.0";
+export const PULUMI_CLI_VERSION = "3.276.0";
 
 /**
  * The oldest CLI that honours the `replacementTrigger` resource option (pulumi/pulumi#20936,
  * release 3.208.0). An older engine ignores it, so certificates would never be re-issued.
  */
 export const MIN_PULUMI_CLI_VERSION = "3.208.0";
+
+/**
+ * The oldest Node.js the commands run on: @pulumi/pulumi needs 22 or later, and CI runs the fast
+ * suite on 22 (everything on 24). package.json's engines says the same; a test keeps them equal.
+ */
+export const MIN_NODE_VERSION = "22.12.0";
+
+/** Refuses a Node.js older than MIN_NODE_VERSION, saying how to get a newer one. */
+export function checkNodeVersion(version: string): string | undefined {
+  if (valid(version) !== null && !lt(version, MIN_NODE_VERSION)) return undefined;
+  return (
+    `Node.js ${version} is older than ${MIN_NODE_VERSION}, the oldest @pulumi/pulumi ` +
+    `${PULUMI_CLI_VERSION} runs on; install Node.js 24, or run the command through ` +
+    `ops/with-node (it fetches Node 24 from the npm registry), e.g. ops/with-node npm run deploy`
+  );
+}
 
 /** The official installer, pinned. */
 export const INSTALL_COMMAND = `curl -fsSL https://get.pulumi.com | sh -s -- --version ${PULUMI_CLI_VERSION}`;
@@ -55,7 +71,8 @@ export function checkCliVersion(version: string | undefined): string | undefined
 
 /**
  * The CLI on PATH if it is recent enough; without one on PATH, the pinned version installed under
- * ~/.pulumi/versions. `note` hears about an install before it starts.
+ * ~/.pulumi/versions. `note` hears about an install before it starts, and about a CLI that is
+ * accepted but older than the one this release is tested with.
  */
 export async function locateCli<C extends FoundCli>(
   locator: CliLocator<C>,
@@ -79,5 +96,12 @@ export async function locateCli<C extends FoundCli>(
     }
   }
   const refused = checkCliVersion(cli.version);
-  return refused === undefined ? { ok: true, cli } : { ok: false, message: refused };
+  if (refused !== undefined) return { ok: false, message: refused };
+  if (lt(cli.version!, PULUMI_CLI_VERSION)) {
+    note(
+      `the Pulumi CLI on PATH is ${cli.version}: accepted (${MIN_PULUMI_CLI_VERSION} or later ` +
+        `renews certificates), but this release is tested with ${PULUMI_CLI_VERSION}`,
+    );
+  }
+  return { ok: true, cli };
 }

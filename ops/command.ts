@@ -1,7 +1,7 @@
 // What the ops commands share: exit codes, flag errors, finding the CLI, and how a command's
 // environment is passed in (real at the entry points, fakes in tests).
 
-import { CliLocator, FoundCli, locateCli } from "./cli";
+import { CliLocator, FoundCli, checkNodeVersion, locateCli } from "./cli";
 import type { Io, StackOps, WorkspaceSettings } from "./types";
 
 export const EXIT = {
@@ -13,7 +13,7 @@ export const EXIT = {
   usage: 2,
   /** rotate: every run succeeded, but a certificate is EXPIRED or DUE, or the observer STALE. */
   verification: 3,
-  /** The Pulumi CLI is missing and cannot be installed, or is too old. */
+  /** The Pulumi CLI is missing and cannot be installed, or it or Node.js is too old. */
   cli: 4,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -36,6 +36,8 @@ export interface CommandEnv<C extends FoundCli> {
   /** Milliseconds since the epoch. */
   readonly now: () => number;
   readonly locator: CliLocator<C>;
+  /** The Node.js the command (and so the Pulumi program) runs on, as process.versions.node. */
+  readonly nodeVersion: string;
   readonly connect: (cli: C, settings: WorkspaceSettings) => StackOps;
 }
 
@@ -67,11 +69,16 @@ export function parseConcurrency(text: string | undefined): number {
   return n;
 }
 
-/** Finds (or installs) a CLI recent enough, and connects to the stacks through it. */
+/**
+ * Checks the Node.js version, finds (or installs) a CLI recent enough, and connects to the stacks
+ * through it.
+ */
 export async function connectStacks<C extends FoundCli>(
   env: CommandEnv<C>,
   settings: WorkspaceSettings,
 ): Promise<StackOps> {
+  const tooOld = checkNodeVersion(env.nodeVersion);
+  if (tooOld !== undefined) throw new Exit(EXIT.cli, tooOld);
   const found = await locateCli(env.locator, (line) => env.io.err(line));
   if (!found.ok) throw new Exit(EXIT.cli, found.message);
   return env.connect(found.cli, settings);

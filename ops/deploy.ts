@@ -22,7 +22,7 @@ import {
   parseFlags,
   runCommand,
 } from "./command";
-import { FoundCli, MIN_PULUMI_CLI_VERSION } from "./cli";
+import { FoundCli, MIN_NODE_VERSION, MIN_PULUMI_CLI_VERSION } from "./cli";
 import { refuseLoweredEpochs } from "./epoch";
 import { Plan, describeFailures, formatTable, runPlan } from "./run";
 import { PROJECT_DIR, exitWith, processEnv } from "./workspace";
@@ -54,7 +54,8 @@ Exit codes:
   1  a stack operation failed (stacks that depend on it were skipped)
   2  bad command line, a stack file that cannot be run, no stack files, no backend chosen, or
      no passphrase or KMS key for a backend that keeps no keys
-  4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION}`;
+  4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION};
+     or Node.js is older than ${MIN_NODE_VERSION}`;
 
 /** How deploy runs one stack. */
 export interface StackPlan {

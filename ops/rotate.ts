@@ -4,7 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { PROJECT, readLeaves } from "../stacks/config";
-import { FoundCli, MIN_PULUMI_CLI_VERSION } from "./cli";
+import { FoundCli, MIN_NODE_VERSION, MIN_PULUMI_CLI_VERSION } from "./cli";
 import {
   CommandEnv,
   DEFAULT_CONCURRENCY,
@@ -52,7 +52,8 @@ Exit codes:
      for a backend that keeps no keys
   3  every run succeeded, but a certificate is EXPIRED or DUE, the observer is STALE, or an
      output could not be checked
-  4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION}`;
+  4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION};
+     or Node.js is older than ${MIN_NODE_VERSION}`;
 
 interface RotateArgs {
   readonly help: boolean;

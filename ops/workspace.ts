@@ -192,6 +192,7 @@ export function processEnv(): CommandEnv<AutomationCli> {
     io: processIo(),
     now: Date.now,
     locator: automationCliLocator,
+    nodeVersion: process.versions.node,
     connect: (cli, settings) => new AutomationStackOps(PROJECT_DIR, cli, settings),
   };
 }

@@ -9,6 +9,7 @@ import {
   stateEnvironment,
   tryOutExports,
 } from "../ops/backend";
+import { MIN_NODE_VERSION, PULUMI_CLI_VERSION, checkNodeVersion } from "../ops/cli";
 import { DEPLOY_USAGE, deploy, planStacks } from "../ops/deploy";
 import { stateEpoch } from "../ops/epoch";
 import { rotate } from "../ops/rotate";
@@ -67,10 +68,14 @@ async function run(
     login?: string;
     fake?: FakeOptions;
     locator?: FakeLocator;
+    nodeVersion?: string;
   } = {},
 ): Promise<Harness & { code: number }> {
   stackFiles(files);
-  const h = harness(argv, options.fake ?? {}, options.locator ? { locator: options.locator } : {});
+  const h = harness(argv, options.fake ?? {}, {
+    ...(options.locator ? { locator: options.locator } : {}),
+    ...(options.nodeVersion ? { nodeVersion: options.nodeVersion } : {}),
+  });
   const env = commandEnvironment(dir, options.env ?? tryOutVars(dir), options.login);
   const code = await deploy({ ...h.env, repo: dir, env });
   return { ...h, code };
@@ -518,6 +523,33 @@ describe("deploy: command line and CLI", () => {
       /^deploy: the Pulumi CLI is 3\.100\.0, older than 3\.208\.0/,
     );
     assert.equal(h.ops(), undefined);
+  });
+
+  it("exits 4 on a Node.js older than package.json's engines allow, saying how to get Node 24, having run nothing", async () => {
+    const h = await run(["deploy"], SHIPPED, { nodeVersion: "20.20.2" });
+    assert.equal(h.code, 4);
+    // After the try-out's banner, the one reason.
+    assert.deepEqual(
+      h.io.stderr.filter((l) => !l.startsWith("!!")),
+      [
+        `deploy: Node.js 20.20.2 is older than 22.12.0, the oldest @pulumi/pulumi ${PULUMI_CLI_VERSION} ` +
+          `runs on; install Node.js 24, or run the command through ops/with-node (it fetches Node 24 ` +
+          `from the npm registry), e.g. ops/with-node npm run deploy`,
+      ],
+    );
+    assert.equal(h.ops(), undefined);
+    assert.deepEqual(h.locator.installs, []);
+  });
+
+  it("runs on the oldest Node.js that engines allows", () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as {
+      engines: { node: string };
+    };
+    assert.equal(pkg.engines.node, `^${MIN_NODE_VERSION} || >=24.0.0`);
+    assert.equal(checkNodeVersion(MIN_NODE_VERSION), undefined);
+    assert.equal(checkNodeVersion("24.0.0"), undefined);
+    assert.match(checkNodeVersion("22.11.0") ?? "", /^Node\.js 22\.11\.0 is older than 22\.12\.0/);
+    assert.match(checkNodeVersion("not-a-version") ?? "", /^Node\.js not-a-version is older/);
   });
 });
 

@@ -23,11 +23,11 @@ describe("real bench components", () => {
       etcd: "v3.6.16",
       "kube-apiserver": "v1.35.4",
       "kube-controller-manager": "v1.35.4",
-      thanos: "v0.42.4",
+      thanos: "v0.42.5",
       prometheus: "v0.316.0",
       traefik: "v3.6.12",
-      pulumi: "v3.248.0",
-      "pulumi-language-nodejs": "v3.248.0",
+      pulumi: "v3.276.0",
+      "pulumi-language-nodejs": "v3.276.0",
       "pulumi-resource-kubernetes": "v4.0.0-20260115033456-f47bc2d6f199",
       "envoy-validate": "v1.40.0",
     });
@@ -43,7 +43,7 @@ describe("real bench components", () => {
 
   it("stamps the Pulumi CLI with its version and the Kubernetes provider with the plugin version the SDK asks for", () => {
     assert.deepEqual(stampFlags(component("pulumi")), [
-      "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.248.0",
+      "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v3.276.0",
     ]);
     const sdk = JSON.parse(
       readFileSync(join(__dirname, "..", "node_modules/@pulumi/kubernetes/package.json"), "utf8"),
@@ -86,21 +86,36 @@ describe("real bench components", () => {
     ]);
     assert.ok(
       stampFlags(component("thanos")).includes(
-        "-X github.com/prometheus/common/version.Version=0.42.4",
+        "-X github.com/prometheus/common/version.Version=0.42.5",
       ),
     );
   });
 
   it("keys the cache by component, version, Go version and build files", () => {
-    const thanos = component("thanos");
-    const key = cacheKey(thanos, "go1.26.8");
-    assert.match(key, /^v0\.42\.4\/go1\.26\.8-[0-9a-f]{12}$/);
-    assert.match(cacheKey(thanos, "go1.27.3"), /^v0\.42\.4\/go1\.27\.3-[0-9a-f]{12}$/);
+    const etcd = component("etcd");
+    const key = cacheKey(etcd, "go1.26.8");
+    assert.match(key, /^v3\.6\.16\/go1\.26\.8-[0-9a-f]{12}$/);
+    assert.match(cacheKey(etcd, "go1.27.3"), /^v3\.6\.16\/go1\.27\.3-[0-9a-f]{12}$/);
     // The hash covers the build files: another component's go.mod gives another hash.
     assert.notEqual(cacheKey(component("prometheus"), "go1.26.8").split("-")[1], key.split("-")[1]);
-    assert.equal(binaryPath(thanos, "go1.26.8", "/cache"), `/cache/thanos/${key}/thanos`);
+    assert.equal(binaryPath(etcd, "go1.26.8", "/cache"), `/cache/etcd/${key}/etcd`);
     // A different tag set is a different build.
-    assert.notEqual(cacheKey({ ...thanos, tags: ["netgo"] }, "go1.26.8"), key);
+    assert.notEqual(cacheKey({ ...etcd, tags: ["netgo"] }, "go1.26.8"), key);
+  });
+
+  it("builds Thanos with the toolchain its go.mod needs, whatever the machine's Go", () => {
+    const thanos = component("thanos");
+    const gomod = readFileSync(join(__dirname, "..", thanos.dir, "go.mod"), "utf8");
+    // v0.42.5 asks for Go 1.26.10; the machine has 1.26.8.
+    assert.match(gomod, /^go 1\.26\.10$/m);
+    assert.equal(thanos.toolchain, "go1.27.3");
+    assert.match(cacheKey(thanos, "go1.26.8"), /^v0\.42\.5\/go1\.27\.3-[0-9a-f]{12}$/);
+    assert.equal(cacheKey(thanos, "go1.26.8"), cacheKey(thanos, "go1.99.0"));
+    // Every other component builds with the machine's Go.
+    assert.deepEqual(
+      COMPONENTS.filter((c) => c.toolchain !== undefined).map((c) => c.name),
+      ["thanos"],
+    );
   });
 
   it("caches under $THANOS_BRIDGE_CACHE, else ~/.cache/thanos-bridge", () => {

@@ -344,7 +344,7 @@ describe("rotate: command line", () => {
     assert.deepEqual(h.io.stdout, ROTATE_USAGE.split("\n"));
     assert.match(
       ROTATE_USAGE,
-      /^ {2}4 {2}the Pulumi CLI is missing and cannot be installed, or is older than 3\.208\.0$/m,
+      /^ {2}4 {2}the Pulumi CLI is missing and cannot be installed, or is older than 3\.208\.0;\n {5}or Node\.js is older than 22\.12\.0$/m,
     );
     assert.equal(h.locator.finds, 0);
   });
@@ -467,6 +467,23 @@ describe("rotate: Pulumi CLI", () => {
     assert.equal(h.code, 0);
     assert.deepEqual(h.locator.installs, []);
     assert.equal(h.cli()?.origin, "path");
+    // Accepted, and said to be older than the tested one.
+    assert.equal(
+      h.io.stderr[0],
+      `the Pulumi CLI on PATH is 3.208.0: accepted (3.208.0 or later renews certificates), ` +
+        `but this release is tested with ${PULUMI_CLI_VERSION}`,
+    );
+  });
+
+  it("says nothing of a CLI on PATH at the tested version or newer", async () => {
+    for (const version of [PULUMI_CLI_VERSION, "3.300.1"]) {
+      const h = await run([], world({ [A]: FRESH }), { locator: new FakeLocator(version) });
+      assert.equal(h.code, 0);
+      assert.ok(
+        !h.io.stderr.some((l) => l.includes("the Pulumi CLI")),
+        `${version}: ${h.io.stderr.join("\n")}`,
+      );
+    }
   });
 
   it("installs the pinned version when there is none on PATH, and runs with it", async () => {

@@ -146,9 +146,10 @@ describe("Automation API adapter (against a stand-in CLI)", () => {
         repo,
         env: commandEnvironment(repo, { PULUMI_BACKEND_URL: "https://api.pulumi.com" }),
         locator: {
-          find: () => Promise.resolve({ command, version: "3.248.0" }),
+          find: () => Promise.resolve({ command, version: "3.276.0" }),
           install: () => Promise.reject(new Error("not here")),
         },
+        nodeVersion: process.versions.node,
         // The stand-in's log and its missing stack ride on the environment deploy chose.
         connect: (cli, settings) =>
           new AutomationStackOps(repo, cli, {
@@ -200,7 +201,7 @@ describe("Automation API adapter (against a stand-in CLI)", () => {
     const path = process.env["PATH"];
     try {
       process.env["PATH"] = `${join(root, "bin")}:${path ?? ""}`;
-      assert.equal((await automationCliLocator.find())?.version, "3.248.0");
+      assert.equal((await automationCliLocator.find())?.version, "3.276.0");
       process.env["PATH"] = join(root, "no-such-dir");
       assert.equal(await automationCliLocator.find(), undefined);
     } finally {

@@ -39,7 +39,7 @@ import (
 )
 
 // The CLI this stand-in is built for; the language host reports the CLI's version.
-const version = "3.248.0"
+const version = "3.276.0"
 
 // The exit code with which @pulumi/pulumi/cmd/run says it has shown the user an error already.
 const exitAfterUserMessage = 32

@@ -9,7 +9,7 @@ set -u
 args="$*"
 # `pulumi version` comes first, from PulumiCommand.get, before the adapter's environment applies.
 if [ "$1" = version ]; then
-  echo "v3.248.0"
+  echo "v3.276.0"
   exit 0
 fi
 echo "$args | backend=${PULUMI_BACKEND_URL:-} passphrase=${PULUMI_CONFIG_PASSPHRASE:-}" >>"$FAKE_PULUMI_LOG"

@@ -116,7 +116,7 @@ export class FakeLocator implements CliLocator<FakeCli> {
 
   constructor(
     private readonly onPath: string | undefined,
-    private readonly installResult: string | Error = "3.248.0",
+    private readonly installResult: string | Error = "3.276.0",
   ) {}
 
   find(): Promise<FakeCli | undefined> {
@@ -163,10 +163,15 @@ export interface Harness {
 export function harness(
   argv: readonly string[],
   fake: FakeOptions,
-  extra: { locator?: FakeLocator; now?: number; prepare?: (ops: FakeStackOps) => void } = {},
+  extra: {
+    locator?: FakeLocator;
+    now?: number;
+    nodeVersion?: string;
+    prepare?: (ops: FakeStackOps) => void;
+  } = {},
 ): Harness {
   const io = new RecordingIo();
-  const locator = extra.locator ?? new FakeLocator("3.248.0");
+  const locator = extra.locator ?? new FakeLocator("3.276.0");
   let ops: FakeStackOps | undefined;
   let cli: FakeCli | undefined;
   const env: CommandEnv<FakeCli> = {
@@ -174,6 +179,7 @@ export function harness(
     io,
     now: () => (extra.now ?? 0) + (ops?.time ?? 0),
     locator,
+    nodeVersion: extra.nodeVersion ?? process.versions.node,
     connect: (found, settings) => {
       cli = found;
       ops = new FakeStackOps(fake, settings);
