@@ -546,6 +546,11 @@ describe("deploy: command line and CLI", () => {
       engines: { node: string };
     };
     assert.equal(pkg.engines.node, `^${MIN_NODE_VERSION} || >=24.0.0`);
+    // @pulumi/pulumi 3.249 and later need Node 22 (pulumi/pulumi#23722): the floor is inside theirs.
+    const sdk = JSON.parse(
+      readFileSync(join(__dirname, "..", "node_modules/@pulumi/pulumi/package.json"), "utf8"),
+    ) as { engines: { node: string } };
+    assert.equal(sdk.engines.node, ">=22");
     assert.equal(checkNodeVersion(MIN_NODE_VERSION), undefined);
     assert.equal(checkNodeVersion("24.0.0"), undefined);
     assert.match(checkNodeVersion("22.11.0") ?? "", /^Node\.js 22\.11\.0 is older than 22\.12\.0/);

@@ -35,7 +35,7 @@ describe("release", () => {
   });
 
   it("lists every release, newest first, each after the first with its upgrade notes", () => {
-    assert.deepEqual(releases, ["0.3.0", "0.2.0", "0.1.0"]);
+    assert.deepEqual(releases, ["0.4.0", "0.3.0", "0.2.0", "0.1.0"]);
     for (const [i, release] of releases.slice(0, -1).entries()) {
       const previous = releases[i + 1].split(".").slice(0, 2).join(".");
       const section = changelog.split(`## ${release}\n`)[1].split(/^## /m)[0];
