@@ -2,12 +2,14 @@
 // environment is passed in (real at the entry points, fakes in tests).
 
 import { CliLocator, FoundCli, checkNodeVersion, locateCli } from "./cli";
+import { CHECKED_PROGRAM_ENV } from "./typecheck";
 import type { Io, StackOps, WorkspaceSettings } from "./types";
 
 export const EXIT = {
   /** Every run succeeded (and, for rotate, every certificate is OK). */
   ok: 0,
-  /** A stack operation failed; stacks that depend on it were skipped. */
+  /** A stack operation failed (stacks that depend on it were skipped), or the program does not
+   * type-check (no stack was run). */
   stackFailed: 1,
   /** Bad command line, bad stack files, or nothing to run. */
   usage: 2,
@@ -38,6 +40,8 @@ export interface CommandEnv<C extends FoundCli> {
   readonly locator: CliLocator<C>;
   /** The Node.js the command (and so the Pulumi program) runs on, as process.versions.node. */
   readonly nodeVersion: string;
+  /** The program's type errors, one line each (ops/typecheck.ts; a fake in tests). */
+  readonly typeCheck: (repo: string) => readonly string[];
   readonly connect: (cli: C, settings: WorkspaceSettings) => StackOps;
 }
 
@@ -82,6 +86,26 @@ export async function connectStacks<C extends FoundCli>(
   const found = await locateCli(env.locator, (line) => env.io.err(line));
   if (!found.ok) throw new Exit(EXIT.cli, found.message);
   return env.connect(found.cli, settings);
+}
+
+/**
+ * Type-checks the program once for the whole command and returns `envVars` with what lets every
+ * stack skip ts-node's own check (ops/typecheck.ts). A type error stops the command before any
+ * stack runs.
+ */
+export function checkedProgram<C extends FoundCli>(
+  env: CommandEnv<C>,
+  repo: string,
+  envVars: Readonly<Record<string, string>>,
+): Readonly<Record<string, string>> {
+  const errors = env.typeCheck(repo);
+  if (errors.length > 0) {
+    throw new Exit(
+      EXIT.stackFailed,
+      [`the program does not type-check, so no stack was run:`, ...errors].join("\n"),
+    );
+  }
+  return { ...envVars, ...CHECKED_PROGRAM_ENV };
 }
 
 /**

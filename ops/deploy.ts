@@ -17,6 +17,7 @@ import {
   Exit,
   ExitCode,
   MAX_CONCURRENCY,
+  checkedProgram,
   connectStacks,
   parseConcurrency,
   parseFlags,
@@ -51,7 +52,8 @@ Flags:
 
 Exit codes:
   0  every stack succeeded
-  1  a stack operation failed (stacks that depend on it were skipped)
+  1  a stack operation failed (stacks that depend on it were skipped), or the program does
+     not type-check (no stack was run)
   2  bad command line, a stack file that cannot be run, no stack files, no backend chosen, or
      no passphrase or KMS key for a backend that keeps no keys
   4  the Pulumi CLI is missing and cannot be installed, or is older than ${MIN_PULUMI_CLI_VERSION};
@@ -198,8 +200,12 @@ export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode>
     if (state.backend.kind === "try-out") mkdirSync(join(env.repo, STATE_DIR), { recursive: true });
     state.info.forEach((line) => io.out(line));
 
+    const operation = args.command === "destroy" ? "destroy" : args.preview ? "preview" : "up";
+    // destroy runs no program; preview and up run it, checked once here.
+    const envVars =
+      operation === "destroy" ? state.envVars : checkedProgram(env, env.repo, state.envVars);
     const ops = await connectStacks(env, {
-      envVars: state.envVars,
+      envVars,
       createMissing: true,
       ...(state.secretsProvider !== undefined ? { secretsProvider: state.secretsProvider } : {}),
     });
@@ -209,7 +215,6 @@ export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode>
       plan.stacks.map((s) => [s.stack, s.role, s.target]),
     ).forEach((line) => io.out(line));
     io.out("");
-    const operation = args.command === "destroy" ? "destroy" : args.preview ? "preview" : "up";
     if (operation !== "destroy") {
       const leaves = plan.stacks.flatMap(({ stack, caEpoch }) =>
         caEpoch === undefined ? [] : [{ stack, file: `Pulumi.${stack}.yaml`, caEpoch }],

@@ -12,6 +12,7 @@ import {
   Exit,
   ExitCode,
   MAX_CONCURRENCY,
+  checkedProgram,
   connectStacks,
   parseConcurrency,
   parseFlags,
@@ -47,7 +48,8 @@ Flags:
 
 Exit codes:
   0  every run succeeded and every certificate is OK
-  1  a stack operation failed (if a leaf failed, the observer was skipped)
+  1  a stack operation failed (if a leaf failed, the observer was skipped), or the program
+     does not type-check (no stack was run)
   2  bad command line, no leaves to run, no backend chosen, or no passphrase or KMS key
      for a backend that keeps no keys
   3  every run succeeded, but a certificate is EXPIRED or DUE, the observer is STALE, or an
@@ -177,7 +179,8 @@ export function rotate<C extends FoundCli>(env: RotateEnv<C>): Promise<ExitCode>
     const state = stateEnvironment(env.env, env.repo, files, args.tryOut);
     state.warning.forEach((line) => io.err(line));
     state.info.forEach((line) => io.out(line));
-    const ops = await connectStacks(env, { envVars: state.envVars, createMissing: false });
+    const envVars = checkedProgram(env, env.repo, state.envVars);
+    const ops = await connectStacks(env, { envVars, createMissing: false });
     const leaves =
       args.leaves.length > 0 ? args.leaves : await configuredLeaves(ops, args.observer);
     const operation = args.preview ? "preview" : "up";

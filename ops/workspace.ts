@@ -8,6 +8,7 @@ import { SemVer } from "semver";
 import type { CliLocator, FoundCli } from "./cli";
 import { CommandEnv, ExitCode, processIo } from "./command";
 import type { OnLine, OperationOptions, StackOps, WorkspaceSettings } from "./types";
+import { typeCheckProgram } from "./typecheck";
 
 export type { OnLine, OperationOptions, StackOps, WorkspaceSettings } from "./types";
 
@@ -193,6 +194,7 @@ export function processEnv(): CommandEnv<AutomationCli> {
     now: Date.now,
     locator: automationCliLocator,
     nodeVersion: process.versions.node,
+    typeCheck: typeCheckProgram,
     connect: (cli, settings) => new AutomationStackOps(PROJECT_DIR, cli, settings),
   };
 }

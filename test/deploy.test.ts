@@ -10,6 +10,7 @@ import {
   tryOutExports,
 } from "../ops/backend";
 import { MIN_NODE_VERSION, PULUMI_CLI_VERSION, checkNodeVersion } from "../ops/cli";
+import { CHECKED_PROGRAM_ENV } from "../ops/typecheck";
 import { DEPLOY_USAGE, deploy, planStacks } from "../ops/deploy";
 import { stateEpoch } from "../ops/epoch";
 import { rotate } from "../ops/rotate";
@@ -69,12 +70,14 @@ async function run(
     fake?: FakeOptions;
     locator?: FakeLocator;
     nodeVersion?: string;
+    typeErrors?: readonly string[];
   } = {},
 ): Promise<Harness & { code: number }> {
   stackFiles(files);
   const h = harness(argv, options.fake ?? {}, {
     ...(options.locator ? { locator: options.locator } : {}),
     ...(options.nodeVersion ? { nodeVersion: options.nodeVersion } : {}),
+    ...(options.typeErrors ? { typeErrors: options.typeErrors } : {}),
   });
   const env = commandEnvironment(dir, options.env ?? tryOutVars(dir), options.login);
   const code = await deploy({ ...h.env, repo: dir, env });
@@ -239,6 +242,7 @@ describe("deploy: the backend, chosen as the Pulumi CLI chooses it", () => {
       envVars: {
         PULUMI_BACKEND_URL: `file://${dir}/.pulumi-state`,
         PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
+        ...CHECKED_PROGRAM_ENV,
       },
       createMissing: true,
       secretsProvider: "passphrase",
@@ -292,7 +296,7 @@ describe("deploy: the backend, chosen as the Pulumi CLI chooses it", () => {
       const h = await run(["deploy"], SHIPPED, { env, login });
       assert.equal(h.code, 0);
       assert.deepEqual(h.ops()!.settings, {
-        envVars: { PULUMI_BACKEND_URL: "https://api.pulumi.com" },
+        envVars: { PULUMI_BACKEND_URL: "https://api.pulumi.com", ...CHECKED_PROGRAM_ENV },
         createMissing: true,
       });
       assert.deepEqual(h.io.stderr, []);
@@ -333,7 +337,7 @@ describe("deploy: the backend, chosen as the Pulumi CLI chooses it", () => {
       });
       assert.equal(h.code, 0);
       assert.deepEqual(h.ops()!.settings, {
-        envVars: { PULUMI_BACKEND_URL: "s3://bucket/state" },
+        envVars: { PULUMI_BACKEND_URL: "s3://bucket/state", ...CHECKED_PROGRAM_ENV },
         createMissing: true,
         secretsProvider: "passphrase",
       });
@@ -539,6 +543,33 @@ describe("deploy: command line and CLI", () => {
     );
     assert.equal(h.ops(), undefined);
     assert.deepEqual(h.locator.installs, []);
+  });
+
+  it("type-checks the program once, then runs every stack without ts-node's own check", async () => {
+    const h = await run(["deploy"], SHIPPED);
+    assert.equal(h.code, 0);
+    assert.equal(h.ops()!.settings!.envVars["PULUMI_NODEJS_TRANSPILE_ONLY"], "true");
+  });
+
+  it("exits 1 on a program that does not type-check, naming each error, having run no stack", async () => {
+    const errors = [
+      "components/pki.ts:12:3: TS2322: Type 'number' is not assignable to type 'string'.",
+    ];
+    const h = await run(["deploy"], SHIPPED, { typeErrors: errors });
+    assert.equal(h.code, 1);
+    assert.deepEqual(
+      h.io.stderr.filter((l) => !l.startsWith("!!")),
+      ["deploy: the program does not type-check, so no stack was run:", ...errors],
+    );
+    assert.equal(h.ops(), undefined);
+  });
+
+  it("destroy runs no program, so it neither type-checks nor skips the check", async () => {
+    const h = await run(["destroy"], SHIPPED, {
+      typeErrors: ["index.ts:1:1: TS1005: ';' expected."],
+    });
+    assert.equal(h.code, 0);
+    assert.equal(h.ops()!.settings!.envVars["PULUMI_NODEJS_TRANSPILE_ONLY"], undefined);
   });
 
   it("runs on the oldest Node.js that engines allows", () => {

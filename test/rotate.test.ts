@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { LeafExpiry } from "../components/contract";
 import { MIN_PULUMI_CLI_VERSION, PULUMI_CLI_VERSION } from "../ops/cli";
+import { CHECKED_PROGRAM_ENV } from "../ops/typecheck";
 import { LEAVES_KEY, ROTATE_USAGE, rotate } from "../ops/rotate";
 import { TRY_OUT_PASSPHRASE, stateEnvironment } from "../ops/backend";
 import { formatDuration, pool } from "../ops/run";
@@ -542,6 +543,7 @@ describe("rotate: state", () => {
       envVars: {
         PULUMI_BACKEND_URL: `file://${repo}/.pulumi-state`,
         PULUMI_CONFIG_PASSPHRASE: TRY_OUT_PASSPHRASE,
+        ...CHECKED_PROGRAM_ENV,
       },
       createMissing: false,
     });
@@ -553,7 +555,7 @@ describe("rotate: state", () => {
     const h = await run([], leaves(), { vars });
     assert.equal(h.code, 0);
     assert.deepEqual(h.ops()?.settings, {
-      envVars: { PULUMI_BACKEND_URL: "s3://bucket" },
+      envVars: { PULUMI_BACKEND_URL: "s3://bucket", ...CHECKED_PROGRAM_ENV },
       createMissing: false,
     });
   });

@@ -150,6 +150,7 @@ describe("Automation API adapter (against a stand-in CLI)", () => {
           install: () => Promise.reject(new Error("not here")),
         },
         nodeVersion: process.versions.node,
+        typeCheck: () => [],
         // The stand-in's log and its missing stack ride on the environment deploy chose.
         connect: (cli, settings) =>
           new AutomationStackOps(repo, cli, {

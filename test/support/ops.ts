@@ -167,6 +167,7 @@ export function harness(
     locator?: FakeLocator;
     now?: number;
     nodeVersion?: string;
+    typeErrors?: readonly string[];
     prepare?: (ops: FakeStackOps) => void;
   } = {},
 ): Harness {
@@ -180,6 +181,7 @@ export function harness(
     now: () => (extra.now ?? 0) + (ops?.time ?? 0),
     locator,
     nodeVersion: extra.nodeVersion ?? process.versions.node,
+    typeCheck: () => extra.typeErrors ?? [],
     connect: (found, settings) => {
       cli = found;
       ops = new FakeStackOps(fake, settings);
