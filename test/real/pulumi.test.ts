@@ -115,6 +115,14 @@ describe("npm run deploy on the real Pulumi CLI, rendering the shipped stacks", 
     assert.doesNotMatch(deploy.stdout + deploy.stderr, /\n\s+at .*\(.*:\d+:\d+\)/);
   });
 
+  it("keeps the try-out's state in the project layout, the only one the CLI reads from 3.275", () => {
+    // CLI 3.275 refuses the legacy DIY layout ("Legacy DIY state is no longer supported").
+    const meta = parse(
+      readFileSync(join(project.dir, ".pulumi-state", ".pulumi", "meta.yaml"), "utf8"),
+    ) as { version?: number };
+    assert.equal(meta.version, 1);
+  });
+
   it("prints the line for pulumi by hand; pulumi in a shell that ran it has the same stacks and secrets", async () => {
     assert.ok(deploy.stdout.split("\n").includes(`  ${tryOutExports(project.dir)}`), show(deploy));
     // project.pulumi runs in such a shell: the two variables exported, nothing else.
