@@ -110,14 +110,30 @@ async function floorProject(
   floor: Floor,
   sizes: readonly number[],
 ): Promise<string> {
-  const dir = join(project.dir, "floors", floor);
+  // Beside the project copy, not in it: the language host takes the program from the nearest
+  // package.json's main.
+  const dir = join(project.dir, "..", "floors", floor);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "Pulumi.yaml"), `name: floor-${floor}\nruntime: nodejs\n`);
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: `floor-${floor}`, main: "index.ts" }),
+  );
   writeFileSync(join(dir, "index.ts"), FLOORS[floor]);
   writeFileSync(
     join(dir, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: { target: "ES2022", module: "commonjs", strict: true, skipLibCheck: true },
+      // The project's own options, so that the floors' type check compares.
+      compilerOptions: {
+        target: "ES2022",
+        module: "commonjs",
+        moduleResolution: "node",
+        lib: ["ES2022"],
+        types: ["node"],
+        strict: true,
+        esModuleInterop: true,
+        skipLibCheck: true,
+      },
       files: ["index.ts"],
     }),
   );
