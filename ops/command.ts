@@ -74,38 +74,32 @@ export function parseConcurrency(text: string | undefined): number {
 }
 
 /**
- * Checks the Node.js version, finds (or installs) a CLI recent enough, and connects to the stacks
- * through it.
+ * Checks the Node.js version; given the project directory of a command that runs the program,
+ * type-checks the program once for the whole command, so that every stack can skip ts-node's own
+ * check (ops/typecheck.ts; a type error stops the command before any stack runs); then finds (or
+ * installs) a CLI recent enough, and connects to the stacks through it.
  */
 export async function connectStacks<C extends FoundCli>(
   env: CommandEnv<C>,
   settings: WorkspaceSettings,
+  programRepo?: string,
 ): Promise<StackOps> {
   const tooOld = checkNodeVersion(env.nodeVersion);
   if (tooOld !== undefined) throw new Exit(EXIT.cli, tooOld);
+  let checked = settings;
+  if (programRepo !== undefined) {
+    const errors = env.typeCheck(programRepo);
+    if (errors.length > 0) {
+      throw new Exit(
+        EXIT.stackFailed,
+        [`the program does not type-check, so no stack was run:`, ...errors].join("\n"),
+      );
+    }
+    checked = { ...settings, envVars: { ...settings.envVars, ...CHECKED_PROGRAM_ENV } };
+  }
   const found = await locateCli(env.locator, (line) => env.io.err(line));
   if (!found.ok) throw new Exit(EXIT.cli, found.message);
-  return env.connect(found.cli, settings);
-}
-
-/**
- * Type-checks the program once for the whole command and returns `envVars` with what lets every
- * stack skip ts-node's own check (ops/typecheck.ts). A type error stops the command before any
- * stack runs.
- */
-export function checkedProgram<C extends FoundCli>(
-  env: CommandEnv<C>,
-  repo: string,
-  envVars: Readonly<Record<string, string>>,
-): Readonly<Record<string, string>> {
-  const errors = env.typeCheck(repo);
-  if (errors.length > 0) {
-    throw new Exit(
-      EXIT.stackFailed,
-      [`the program does not type-check, so no stack was run:`, ...errors].join("\n"),
-    );
-  }
-  return { ...envVars, ...CHECKED_PROGRAM_ENV };
+  return env.connect(found.cli, checked);
 }
 
 /**

@@ -17,7 +17,6 @@ import {
   Exit,
   ExitCode,
   MAX_CONCURRENCY,
-  checkedProgram,
   connectStacks,
   parseConcurrency,
   parseFlags,
@@ -201,14 +200,16 @@ export function deploy<C extends FoundCli>(env: DeployEnv<C>): Promise<ExitCode>
     state.info.forEach((line) => io.out(line));
 
     const operation = args.command === "destroy" ? "destroy" : args.preview ? "preview" : "up";
-    // destroy runs no program; preview and up run it, checked once here.
-    const envVars =
-      operation === "destroy" ? state.envVars : checkedProgram(env, env.repo, state.envVars);
-    const ops = await connectStacks(env, {
-      envVars,
-      createMissing: true,
-      ...(state.secretsProvider !== undefined ? { secretsProvider: state.secretsProvider } : {}),
-    });
+    const ops = await connectStacks(
+      env,
+      {
+        envVars: state.envVars,
+        createMissing: true,
+        ...(state.secretsProvider !== undefined ? { secretsProvider: state.secretsProvider } : {}),
+      },
+      // destroy runs no program; preview and up run it.
+      operation === "destroy" ? undefined : env.repo,
+    );
 
     formatTable(
       ["STACK", "ROLE", "TARGET"],

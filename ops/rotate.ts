@@ -12,7 +12,6 @@ import {
   Exit,
   ExitCode,
   MAX_CONCURRENCY,
-  checkedProgram,
   connectStacks,
   parseConcurrency,
   parseFlags,
@@ -179,8 +178,11 @@ export function rotate<C extends FoundCli>(env: RotateEnv<C>): Promise<ExitCode>
     const state = stateEnvironment(env.env, env.repo, files, args.tryOut);
     state.warning.forEach((line) => io.err(line));
     state.info.forEach((line) => io.out(line));
-    const envVars = checkedProgram(env, env.repo, state.envVars);
-    const ops = await connectStacks(env, { envVars, createMissing: false });
+    const ops = await connectStacks(
+      env,
+      { envVars: state.envVars, createMissing: false },
+      env.repo,
+    );
     const leaves =
       args.leaves.length > 0 ? args.leaves : await configuredLeaves(ops, args.observer);
     const operation = args.preview ? "preview" : "up";

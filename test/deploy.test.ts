@@ -564,6 +564,15 @@ describe("deploy: command line and CLI", () => {
     assert.equal(h.ops(), undefined);
   });
 
+  it("refuses an old Node.js before spending a type check on the program", async () => {
+    const h = await run(["deploy"], SHIPPED, {
+      nodeVersion: "20.20.2",
+      typeErrors: ["index.ts:1:1: TS1005: ';' expected."],
+    });
+    assert.equal(h.code, 4);
+    assert.match(h.io.stderr[h.io.stderr.length - 1], /^deploy: Node\.js 20\.20\.2 is older/);
+  });
+
   it("destroy runs no program, so it neither type-checks nor skips the check", async () => {
     const h = await run(["destroy"], SHIPPED, {
       typeErrors: ["index.ts:1:1: TS1005: ';' expected."],
