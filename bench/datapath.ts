@@ -28,7 +28,7 @@ import {
   startPodQuerier,
 } from "../test/real/support/bridge";
 import { EnvoyStandIn, nginxVersion, startEnvoyStandIn } from "../test/real/support/envoy-standin";
-import { freePort, removeDir, tempDir } from "../test/real/support/processes";
+import { freePort, removeDir, tempDir } from "../test/support/processes";
 import { promQuery } from "../test/real/support/thanos";
 import { UpstreamTls, callInfo, openConnection } from "../test/support/grpc";
 import { rawConnection } from "../test/support/raw-grpc";

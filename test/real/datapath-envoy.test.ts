@@ -43,7 +43,7 @@ import {
   startEnvoyStandIn,
   translateEnvoy,
 } from "./support/envoy-standin";
-import { freePort, removeDir, tempDir } from "./support/processes";
+import { freePort, removeDir, tempDir } from "../support/processes";
 import { parseAccessLog } from "../support/nginx";
 import { rawConnection } from "../support/raw-grpc";
 import { eventually, promQuery } from "./support/thanos";

@@ -25,7 +25,7 @@ import {
   untilLoadAnswers,
   updatePodVolumes,
 } from "./support/bridge";
-import { freePort, removeDir, tempDir } from "./support/processes";
+import { freePort, removeDir, tempDir } from "../support/processes";
 import { STACK_A, STACK_B } from "./support/scenario";
 import { eventually, promQuery } from "./support/thanos";
 

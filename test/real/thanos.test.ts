@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { component, componentVersion } from "../../real/components";
-import { removeDir, tempDir } from "./support/processes";
+import { removeDir, tempDir } from "../support/processes";
 import {
   Running,
   eventually,

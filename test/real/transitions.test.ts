@@ -12,7 +12,7 @@ import { LEAF_A, STEADY_NOW, intoGeneration } from "../support/leaf";
 import { leafIngressObjects } from "../support/nginx";
 import { OBSERVER, runObserver, stacksOf } from "../support/observer";
 import { BenchLeaf, LoadResult, PodQuerier, loadSummary, startPodQuerier } from "./support/bridge";
-import { removeDir, tempDir } from "./support/processes";
+import { removeDir, tempDir } from "../support/processes";
 import { STACK_A, bridgeAt, hostnamesOf, phasedLoop } from "./support/scenario";
 import { Running } from "./support/thanos";
 

@@ -3,24 +3,16 @@
 // HTTP/2, client verification from auth-tls-*, grpc_pass to the backend for the Ingress's paths
 // only, over upstream connections kept alive as the controller's defaults keep them, and the
 // controller's catch-all server (its own certificate, 404) for any other host.
-// Listens on 127.0.0.1; tests start and stop it, and it is killed if the test process exits.
+// Listens on 127.0.0.1; tests start and stop it, and it is killed (its directory, which holds
+// the keys, removed) if the test process exits or is interrupted.
 
-import { ChildProcess, spawn } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { selfSignedCa } from "./fake-tls";
 import { LeafRun } from "./leaf";
 import { unwrapSecrets } from "./mocks";
+import { freePort, removeDir, signalTracked, tempDir, track } from "./processes";
 
 export const NGINX_BINARY = process.env.NGINX_BINARY ?? "/usr/sbin/nginx";
 export const nginxAvailable = (): boolean => existsSync(NGINX_BINARY);
@@ -231,6 +223,8 @@ export function renderNginx(
 
 export interface Nginx {
   readonly port: number;
+  /** The master's pid; it leads a process group with its workers. */
+  readonly pid: number;
   /** Rewrites the config and certificate files, then reloads gracefully (SIGHUP). */
   reload(ingress: IngressObject, secrets: SecretsByName): Promise<void>;
   /** The error log so far; client certificate failures are logged there at level info. */
@@ -265,40 +259,6 @@ export function parseAccessLog(log: string): AccessLogLine[] {
     });
 }
 
-/** A port on 127.0.0.1 that was free a moment ago (startNginx retries if it is taken since). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        resolve(typeof address === "object" && address !== null ? address.port : 0),
-      );
-    });
-  });
-}
-
-const running = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const child of running) {
-    try {
-      process.kill(-(child.pid ?? 0), "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
-
-/** Kills nginx's whole process group (master and workers). */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-(child.pid ?? 0), signal);
-  } catch {
-    // already gone
-  }
-}
-
 /**
  * Starts nginx in the foreground for one Ingress. It is up once its pid file exists: nginx
  * writes it after binding its listener, so the port is nginx's and nobody else's.
@@ -311,33 +271,33 @@ export async function startNginx(
   /** Listen here (a leaf's `publicPort`) instead of on a free port of nginx's choosing. */
   fixedPort?: number,
 ): Promise<Nginx> {
-  const dir = mkdtempSync(join(tmpdir(), "thanos-bridge-nginx-"));
+  const dir = tempDir("nginx");
   const port = fixedPort ?? (await freePort());
   const conf = join(dir, "nginx.conf");
   const pidFile = join(dir, "nginx.pid");
   writeFileSync(conf, renderNginx(ingress, secrets, services, port, dir));
-  const child = spawn(
-    NGINX_BINARY,
-    ["-p", dir, "-c", conf, "-e", join(dir, "error.log"), "-g", "daemon off;"],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-      detached: true,
-    },
+  const child = track(
+    spawn(
+      NGINX_BINARY,
+      ["-p", dir, "-c", conf, "-e", join(dir, "error.log"), "-g", "daemon off;"],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+        detached: true,
+      },
+    ),
+    { group: true },
   );
-  running.add(child);
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   let exited = false;
   const exit = new Promise<void>((resolve) => {
     child.once("exit", () => {
       exited = true;
-      running.delete(child);
       resolve();
     });
     child.once("error", (e) => {
       stderr += String(e);
       exited = true;
-      running.delete(child);
       resolve();
     });
   });
@@ -347,14 +307,14 @@ export async function startNginx(
     !(existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid))
   ) {
     if (Date.now() > until) {
-      killGroup(child, "SIGKILL");
+      signalTracked(child, "SIGKILL");
       break;
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   if (exited || Date.now() > until) {
     await exit;
-    rmSync(dir, { recursive: true, force: true });
+    removeDir(dir);
     if (attempts > 1 && fixedPort === undefined && stderr.includes("Address already in use")) {
       return startNginx(ingress, secrets, services, attempts - 1);
     }
@@ -363,6 +323,7 @@ export async function startNginx(
   const log = join(dir, "error.log");
   return {
     port,
+    pid: child.pid ?? 0,
     reload: async (nextIngress, nextSecrets) => {
       writeFileSync(conf, renderNginx(nextIngress, nextSecrets, services, port, dir));
       await reloadNginx(child, log);
@@ -373,20 +334,39 @@ export async function startNginx(
       return existsSync(file) ? readFileSync(file, "utf8") : "";
     },
     stop: async () => {
-      killGroup(child, "SIGQUIT");
-      const killer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
+      signalTracked(child, "SIGQUIT");
+      const killer = setTimeout(() => signalTracked(child, "SIGKILL"), 5000);
       await exit;
       clearTimeout(killer);
-      rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
     },
   };
+}
+
+/** How long a reloaded nginx may take to start its new workers. */
+const NEW_WORKERS_MS = 30_000;
+/**
+ * How long its old workers may take to finish: the last streams they carry, then up to nginx's
+ * `lingering_time` (30 s by default, which no config here sets) reading what a client still
+ * sends on a connection they closed.
+ */
+const OLD_WORKERS_MS = 60_000;
+
+/** The TCP sockets (`ss -tnp` lines) the processes `pids` hold, for a message. */
+function socketsOf(pids: readonly string[]): string {
+  const out = spawnSync("ss", ["-Htnp"], { encoding: "utf8" });
+  if (out.status !== 0) return `(ss: ${out.error?.message ?? out.stderr.trim()})`;
+  const lines = out.stdout.split("\n").filter((l) => pids.some((p) => l.includes(`pid=${p},`)));
+  return lines.length === 0 ? "(none)" : lines.join("\n");
 }
 
 /**
  * Reloads the nginx master `master` gracefully (SIGHUP: new workers with the files as they now
  * are; the old ones finish what they carry) and resolves once its error log `log` (level info)
  * says a new worker started, or with `oldWorkersGone`, once every worker that ran before the
- * reload has exited too (until then a client connection they hold is served the old way).
+ * reload has exited too (until then a client connection they hold is served the old way). Old
+ * workers that take more than 5 s are named, with the connections they hold; past the limits
+ * the error says what was missing and quotes the log since the reload.
  */
 export async function reloadNginx(
   master: ChildProcess,
@@ -395,21 +375,41 @@ export async function reloadNginx(
 ): Promise<void> {
   const text = () => readFileSync(log, "utf8");
   const before = text();
+  const since = () => text().slice(before.length);
   const started = (t: string) => [...t.matchAll(/start worker process (\d+)/g)].map((m) => m[1]);
   const exited = (t: string) =>
     new Set([...t.matchAll(/worker process (\d+) exited/g)].map((m) => m[1]));
   const old = started(before).filter((pid) => !exited(before).has(pid));
-  master.kill("SIGHUP");
-  const done = () => {
-    const since = text().slice(before.length);
-    if (started(since).length === 0) return false;
-    const gone = exited(since);
-    return !options.oldWorkersGone || old.every((pid) => gone.has(pid));
+  const left = () => {
+    const gone = exited(since());
+    return old.filter((pid) => !gone.has(pid));
   };
-  const deadline = Date.now() + 30_000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`nginx did not reload: ${log}`);
+  const from = Date.now();
+  const fail = (what: string) =>
+    new Error(
+      `nginx did not reload within ${Math.round((Date.now() - from) / 1000)} s: ${what}\n` +
+        `its error log since the reload (${log}):\n${since().trimEnd().split("\n").slice(-40).join("\n")}`,
+    );
+  master.kill("SIGHUP");
+  while (started(since()).length === 0) {
+    if (Date.now() - from > NEW_WORKERS_MS) throw fail("no new worker started");
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  if (!options.oldWorkersGone) return;
+  let slow: string | undefined;
+  while (left().length > 0) {
+    const waited = Date.now() - from;
+    if (slow === undefined && waited > 5000) slow = socketsOf(left());
+    if (waited > OLD_WORKERS_MS) {
+      throw fail(`old workers ${left().join(", ")} still running, holding:\n${socketsOf(left())}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  if (slow !== undefined) {
+    console.log(
+      `      nginx's old workers took ${Math.round((Date.now() - from) / 1000)} s to finish; ` +
+        `at 5 s they held:\n${slow.replace(/^/gm, "        ")}`,
+    );
   }
 }
 

@@ -1,14 +1,14 @@
 // A real Kubernetes API server for tests: etcd and kube-apiserver, built by `npm run real:build`,
 // on 127.0.0.1 on free ports, with data directories, a serving certificate and an admin client
 // certificate made for the run. Ready when /readyz answers; both processes stop and the files go
-// in `stop()`, and also when the test process ends (see processes.ts).
+// in `stop()`, and also when the test process ends (see test/support/processes.ts).
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { realBinary } from "./bench";
 import { KubeClient } from "./kube";
-import { BenchProcess, freePort, removeDir, tempDir, waitFor } from "./processes";
+import { BenchProcess, freePort, removeDir, tempDir, waitFor } from "../../support/processes";
 
 /** How long etcd and kube-apiserver together may take to become ready. */
 const START_TIMEOUT_MS = 90_000;

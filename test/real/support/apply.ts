@@ -4,7 +4,7 @@
 // collecting every warning.
 import { DeclaredStack } from "./declared";
 import { KubeClient, KubeObject } from "./kube";
-import { waitFor } from "./processes";
+import { waitFor } from "../../support/processes";
 
 /** `Kind namespace/name`: how the tests name an object. */
 export const idOf = (o: KubeObject): string =>

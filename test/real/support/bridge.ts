@@ -17,7 +17,7 @@ import {
   writeContainerVolumes,
   writeVolume,
 } from "./pod";
-import { freePort, waitFor } from "./processes";
+import { freePort, waitFor } from "../../support/processes";
 import { Running, eventually, promQuery, startPrometheus, startSidecar } from "./thanos";
 
 export interface BenchLeaf {

@@ -11,20 +11,13 @@
 // set aside in NO_EFFECT with the reason it does not change this data path. Any other key, and
 // any value it cannot render the way Envoy would act on it, fails the translation with the key's
 // path, so the stand-in never passes a test while silently ignoring part of the config.
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIPv4, createServer } from "node:net";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { NGINX_BINARY, reloadNginx } from "../../support/nginx";
+import { removeDir, signalTracked, tempDir, track } from "../../support/processes";
 import { ObserverRun, SdsSecretConfig, mountedFile, sdsSecret } from "../../support/observer";
 import { assertValidEnvoyBootstrap } from "../../support/envoy-validator";
 import { podNames } from "./bridge";
@@ -1012,22 +1005,6 @@ function assertFree(address: string, port: number, listener: string): Promise<vo
   });
 }
 
-const running = new Set<ChildProcess>();
-const killGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
-  try {
-    process.kill(-(child.pid ?? 0), signal);
-  } catch {
-    // already gone
-  }
-};
-process.once("exit", () => running.forEach((c) => killGroup(c, "SIGKILL")));
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.once(signal, () => {
-    running.forEach((c) => killGroup(c, "SIGKILL"));
-    process.kill(process.pid, signal);
-  });
-}
-
 export interface EnvoyStandIn {
   readonly translation: StandInTranslation;
   /** Its error log so far (upstream TLS failures are logged there). */
@@ -1063,14 +1040,14 @@ export async function startEnvoyStandIn(
   // Envoy refuses an invalid bootstrap before anything else.
   assertValidEnvoyBootstrap(envoy);
   const names = podNames(run.pod, leafHostnames);
-  const own = mkdtempSync(join(dir, `${name}-`));
+  const own = tempDir(name, dir);
   const translate = (sds: SdsSource) =>
     translateEnvoy(envoy, { sds, resolve: (host) => names[host], dir: own, workers: concurrency });
   const translation = translate(options.sds ?? ((ref, kind) => sdsSecret(run, ref, kind)));
   try {
     for (const l of translation.listens) await assertFree(l.address, l.port, l.listener);
   } catch (e) {
-    rmSync(own, { recursive: true, force: true });
+    removeDir(own);
     throw e;
   }
   for (const f of translation.files) writeFileSync(join(own, f.name), f.content, { mode: f.mode });
@@ -1084,24 +1061,25 @@ export async function startEnvoyStandIn(
   const pidFile = join(own, "nginx.pid");
   const errorLog = join(own, "error.log");
   // `unshare` and `sh -c exec` replace themselves, so the child's pid is nginx's master.
-  const child = spawn(
-    "unshare",
-    [
-      ...["--mount", "--propagation", "private", "sh", "-c"],
-      `set -e; mount --bind -o ro '${join(own, "hosts")}' /etc/hosts; exec "$@"`,
-      name,
-      ...[NGINX_BINARY, "-p", own, "-c", conf, "-e", errorLog, "-g", "daemon off;"],
-    ],
-    { stdio: ["ignore", "ignore", "pipe"], detached: true },
+  const child = track(
+    spawn(
+      "unshare",
+      [
+        ...["--mount", "--propagation", "private", "sh", "-c"],
+        `set -e; mount --bind -o ro '${join(own, "hosts")}' /etc/hosts; exec "$@"`,
+        name,
+        ...[NGINX_BINARY, "-p", own, "-c", conf, "-e", errorLog, "-g", "daemon off;"],
+      ],
+      { stdio: ["ignore", "ignore", "pipe"], detached: true },
+    ),
+    { group: true },
   );
-  running.add(child);
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   let exited = false;
   const exit = new Promise<void>((resolve) => {
     const done = () => {
       exited = true;
-      running.delete(child);
       resolve();
     };
     child.once("exit", done);
@@ -1117,7 +1095,7 @@ export async function startEnvoyStandIn(
     !(existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid))
   ) {
     if (Date.now() > until) {
-      killGroup(child, "SIGKILL");
+      signalTracked(child, "SIGKILL");
       break;
     }
     await new Promise((r) => setTimeout(r, 20));
@@ -1125,7 +1103,7 @@ export async function startEnvoyStandIn(
   if (exited || Date.now() > until) {
     await exit;
     const log = existsSync(errorLog) ? readFileSync(errorLog, "utf8") : "";
-    rmSync(own, { recursive: true, force: true });
+    removeDir(own);
     if (`${stderr}${log}`.includes("Address already in use")) {
       const l = translation.listens[0];
       throw new Error(
@@ -1153,11 +1131,11 @@ export async function startEnvoyStandIn(
       await reloadNginx(child, errorLog, { oldWorkersGone: true });
     },
     stop: async () => {
-      killGroup(child, "SIGQUIT");
-      const killer = setTimeout(() => killGroup(child, "SIGKILL"), 5000);
+      signalTracked(child, "SIGQUIT");
+      const killer = setTimeout(() => signalTracked(child, "SIGKILL"), 5000);
       await exit;
       clearTimeout(killer);
-      rmSync(own, { recursive: true, force: true });
+      removeDir(own);
     },
   };
 }

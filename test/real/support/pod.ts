@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { BenchProcess } from "./processes";
+import { BenchProcess, onCleanUp } from "../../support/processes";
 import type { PodSpec } from "../../support/observer";
 
 /** The data of a Secret or ConfigMap the program declared, by kind and name; undefined if none. */
@@ -127,7 +127,7 @@ export function hostsFile(names: Readonly<Record<string, string>>): string {
 }
 
 const created: string[] = [];
-process.on("exit", () => {
+onCleanUp(() => {
   for (const dir of created.reverse()) {
     try {
       rmdirSync(dir);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { REPO_ROOT, kubernetesPluginVersion, pluginVersionOf } from "../../../real/components";
 import { TRY_OUT_PASSPHRASE, tryOutUrl } from "../../../ops/backend";
 import { realBinary } from "./bench";
-import { removeDir, tempDir } from "./processes";
+import { removeDir, tempDir, track } from "../../support/processes";
 
 /** What the project copy holds besides its stack files (node_modules is linked, not copied). */
 const PROJECT_FILES = [
@@ -83,7 +83,11 @@ function collect(
     else env[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    // Its own process group, so an interrupted test takes the CLI's plugins down with it.
+    const child = track(
+      spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true }),
+      { group: true },
+    );
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (c: Buffer) => out.push(c));

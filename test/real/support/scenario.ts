@@ -21,7 +21,7 @@ import {
   updatePodVolumes,
 } from "./bridge";
 import { EnvoyStandIn, startEnvoyStandIn } from "./envoy-standin";
-import { freePort } from "./processes";
+import { freePort } from "../../support/processes";
 import { eventually } from "./thanos";
 
 export const STACK_A = "acme/thanos-bridge/leaf-a";

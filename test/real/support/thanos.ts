@@ -1,11 +1,11 @@
 // Real Prometheus, Thanos Sidecar and Thanos Querier on 127.0.0.1, built by `npm run real:build`.
 // Each start returns once the process answers its readiness endpoint; `stop()` ends it (and the
-// process registry in processes.ts ends it anyway when the test process exits).
+// process registry in test/support/processes.ts ends it anyway when the test process exits).
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { realBinary } from "./bench";
-import { BenchProcess, freePort, waitFor } from "./processes";
+import { BenchProcess, freePort, waitFor } from "../../support/processes";
 
 const READY_TIMEOUT_MS = 60_000;
 

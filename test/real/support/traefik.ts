@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { CallResult } from "../../support/grpc";
 import { realBinary } from "./bench";
 import { KubeClient, KubeObject } from "./kube";
-import { BenchProcess, freePort, removeDir, tempDir, waitFor } from "./processes";
+import { BenchProcess, freePort, removeDir, tempDir, waitFor } from "../../support/processes";
 
 /** How long Traefik may take to start and load the routers it is expected to serve. */
 const START_TIMEOUT_MS = 60_000;

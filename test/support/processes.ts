@@ -1,20 +1,41 @@
-// Processes and temporary directories of the real bench. Everything started here is registered
-// and torn down by `stop()`, and also when the test process exits or is interrupted, so a failed
-// or aborted test leaves no server running and no key material on disk.
+// Processes and temporary directories of the tests. Everything started or made through here is
+// registered and torn down by its owner, and also when the test process exits or is interrupted
+// (SIGINT, SIGTERM, SIGHUP), so a failed or aborted test leaves no server running and no key
+// material on disk. This module alone installs those handlers: a second set would catch the
+// signal each re-raises and keep the process alive.
 import { ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const live = new Set<ChildProcess>();
+/** Live children, and whether each leads a process group of its own (spawned `detached`). */
+const live = new Map<ChildProcess, { readonly group: boolean }>();
 const dirs = new Set<string>();
+const cleanUps = new Set<() => void>();
+
+function send(child: ChildProcess, signal: NodeJS.Signals, group: boolean): void {
+  try {
+    if (group) process.kill(-(child.pid ?? 0), signal);
+    else child.kill(signal);
+  } catch {
+    // already gone
+  }
+}
 
 function cleanUpNow(): void {
-  for (const child of live) child.kill("SIGKILL");
+  for (const [child, { group }] of live) send(child, "SIGKILL", group);
   live.clear();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   dirs.clear();
+  for (const cleanUp of cleanUps) {
+    try {
+      cleanUp();
+    } catch {
+      // best effort: the process is ending
+    }
+  }
+  cleanUps.clear();
 }
 
 process.on("exit", cleanUpNow);
@@ -25,9 +46,35 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   });
 }
 
-/** A temporary directory that goes when `removeDir` is called or the process ends. */
-export function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `thanos-bridge-${prefix}-`));
+/**
+ * Registers `child` until it exits. With `group` (it was spawned `detached`, so it leads a
+ * process group), the clean-up kills the whole group: nginx's workers, the Pulumi CLI's plugins.
+ */
+export function track<T extends ChildProcess>(child: T, options: { group?: boolean } = {}): T {
+  live.set(child, { group: options.group ?? false });
+  child.once("exit", () => live.delete(child));
+  child.once("error", () => live.delete(child));
+  return child;
+}
+
+/** Sends `signal` to a tracked child, to its whole group if it leads one. */
+export function signalTracked(child: ChildProcess, signal: NodeJS.Signals): void {
+  send(child, signal, live.get(child)?.group ?? false);
+}
+
+/** Runs `cleanUp` when the process exits or is interrupted (for what is not a process or dir). */
+export function onCleanUp(cleanUp: () => void): void {
+  cleanUps.add(cleanUp);
+}
+
+/**
+ * A temporary directory (under `parent`, else the system's) that goes when `removeDir` is
+ * called or the process ends.
+ */
+export function tempDir(prefix: string, parent?: string): string {
+  const dir = mkdtempSync(
+    parent === undefined ? join(tmpdir(), `thanos-bridge-${prefix}-`) : join(parent, `${prefix}-`),
+  );
   dirs.add(dir);
   return dir;
 }
@@ -66,7 +113,6 @@ export class BenchProcess {
     this.exit = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         this.exited = { code, signal };
-        live.delete(child);
         resolve();
       });
     });
@@ -82,8 +128,7 @@ export class BenchProcess {
     const logFile = join(logDir, `${name}.log`);
     const fd = openSync(logFile, "a");
     try {
-      const child = spawn(binary, args, { stdio: ["ignore", fd, fd], env });
-      live.add(child);
+      const child = track(spawn(binary, args, { stdio: ["ignore", fd, fd], env }));
       return new BenchProcess(name, child, logFile);
     } finally {
       closeSync(fd);
