@@ -55,11 +55,6 @@ export type KubernetesTarget =
     }
   | { readonly kind: "render"; readonly directory: string };
 
-export interface PkiConfig extends PkiSettings {
-  /** Hours between two scheduled rotation runs. */
-  readonly rotationIntervalHours: number;
-}
-
 /**
  * The leaf's exposure and the settings only it reads. The keys of the other exposures may stay
  * set (they are checked, not used): switching is then one line, and so is switching back.
@@ -89,7 +84,7 @@ export interface LeafConfig {
   readonly allowedServices: readonly string[];
   readonly streamTimeoutSeconds: number;
   readonly exposure: LeafExposureConfig;
-  readonly pki: PkiConfig;
+  readonly pki: PkiSettings;
   readonly kubernetes: KubernetesTarget;
 }
 
@@ -445,7 +440,8 @@ function readKubernetesTarget(r: Reader): KubernetesTarget {
   };
 }
 
-function readPki(r: Reader): PkiConfig {
+/** The PKI settings; `rotationIntervalHours` only bounds the renewal windows, so it stays here. */
+function readPki(r: Reader): PkiSettings {
   const keyAlgorithm = r.oneOf<KeyAlgorithm>("keyAlgorithm");
   const interval = r.integer("rotationIntervalHours");
   const lifetime = (kind: "ca" | "server" | "client"): CertificateLifetime => {
@@ -499,7 +495,7 @@ function readPki(r: Reader): PkiConfig {
     );
   }
   const caEpoch = r.integer("caEpoch");
-  return { keyAlgorithm, ca, server, client, rotationIntervalHours: interval, caEpoch };
+  return { keyAlgorithm, ca, server, client, caEpoch };
 }
 
 function readAllowedServices(r: Reader): readonly string[] {
