@@ -1,5 +1,5 @@
 // npm run check: every Pulumi.<stack>.yaml in the project directory, read as the Pulumi CLI reads
-// it and checked offline with the program's own loader (stacks/config.ts, the code each stack
+// it and checked offline with the program's own loader (stacks/config/, the code each stack
 // runs), then across stacks: an observer's leaves have stack files here and are leaves, named as
 // the backend names stacks; no two leaves share a cluster name or a hostname; no two stacks of a
 // role share a cluster and namespace. No Pulumi CLI, backend or cluster is needed; `npm run

@@ -6,7 +6,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { PROJECT, Role, StackConfig } from "../stacks/config";
+import { StackConfig } from "../stacks/config";
+import { PROJECT, Role } from "../stacks/keys";
 import { STATE_DIR, StateEnvironment, stateEnvironment } from "./backend";
 import { CheckOptions, checkStackFiles } from "./check";
 import { StackFile, ignoredStackFiles, readStackFiles } from "./stackfiles";

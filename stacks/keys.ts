@@ -1,5 +1,5 @@
 // Every config key the program reads, declared once: its type, default, the role that reads it,
-// its allowed values or range, and its description. The loader (stacks/config.ts) checks values
+// its allowed values or range, and its description. The loader (stacks/config/) checks values
 // against these; `Pulumi.yaml`'s config section and docs/CONFIG.md are generated from them
 // (`npm run config:docs`), and a test fails when either is stale. Rules over several keys (PKI
 // lifetimes, the target, the other role's keys) are code, in the loader.

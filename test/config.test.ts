@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import {
-  CONFIG_SCHEMA,
-  ConfigError,
-  LeafConfig,
-  ObserverConfig,
-  RawConfig,
-  loadConfig,
-} from "../stacks/config";
-import { ConfigKeySpec, PROJECT } from "../stacks/keys";
+import { ConfigError, LeafConfig, ObserverConfig, RawConfig, loadConfig } from "../stacks/config";
+import { CONFIG_SCHEMA, ConfigKeySpec, PROJECT } from "../stacks/keys";
 import { CONFIG_DOC, configReference, pulumiYamlConfig } from "../ops/config-docs";
 import { stackFileConfig } from "../ops/check";
 import { parseStackFile } from "../ops/stackfiles";

@@ -1,0 +1,268 @@
+// A leaf's config: its identity and hostname, the sidecar it exposes and how, and its PKI, with
+// the rules across these keys.
+
+import type { CertificateLifetime, KeyAlgorithm, PkiSettings } from "../../components/certspecs";
+import {
+  isDnsLabel,
+  isDnsSubdomain,
+  isFqdn,
+  isGrpcServiceName,
+  isServiceName,
+} from "../../components/validate";
+import { ExposureKind, IngressPathType, REQUIRED_SERVICES, THANOS_SERVICES } from "../keys";
+import { Reader, fullKey, show } from "./reader";
+import { KubernetesTarget, readKubernetesTarget, readNamespace } from "./target";
+
+/**
+ * The leaf's exposure and the settings only it reads. The keys of the other exposures may stay
+ * set (they are checked, not used): switching is then one line, and so is switching back.
+ */
+export type LeafExposureConfig =
+  | { readonly kind: "ingress-nginx" }
+  | {
+      readonly kind: "gateway-api";
+      readonly gatewayClassName: string;
+      /** Where the leaf's own Gateway goes: the leaf's namespace unless set. */
+      readonly gatewayNamespace: string;
+    }
+  | { readonly kind: "traefik"; readonly entryPoint: string };
+
+export interface LeafConfig {
+  readonly role: "leaf";
+  readonly clusterName: string;
+  readonly hostname: string;
+  readonly publicPort: number;
+  readonly namespace: string;
+  readonly createNamespace: boolean;
+  readonly sidecarService: string;
+  readonly sidecarPort: number;
+  readonly ingressClass: string;
+  readonly ingressPathType: IngressPathType;
+  /** Sorted, without duplicates. */
+  readonly allowedServices: readonly string[];
+  readonly streamTimeoutSeconds: number;
+  readonly exposure: LeafExposureConfig;
+  readonly pki: PkiSettings;
+  readonly kubernetes: KubernetesTarget;
+}
+
+/** The PKI settings; `rotationIntervalHours` only bounds the renewal windows, so it stays here. */
+function readPki(r: Reader): PkiSettings {
+  const keyAlgorithm = r.oneOf<KeyAlgorithm>("keyAlgorithm");
+  const interval = r.integer("rotationIntervalHours");
+  const lifetime = (kind: "ca" | "server" | "client"): CertificateLifetime => {
+    const validityKey = `${kind}ValidityHours` as const;
+    const renewKey = `${kind}RenewBeforeHours` as const;
+    const validityHours = r.integer(validityKey);
+    const renewBeforeHours = r.integer(renewKey);
+    if (renewBeforeHours >= validityHours) {
+      r.problem(
+        renewKey,
+        `${renewBeforeHours} is not allowed; it must be shorter than ${fullKey(validityKey)} ` +
+          `(${validityHours}), or the certificate would be renewed on every run`,
+      );
+    }
+    return { validityHours, renewBeforeHours };
+  };
+  const ca = lifetime("ca");
+  const server = lifetime("server");
+  const client = lifetime("client");
+  for (const [kind, l] of [
+    ["server", server],
+    ["client", client],
+  ] as const) {
+    if (l.renewBeforeHours < 2 * interval) {
+      r.problem(
+        `${kind}RenewBeforeHours`,
+        `${l.renewBeforeHours} is not allowed; it must be at least twice ` +
+          `${fullKey("rotationIntervalHours")} (${2 * interval}), so that a certificate due for ` +
+          `renewal meets two scheduled runs before it expires and one failed run does no harm`,
+      );
+    }
+  }
+  // See caSchedule: the new CA is trusted for the first half of the renew-before window and
+  // signs in the second; each half must span two scheduled runs.
+  if (ca.renewBeforeHours < 4 * interval) {
+    r.problem(
+      "caRenewBeforeHours",
+      `${ca.renewBeforeHours} is not allowed; it must be at least 4 times ` +
+        `${fullKey("rotationIntervalHours")} (${4 * interval}): a CA change has two halves (the ` +
+        `new CA trusted, then signing), and each must span two scheduled runs`,
+    );
+  }
+  // A generation lasts validity - renewBefore; it must not end before its overlap with the
+  // previous generation has, or three CAs would overlap.
+  if (ca.validityHours < 2 * ca.renewBeforeHours) {
+    r.problem(
+      "caValidityHours",
+      `${ca.validityHours} is not allowed; it must be at least twice ` +
+        `${fullKey("caRenewBeforeHours")} (${2 * ca.renewBeforeHours}), so that a CA change ` +
+        `ends before the next one begins`,
+    );
+  }
+  const caEpoch = r.integer("caEpoch");
+  return { keyAlgorithm, ca, server, client, caEpoch };
+}
+
+function readAllowedServices(r: Reader): readonly string[] {
+  const services = r.stringList("allowedServices");
+  if (services.length === 0) {
+    r.problem("allowedServices", `[] is not allowed; list at least one gRPC service`);
+  }
+  for (const service of services) {
+    const known = THANOS_SERVICES.find((t) => t.toLowerCase() === service.toLowerCase());
+    if (!isGrpcServiceName(service)) {
+      r.problem(
+        "allowedServices",
+        `${show(service)} is not a fully qualified gRPC service name; use <package>.<Service>, ` +
+          `e.g. thanos.Store or thanos.info.Info`,
+      );
+    } else if (known !== undefined && known !== service) {
+      r.problem(
+        "allowedServices",
+        `${show(service)} is not allowed; gRPC paths are case-sensitive, so it would match no ` +
+          `call: write ${known}`,
+      );
+    }
+  }
+  if (services.length > 0) {
+    const missing = REQUIRED_SERVICES.filter((s) => !services.includes(s));
+    if (missing.length > 0) {
+      r.problem(
+        "allowedServices",
+        `${show(services)} leaves out ${missing.join(" and ")}, which Querier calls on every ` +
+          `store, so the observer could not use this leaf; add ${missing.join(" and ")}`,
+      );
+    }
+  }
+  const duplicates = services.filter((s, i) => services.indexOf(s) !== i);
+  for (const service of [...new Set(duplicates)]) {
+    r.problem("allowedServices", `${show(service)} is listed more than once`);
+  }
+  return [...new Set(services)].sort();
+}
+
+/** GRPCRoute allows 16 rules, and the gateway-api exposure gives each allowed service one. */
+export const GRPC_ROUTE_MAX_RULES = 16;
+/** A Traefik entry point's name, as its static configuration names it. */
+const ENTRY_POINT = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
+
+function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposureConfig {
+  const kind = r.oneOf<ExposureKind>("exposure");
+  // Every exposure's keys are checked whatever the exposure, so a prepared switch is valid.
+  const gatewayClassName = r.string("gatewayClassName");
+  if (gatewayClassName !== "" && !isDnsSubdomain(gatewayClassName)) {
+    r.problem(
+      "gatewayClassName",
+      `${show(gatewayClassName)} is not allowed; use the name of a GatewayClass (a lowercase DNS subdomain)`,
+    );
+  }
+  const gatewayNamespace = r.string("gatewayNamespace");
+  if (gatewayNamespace !== "" && !isDnsLabel(gatewayNamespace)) {
+    r.problem(
+      "gatewayNamespace",
+      `${show(gatewayNamespace)} is not allowed; use a namespace name (a DNS label), or leave it ` +
+        `empty for the leaf's own namespace`,
+    );
+  }
+  const entryPoint = r.string("traefikEntryPoint");
+  if (!ENTRY_POINT.test(entryPoint)) {
+    r.problem(
+      "traefikEntryPoint",
+      `${show(entryPoint)} is not allowed; use the name of an entry point of Traefik's static ` +
+        `configuration (letters, digits, "-" and "_"), e.g. websecure`,
+    );
+  }
+  switch (kind) {
+    case "ingress-nginx":
+      return { kind };
+    case "traefik":
+      return { kind, entryPoint };
+    case "gateway-api":
+      if (gatewayClassName === "") {
+        r.problem(
+          "gatewayClassName",
+          `is required with ${fullKey("exposure")} gateway-api: the GatewayClass of the ` +
+            `cluster's Gateway API implementation (\`kubectl get gatewayclass\`), e.g. eg`,
+        );
+      }
+      if (allowedServices.length > GRPC_ROUTE_MAX_RULES) {
+        r.problem(
+          "allowedServices",
+          `${allowedServices.length} services are not allowed with ${fullKey("exposure")} ` +
+            `gateway-api; a GRPCRoute holds at most ${GRPC_ROUTE_MAX_RULES} rules, one per service`,
+        );
+      }
+      return { kind, gatewayClassName, gatewayNamespace };
+  }
+}
+
+export function readLeafConfig(r: Reader, stack: string): LeafConfig {
+  let clusterName = r.string("clusterName");
+  if (clusterName === "") {
+    clusterName = stack;
+    if (!isDnsLabel(stack)) {
+      r.problem(
+        "clusterName",
+        `is not set, and the stack name ${show(stack)} is not a DNS label to default to; ` +
+          `set it to lowercase letters, digits and "-" (at most 63), e.g. leaf-a`,
+      );
+    }
+  } else if (!isDnsLabel(clusterName)) {
+    r.problem(
+      "clusterName",
+      `${show(clusterName)} is not allowed; use a DNS label: lowercase letters, digits and "-", ` +
+        `starting and ending with a letter or digit, at most 63 characters`,
+    );
+  }
+
+  const hostname = r.string("hostname");
+  if (hostname === "") {
+    r.problem(
+      "hostname",
+      `is required for a leaf: the public DNS name of its ingress, e.g. thanos.leaf-a.example.com`,
+    );
+  } else if (!isFqdn(hostname)) {
+    r.problem(
+      "hostname",
+      `${show(hostname)} is not allowed; use a fully qualified lowercase DNS name with no ` +
+        `wildcard or trailing dot, e.g. thanos.leaf-a.example.com`,
+    );
+  }
+
+  const namespace = readNamespace(r);
+  const sidecarService = r.string("sidecarService");
+  if (!isServiceName(sidecarService)) {
+    r.problem(
+      "sidecarService",
+      `${show(sidecarService)} is not allowed; a Service name starts with a lowercase letter and ` +
+        `has only lowercase letters, digits and "-" (at most 63)`,
+    );
+  }
+  const ingressClass = r.string("ingressClass");
+  if (!isDnsSubdomain(ingressClass)) {
+    r.problem(
+      "ingressClass",
+      `${show(ingressClass)} is not allowed; use the name of an IngressClass (a lowercase DNS subdomain)`,
+    );
+  }
+
+  const allowedServices = readAllowedServices(r);
+  return {
+    role: "leaf",
+    clusterName,
+    hostname,
+    publicPort: r.integer("publicPort"),
+    namespace,
+    createNamespace: r.boolean("createNamespace"),
+    sidecarService,
+    sidecarPort: r.integer("sidecarPort"),
+    ingressClass,
+    ingressPathType: r.oneOf<IngressPathType>("ingressPathType"),
+    allowedServices,
+    streamTimeoutSeconds: r.integer("streamTimeoutSeconds"),
+    exposure: readExposure(r, allowedServices),
+    pki: readPki(r),
+    kubernetes: readKubernetesTarget(r),
+  };
+}
