@@ -1,8 +1,10 @@
 // Every config key the program reads, declared once: its type, default, the role that reads it,
-// its allowed values or range, and its description. The loader (stacks/config/) checks values
-// against these; `Pulumi.yaml`'s config section and docs/CONFIG.md are generated from them
-// (`npm run config:docs`), and a test fails when either is stale. Rules over several keys (PKI
-// lifetimes, the target, the other role's keys) are code, in the loader.
+// its allowed values or range, and its description. The type of each key's value derives from
+// its entry (`ConfigValues`), and the loader (stacks/config/) reads and checks values by it, so a
+// key with no rule of its own is this entry alone: its role's config gets it as a field.
+// `Pulumi.yaml`'s config section and docs/CONFIG.md are generated from these (`npm run
+// config:docs`), and a test fails when either is stale. Rules over one key's value or several
+// keys (names, PKI lifetimes, the target, the other role's keys) are code, in the loader.
 
 import type { KeyAlgorithm } from "../components/certspecs";
 import { STREAM_TIMEOUT_SECONDS } from "../components/contract";
@@ -404,6 +406,31 @@ export const CONFIG_SCHEMA = {
 } as const satisfies Record<string, ConfigKeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+
+/** The value a key's entry gives it: one of its `allowed` values, else its type's. */
+type ValueOf<S extends ConfigKeySpec> = S["type"] extends "integer"
+  ? number
+  : S["type"] extends "boolean"
+    ? boolean
+    : S["type"] extends "array"
+      ? readonly string[]
+      : S extends { readonly allowed: readonly (infer V)[] }
+        ? V
+        : string;
+
+/** Every key's value as the loader reads it, typed by the key's entry: the one place it is. */
+export type ConfigValues = { readonly [K in ConfigKey]: ValueOf<(typeof CONFIG_SCHEMA)[K]> };
+
+/** The keys a role reads: its own and those of both roles. */
+export type KeyOf<R extends Role> = {
+  [K in ConfigKey]: (typeof CONFIG_SCHEMA)[K]["roles"] extends R | "all" ? K : never;
+}[ConfigKey];
+
+export function keysOf<R extends Role>(role: R): KeyOf<R>[] {
+  return (Object.keys(CONFIG_SCHEMA) as ConfigKey[]).filter(
+    (key): key is KeyOf<R> => specOf(key).roles === "all" || specOf(key).roles === role,
+  );
+}
 
 /** A key's spec, typed as the general shape (the table's literal types are narrower). */
 export function specOf(key: ConfigKey): ConfigKeySpec {

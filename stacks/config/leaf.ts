@@ -1,7 +1,7 @@
 // A leaf's config: its identity and hostname, the sidecar it exposes and how, and its PKI, with
 // the rules across these keys.
 
-import type { CertificateLifetime, KeyAlgorithm, PkiSettings } from "../../components/certspecs";
+import type { CertificateLifetime, PkiSettings } from "../../components/certspecs";
 import {
   isDnsLabel,
   isDnsSubdomain,
@@ -9,9 +9,9 @@ import {
   isGrpcServiceName,
   isServiceName,
 } from "../../components/validate";
-import { ExposureKind, IngressPathType, REQUIRED_SERVICES, THANOS_SERVICES } from "../keys";
-import { Reader, fullKey, show } from "./reader";
-import { KubernetesTarget, readKubernetesTarget, readNamespace } from "./target";
+import { ConfigValues, REQUIRED_SERVICES, THANOS_SERVICES } from "../keys";
+import { Reader, fieldKeys, fullKey, show } from "./reader";
+import { KubernetesTarget, TARGET_KEYS, readKubernetesTarget, checkNamespace } from "./target";
 
 /**
  * The leaf's exposure and the settings only it reads. The keys of the other exposures may stay
@@ -27,20 +27,28 @@ export type LeafExposureConfig =
     }
   | { readonly kind: "traefik"; readonly entryPoint: string };
 
-export interface LeafConfig {
+/** Leaf keys read into a structure of LeafConfig; each other leaf key is a field of its own. */
+const GROUPED = [
+  "role",
+  "exposure",
+  "gatewayClassName",
+  "gatewayNamespace",
+  "traefikEntryPoint",
+  "keyAlgorithm",
+  "caValidityHours",
+  "caRenewBeforeHours",
+  "serverValidityHours",
+  "serverRenewBeforeHours",
+  "clientValidityHours",
+  "clientRenewBeforeHours",
+  "rotationIntervalHours",
+  "caEpoch",
+  ...TARGET_KEYS,
+] as const;
+const FIELDS = fieldKeys("leaf", GROUPED);
+
+export interface LeafConfig extends Pick<ConfigValues, (typeof FIELDS)[number]> {
   readonly role: "leaf";
-  readonly clusterName: string;
-  readonly hostname: string;
-  readonly publicPort: number;
-  readonly namespace: string;
-  readonly createNamespace: boolean;
-  readonly sidecarService: string;
-  readonly sidecarPort: number;
-  readonly ingressClass: string;
-  readonly ingressPathType: IngressPathType;
-  /** Sorted, without duplicates. */
-  readonly allowedServices: readonly string[];
-  readonly streamTimeoutSeconds: number;
   readonly exposure: LeafExposureConfig;
   readonly pki: PkiSettings;
   readonly kubernetes: KubernetesTarget;
@@ -48,13 +56,13 @@ export interface LeafConfig {
 
 /** The PKI settings; `rotationIntervalHours` only bounds the renewal windows, so it stays here. */
 function readPki(r: Reader): PkiSettings {
-  const keyAlgorithm = r.oneOf<KeyAlgorithm>("keyAlgorithm");
-  const interval = r.integer("rotationIntervalHours");
+  const keyAlgorithm = r.value("keyAlgorithm");
+  const interval = r.value("rotationIntervalHours");
   const lifetime = (kind: "ca" | "server" | "client"): CertificateLifetime => {
     const validityKey = `${kind}ValidityHours` as const;
     const renewKey = `${kind}RenewBeforeHours` as const;
-    const validityHours = r.integer(validityKey);
-    const renewBeforeHours = r.integer(renewKey);
+    const validityHours = r.value(validityKey);
+    const renewBeforeHours = r.value(renewKey);
     if (renewBeforeHours >= validityHours) {
       r.problem(
         renewKey,
@@ -100,12 +108,13 @@ function readPki(r: Reader): PkiSettings {
         `ends before the next one begins`,
     );
   }
-  const caEpoch = r.integer("caEpoch");
+  const caEpoch = r.value("caEpoch");
   return { keyAlgorithm, ca, server, client, caEpoch };
 }
 
+/** Sorted, without duplicates. */
 function readAllowedServices(r: Reader): readonly string[] {
-  const services = r.stringList("allowedServices");
+  const services = r.value("allowedServices");
   if (services.length === 0) {
     r.problem("allowedServices", `[] is not allowed; list at least one gRPC service`);
   }
@@ -143,21 +152,21 @@ function readAllowedServices(r: Reader): readonly string[] {
 }
 
 /** GRPCRoute allows 16 rules, and the gateway-api exposure gives each allowed service one. */
-export const GRPC_ROUTE_MAX_RULES = 16;
+const GRPC_ROUTE_MAX_RULES = 16;
 /** A Traefik entry point's name, as its static configuration names it. */
 const ENTRY_POINT = /^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 
 function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposureConfig {
-  const kind = r.oneOf<ExposureKind>("exposure");
+  const kind = r.value("exposure");
   // Every exposure's keys are checked whatever the exposure, so a prepared switch is valid.
-  const gatewayClassName = r.string("gatewayClassName");
+  const gatewayClassName = r.value("gatewayClassName");
   if (gatewayClassName !== "" && !isDnsSubdomain(gatewayClassName)) {
     r.problem(
       "gatewayClassName",
       `${show(gatewayClassName)} is not allowed; use the name of a GatewayClass (a lowercase DNS subdomain)`,
     );
   }
-  const gatewayNamespace = r.string("gatewayNamespace");
+  const gatewayNamespace = r.value("gatewayNamespace");
   if (gatewayNamespace !== "" && !isDnsLabel(gatewayNamespace)) {
     r.problem(
       "gatewayNamespace",
@@ -165,7 +174,7 @@ function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposu
         `empty for the leaf's own namespace`,
     );
   }
-  const entryPoint = r.string("traefikEntryPoint");
+  const entryPoint = r.value("traefikEntryPoint");
   if (!ENTRY_POINT.test(entryPoint)) {
     r.problem(
       "traefikEntryPoint",
@@ -197,8 +206,12 @@ function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposu
   }
 }
 
+/**
+ * The keys with a rule of their own are read first, then the others as their entries say, then
+ * the structures: each problem in the order of the keys a reader of the stack file would check.
+ */
 export function readLeafConfig(r: Reader, stack: string): LeafConfig {
-  let clusterName = r.string("clusterName");
+  let clusterName = r.value("clusterName");
   if (clusterName === "") {
     clusterName = stack;
     if (!isDnsLabel(stack)) {
@@ -216,7 +229,7 @@ export function readLeafConfig(r: Reader, stack: string): LeafConfig {
     );
   }
 
-  const hostname = r.string("hostname");
+  const hostname = r.value("hostname");
   if (hostname === "") {
     r.problem(
       "hostname",
@@ -230,8 +243,8 @@ export function readLeafConfig(r: Reader, stack: string): LeafConfig {
     );
   }
 
-  const namespace = readNamespace(r);
-  const sidecarService = r.string("sidecarService");
+  checkNamespace(r);
+  const sidecarService = r.value("sidecarService");
   if (!isServiceName(sidecarService)) {
     r.problem(
       "sidecarService",
@@ -239,7 +252,7 @@ export function readLeafConfig(r: Reader, stack: string): LeafConfig {
         `has only lowercase letters, digits and "-" (at most 63)`,
     );
   }
-  const ingressClass = r.string("ingressClass");
+  const ingressClass = r.value("ingressClass");
   if (!isDnsSubdomain(ingressClass)) {
     r.problem(
       "ingressClass",
@@ -249,18 +262,10 @@ export function readLeafConfig(r: Reader, stack: string): LeafConfig {
 
   const allowedServices = readAllowedServices(r);
   return {
+    ...r.values(FIELDS),
     role: "leaf",
     clusterName,
-    hostname,
-    publicPort: r.integer("publicPort"),
-    namespace,
-    createNamespace: r.boolean("createNamespace"),
-    sidecarService,
-    sidecarPort: r.integer("sidecarPort"),
-    ingressClass,
-    ingressPathType: r.oneOf<IngressPathType>("ingressPathType"),
     allowedServices,
-    streamTimeoutSeconds: r.integer("streamTimeoutSeconds"),
     exposure: readExposure(r, allowedServices),
     pki: readPki(r),
     kubernetes: readKubernetesTarget(r),

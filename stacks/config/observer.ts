@@ -1,36 +1,44 @@
 // The observer's config: the leaves it queries, its data path, and Querier's and Envoy's
 // settings, with the rules across these keys.
 
-import type { EnvoyAccessLog, EnvoyIpFamily } from "../../components/envoy";
 import type { EnvoySettings, QuerierSettings } from "../../components/querier";
 import type { DataPath } from "../../components/thanos";
 import { isDnsLabel, isFqdn } from "../../components/validate";
-import { CONFIG_SCHEMA, ConfigKey } from "../keys";
+import { CONFIG_SCHEMA, ConfigKey, ConfigValues } from "../keys";
 import { RESOURCE_FLOORS, readResources } from "./quantities";
-import { RawConfig, Reader, fullKey, show } from "./reader";
-import { KubernetesTarget, readKubernetesTarget, readNamespace } from "./target";
+import { RawConfig, Reader, fieldKeys, fullKey, show } from "./reader";
+import { KubernetesTarget, TARGET_KEYS, checkNamespace, readKubernetesTarget } from "./target";
 
-export interface ObserverConfig {
+/** Observer keys read into a structure of ObserverConfig; each other one is a field of its own. */
+const GROUPED = [
+  "role",
+  "dataPath",
+  "querierImage",
+  "querierReplicas",
+  "replicaLabels",
+  "extraEndpoints",
+  "clientNamespaces",
+  "querierCpu",
+  "querierMemory",
+  "envoyImage",
+  "envoyCpu",
+  "envoyMemory",
+  "envoyIpFamily",
+  "envoyAccessLog",
+  ...TARGET_KEYS,
+] as const;
+const FIELDS = fieldKeys("observer", GROUPED);
+
+export interface ObserverConfig extends Pick<ConfigValues, (typeof FIELDS)[number]> {
   readonly role: "observer";
-  /** Fully qualified leaf stack names (`org/project/stack`), sorted, without duplicates. */
-  readonly leaves: readonly string[];
-  readonly namespace: string;
-  readonly createNamespace: boolean;
   /**
    * How Querier reaches the leaves: `thanos`, Querier's own mutual TLS with no Envoy. Present
    * only then: absent means `envoy`, the default, so a stack that leaves the key alone reads
    * exactly as before the key existed.
    */
   readonly dataPath?: DataPath;
-  /** Leaf `x` is reached by Querier as `x.<endpointSuffix>`, an alias of 127.0.0.1 in the pod. */
-  readonly endpointSuffix: string;
   readonly querier: QuerierSettings;
   readonly envoy: EnvoySettings;
-  /**
-   * Alert when a certificate Envoy uses expires in fewer than this many days (PodMonitor and
-   * PrometheusRule); 0: no alert objects.
-   */
-  readonly expiryAlertDays: number;
   readonly kubernetes: KubernetesTarget;
 }
 
@@ -62,19 +70,19 @@ function uniqueSorted(r: Reader, key: ConfigKey, values: readonly string[]): rea
 
 function readList(
   r: Reader,
-  key: ConfigKey,
+  key: "leaves" | "replicaLabels" | "extraEndpoints" | "clientNamespaces",
   valid: (value: string) => boolean,
   allowed: string,
 ): readonly string[] {
-  const values = r.stringList(key);
+  const values = r.value(key);
   for (const value of values) {
     if (!valid(value)) r.problem(key, `${show(value)} is not allowed; use ${allowed}`);
   }
   return uniqueSorted(r, key, values);
 }
 
-function readImage(r: Reader, key: ConfigKey): string {
-  const image = r.string(key);
+function readImage(r: Reader, key: "querierImage" | "envoyImage"): string {
+  const image = r.value(key);
   if (!PINNED_IMAGE.test(image) || /:latest$/.test(image)) {
     r.problem(
       key,
@@ -85,6 +93,7 @@ function readImage(r: Reader, key: ConfigKey): string {
   return image;
 }
 
+/** Fully qualified leaf stack names (`org/project/stack`), sorted, without duplicates. */
 function readLeavesWith(r: Reader): readonly string[] {
   const leaves = readList(
     r,
@@ -116,9 +125,11 @@ export function readLeaves(raw: RawConfig): {
   return { leaves, problems: r.problems };
 }
 
+/** In the order of readLeafConfig: the keys with a rule of their own, the others, the structures. */
 export function readObserverConfig(r: Reader): ObserverConfig {
   const leaves = readLeavesWith(r);
-  const endpointSuffix = r.string("endpointSuffix");
+  // Leaf `x` is reached by Querier as `x.<endpointSuffix>`, an alias of 127.0.0.1 in the pod.
+  const endpointSuffix = r.value("endpointSuffix");
   if (!isFqdn(endpointSuffix)) {
     r.problem(
       "endpointSuffix",
@@ -126,17 +137,18 @@ export function readObserverConfig(r: Reader): ObserverConfig {
         `that no real zone uses, e.g. thanos-bridge.internal`,
     );
   }
-  const dataPath = r.oneOf<DataPath>("dataPath");
+  const dataPath = r.value("dataPath");
+  checkNamespace(r);
+  // 0 turns the alert off; otherwise a day count up to a year.
+  r.value("expiryAlertDays", "0 (no alert) or a whole number of days from 1 to 365");
   const config: ObserverConfig = {
+    ...r.values(FIELDS),
     role: "observer",
     leaves,
-    namespace: readNamespace(r),
-    createNamespace: r.boolean("createNamespace"),
     ...(dataPath === "thanos" ? { dataPath } : {}),
-    endpointSuffix,
     querier: {
       image: readImage(r, "querierImage"),
-      replicas: r.integer("querierReplicas"),
+      replicas: r.value("querierReplicas"),
       replicaLabels: readList(
         r,
         "replicaLabels",
@@ -160,14 +172,9 @@ export function readObserverConfig(r: Reader): ObserverConfig {
     envoy: {
       image: readImage(r, "envoyImage"),
       resources: readResources(r, "envoyCpu", "envoyMemory", RESOURCE_FLOORS.envoy),
-      ipFamily: r.oneOf<EnvoyIpFamily>("envoyIpFamily"),
-      accessLog: r.oneOf<EnvoyAccessLog>("envoyAccessLog"),
+      ipFamily: r.value("envoyIpFamily"),
+      accessLog: r.value("envoyAccessLog"),
     },
-    // 0 turns the alert off; otherwise a day count up to a year.
-    expiryAlertDays: r.integer(
-      "expiryAlertDays",
-      "0 (no alert) or a whole number of days from 1 to 365",
-    ),
     kubernetes: readKubernetesTarget(r),
   };
   if (dataPath === "thanos") thanosDataPathKeys(r, config);

@@ -2,7 +2,6 @@
 // container is given.
 
 import type { ContainerResources } from "../../components/querier";
-import { ConfigKey } from "../keys";
 import { Reader, show } from "./reader";
 
 /** A Kubernetes quantity without exponent forms: `500m`, `2`, `1.5`, `256Mi`, `1G`. */
@@ -43,11 +42,11 @@ export const RESOURCE_FLOORS = {
 
 export function readResources(
   r: Reader,
-  cpuKey: ConfigKey,
-  memoryKey: ConfigKey,
+  cpuKey: "querierCpu" | "envoyCpu",
+  memoryKey: "querierMemory" | "envoyMemory",
   floor: (typeof RESOURCE_FLOORS)[keyof typeof RESOURCE_FLOORS],
 ): ContainerResources {
-  const cpu = r.string(cpuKey);
+  const cpu = r.value(cpuKey);
   if (!CPU_QUANTITY.test(cpu)) {
     r.problem(
       cpuKey,
@@ -59,7 +58,7 @@ export function readResources(
       `${show(cpu)} is not allowed; ${floor.what} needs at least ${floor.cpu} of CPU`,
     );
   }
-  const memory = r.string(memoryKey);
+  const memory = r.value(memoryKey);
   if (!MEMORY_QUANTITY.test(memory)) {
     r.problem(
       memoryKey,

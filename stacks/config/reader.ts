@@ -2,7 +2,7 @@
 // and collects every problem instead of stopping at the first, so that a stack hears of all of
 // them at once.
 
-import { ConfigKey, PROJECT, specOf } from "../keys";
+import { ConfigKey, ConfigValues, KeyOf, PROJECT, Role, keysOf, specOf } from "../keys";
 import { didYouMean } from "./suggest";
 
 /** Raw config as Pulumi hands it to the program: full keys (`thanos-bridge:hostname`) to text. */
@@ -19,9 +19,22 @@ export function show(value: unknown): string {
   return `${JSON.stringify(value.slice(0, SHOWN_CHARACTERS)).slice(0, -1)}..." (${value.length} characters)`;
 }
 
-/** Collects problems while reading typed values; each reader returns the default on error. */
+/**
+ * A role's keys but `grouped`: those its config holds as fields of their own, each typed and read
+ * as its entry in stacks/keys.ts says, so that a key without a rule of its own is that entry alone.
+ */
+export function fieldKeys<R extends Role, G extends KeyOf<R>>(
+  role: R,
+  grouped: readonly G[],
+): Exclude<KeyOf<R>, G>[] {
+  return keysOf(role).filter((key): key is Exclude<KeyOf<R>, G> => !grouped.includes(key as G));
+}
+
+/** Collects problems while reading typed values; each key reads as its default on error. */
 export class Reader {
   private readonly found: { readonly key: ConfigKey; readonly text: string }[] = [];
+  /** Each key's value once read: a rule's key read again as a field says its problems once. */
+  private readonly read = new Map<ConfigKey, unknown>();
 
   constructor(private readonly raw: RawConfig) {}
 
@@ -70,31 +83,58 @@ export class Reader {
     return trimmed === "" ? undefined : trimmed;
   }
 
-  string(key: ConfigKey): string {
+  /**
+   * The key's value, as its entry types and bounds it (its default if it is wrong); `range`
+   * words an integer key's range in the message, where "from min to max" would mislead.
+   */
+  value<K extends ConfigKey>(key: K, range?: string): ConfigValues[K] {
+    if (!this.read.has(key)) this.read.set(key, this.parse(key, range));
+    return this.read.get(key) as ConfigValues[K];
+  }
+
+  /** The keys' values, read in the order given. */
+  values<K extends ConfigKey>(keys: readonly K[]): Pick<ConfigValues, K> {
+    return Object.fromEntries(keys.map((key) => [key, this.value(key)])) as Pick<ConfigValues, K>;
+  }
+
+  private parse(key: ConfigKey, range?: string): unknown {
+    switch (specOf(key).type) {
+      case "integer":
+        return this.integer(key, range);
+      case "boolean":
+        return this.boolean(key);
+      case "array":
+        return this.stringList(key);
+      case "string":
+        return specOf(key).allowed === undefined ? this.string(key) : this.oneOf(key);
+    }
+  }
+
+  private string(key: ConfigKey): string {
     return this.text(key) ?? String(specOf(key).default);
   }
 
   /** One of the key's `allowed` values. */
-  oneOf<T extends string>(key: ConfigKey): T {
+  private oneOf(key: ConfigKey): string {
     const allowed = specOf(key).allowed ?? [];
     const value = this.string(key);
-    if (allowed.includes(value)) return value as T;
+    if (allowed.includes(value)) return value;
     this.problem(
       key,
       `${show(value)} is not allowed; use one of ${allowed.join(", ")}${didYouMean(value, allowed)}`,
     );
-    return allowed[0] as T;
+    return allowed[0];
   }
 
-  /** A whole number in the key's range; `allowed` words the range in the message if set. */
-  integer(key: ConfigKey, allowed?: string): number {
+  /** A whole number in the key's range. */
+  private integer(key: ConfigKey, range?: string): number {
     const spec = specOf(key);
     const [min, max] = [spec.min ?? 0, spec.max ?? Number.MAX_SAFE_INTEGER];
     const text = this.text(key);
     if (text === undefined) return spec.default as number;
     const value = /^-?[0-9]+$/.test(text) ? Number(text) : NaN;
     if (!Number.isSafeInteger(value) || value < min || value > max) {
-      const use = allowed ?? `a whole number from ${min} to ${max}`;
+      const use = range ?? `a whole number from ${min} to ${max}`;
       const unit = /^[0-9]+ ?[a-z]+$/i.test(text) ? ", without a unit" : "";
       this.problem(key, `${show(text)} is not allowed; use ${use}${unit}`);
       return spec.default as number;
@@ -102,7 +142,7 @@ export class Reader {
     return value;
   }
 
-  boolean(key: ConfigKey): boolean {
+  private boolean(key: ConfigKey): boolean {
     const spec = specOf(key);
     const text = this.text(key);
     if (text === undefined) return spec.default as boolean;
@@ -116,7 +156,7 @@ export class Reader {
     return spec.default as boolean;
   }
 
-  stringList(key: ConfigKey): readonly string[] {
+  private stringList(key: ConfigKey): readonly string[] {
     const spec = specOf(key);
     const text = this.text(key);
     if (text === undefined) return spec.default as readonly string[];

@@ -15,11 +15,14 @@ export type KubernetesTarget =
     }
   | { readonly kind: "render"; readonly directory: string };
 
+/** The keys of the target, which both roles read into their config's `kubernetes`. */
+export const TARGET_KEYS = ["kubeconfig", "kubeContext", "renderDir", "skipAwait"] as const;
+
 export function readKubernetesTarget(r: Reader): KubernetesTarget {
-  const kubeconfig = r.string("kubeconfig");
-  const context = r.string("kubeContext");
-  const renderDir = r.string("renderDir");
-  const skipAwait = r.boolean("skipAwait");
+  const kubeconfig = r.value("kubeconfig");
+  const context = r.value("kubeContext");
+  const renderDir = r.value("renderDir");
+  const skipAwait = r.value("skipAwait");
   if (renderDir !== "") {
     if (skipAwait) {
       r.problem(
@@ -44,13 +47,12 @@ export function readKubernetesTarget(r: Reader): KubernetesTarget {
   };
 }
 
-export function readNamespace(r: Reader): string {
-  const namespace = r.string("namespace");
+export function checkNamespace(r: Reader): void {
+  const namespace = r.value("namespace");
   if (!isDnsLabel(namespace)) {
     r.problem(
       "namespace",
       `${show(namespace)} is not allowed; use a DNS label (lowercase letters, digits and "-", at most 63)`,
     );
   }
-  return namespace;
 }
