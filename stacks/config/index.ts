@@ -9,14 +9,16 @@ import { kubernetesKeys, nearNamespaceKeys, unknownKeys } from "./foreign";
 import { LeafConfig, readLeafConfig } from "./leaf";
 import { ObserverConfig, readObserverConfig } from "./observer";
 import { RawConfig, Reader, fullKey, show } from "./reader";
-import { secrecyProblems } from "./secrecy";
+import { kubeconfigEncrypted, secrecyProblems } from "./secrecy";
 import { didYouMean } from "./suggest";
 
 export type { LeafConfig } from "./leaf";
+export { readLeafIdentity } from "./leaf";
 export type { ObserverConfig } from "./observer";
 export { readLeaves } from "./observer";
 export type { RawConfig } from "./reader";
 export { show } from "./reader";
+export { kubeconfigEncrypted } from "./secrecy";
 export type { KubernetesTarget } from "./target";
 
 export type StackConfig = LeafConfig | ObserverConfig;
@@ -35,7 +37,7 @@ export class ConfigError extends Error {
 }
 
 /** Reads `role`, or says what is wrong with it. */
-function readRole(raw: RawConfig): { role?: Role; problem?: string } {
+export function readRole(raw: RawConfig): { role?: Role; problem?: string } {
   const role = raw[fullKey("role")] ?? "";
   if ((ROLES as readonly string[]).includes(role)) return { role: role as Role };
   return {
@@ -125,7 +127,7 @@ export function configWarnings(
   } else if (
     target.kubeconfig === undefined &&
     target.context === undefined &&
-    ![fullKey("kubeconfig"), "kubernetes:kubeconfig"].some((k) => encrypted.has(k))
+    !kubeconfigEncrypted(encrypted)
   ) {
     warnings.push(
       `none of ${fullKey("kubeContext")}, ${fullKey("kubeconfig")} or ${fullKey("renderDir")} ` +

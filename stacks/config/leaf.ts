@@ -10,7 +10,7 @@ import {
   isServiceName,
 } from "../../components/validate";
 import { ConfigValues, REQUIRED_SERVICES, THANOS_SERVICES } from "../keys";
-import { Reader, fieldKeys, fullKey, show } from "./reader";
+import { RawConfig, Reader, fieldKeys, fullKey, show } from "./reader";
 import { KubernetesTarget, TARGET_KEYS, readKubernetesTarget, checkNamespace } from "./target";
 
 /**
@@ -206,14 +206,10 @@ function readExposure(r: Reader, allowedServices: readonly string[]): LeafExposu
   }
 }
 
-/**
- * The keys with a rule of their own are read first, then the others as their entries say, then
- * the structures: each problem in the order of the keys a reader of the stack file would check.
- */
-export function readLeafConfig(r: Reader, stack: string): LeafConfig {
-  let clusterName = r.value("clusterName");
+/** The leaf's cluster name: the stack's name unless set. */
+function readClusterName(r: Reader, stack: string): string {
+  const clusterName = r.value("clusterName");
   if (clusterName === "") {
-    clusterName = stack;
     if (!isDnsLabel(stack)) {
       r.problem(
         "clusterName",
@@ -221,14 +217,36 @@ export function readLeafConfig(r: Reader, stack: string): LeafConfig {
           `set it to lowercase letters, digits and "-" (at most 63), e.g. leaf-a`,
       );
     }
-  } else if (!isDnsLabel(clusterName)) {
+    return stack;
+  }
+  if (!isDnsLabel(clusterName)) {
     r.problem(
       "clusterName",
       `${show(clusterName)} is not allowed; use a DNS label: lowercase letters, digits and "-", ` +
         `starting and ending with a letter or digit, at most 63 characters`,
     );
   }
+  return clusterName;
+}
 
+/**
+ * A leaf's cluster name and hostname as its stack reads them, even when other keys are wrong:
+ * `npm run check` holds them unique across the leaves.
+ */
+export function readLeafIdentity(
+  raw: RawConfig,
+  stack: string,
+): { readonly clusterName: string; readonly hostname: string } {
+  const r = new Reader(raw);
+  return { clusterName: readClusterName(r, stack), hostname: r.value("hostname") };
+}
+
+/**
+ * The keys with a rule of their own are read first, then the others as their entries say, then
+ * the structures: each problem in the order of the keys a reader of the stack file would check.
+ */
+export function readLeafConfig(r: Reader, stack: string): LeafConfig {
+  const clusterName = readClusterName(r, stack);
   const hostname = r.value("hostname");
   if (hostname === "") {
     r.problem(

@@ -5,6 +5,14 @@ import { CONFIG_SCHEMA, PROJECT, specOf } from "../keys";
 import { KUBERNETES_KEYS } from "./foreign";
 import { RawConfig, fullKey } from "./reader";
 
+/** Where a stack's kubeconfig may be set: the project's key, or the provider's, taken as it. */
+const KUBECONFIG_KEYS = [fullKey("kubeconfig"), "kubernetes:kubeconfig"];
+
+/** Whether the kubeconfig is set encrypted: a target, though its value cannot be read offline. */
+export function kubeconfigEncrypted(encrypted: ReadonlySet<string>): boolean {
+  return KUBECONFIG_KEYS.some((key) => encrypted.has(key));
+}
+
 /** Kubeconfig contents rather than a path: a document (several lines, or JSON), not a file name. */
 const KUBECONFIG_CONTENTS = /\n|^\s*\{|^\s*(apiVersion|clusters|contexts|users|kind)\s*:/;
 
@@ -26,7 +34,7 @@ export function secrecyProblems(raw: RawConfig, encrypted: ReadonlySet<string>):
         `in its outputs and objects; set it in plain text, \`pulumi config set ${ours} <value>\``,
     );
   }
-  for (const key of [fullKey("kubeconfig"), "kubernetes:kubeconfig"]) {
+  for (const key of KUBECONFIG_KEYS) {
     const value = raw[key];
     if (value === undefined || encrypted.has(key) || !KUBECONFIG_CONTENTS.test(value)) continue;
     problems.push(
