@@ -16,7 +16,7 @@ export const PROJECT = "thanos-bridge";
 export type Role = "leaf" | "observer";
 export const ROLES: readonly Role[] = ["leaf", "observer"];
 
-export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
+const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
   "ECDSA-P256",
   "ECDSA-P384",
   "RSA-2048",
@@ -24,14 +24,7 @@ export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
   "RSA-4096",
 ];
 
-export type IngressPathType = "Prefix" | "ImplementationSpecific";
-export const INGRESS_PATH_TYPES: readonly IngressPathType[] = ["Prefix", "ImplementationSpecific"];
-
-/** How a leaf's StoreAPI is published (components/exposure.ts). */
-export type ExposureKind = "ingress-nginx" | "gateway-api" | "traefik";
-export const EXPOSURES: readonly ExposureKind[] = ["ingress-nginx", "gateway-api", "traefik"];
-
-export const DATA_PATHS: readonly DataPath[] = ["envoy", "thanos"];
+const DATA_PATHS: readonly DataPath[] = ["envoy", "thanos"];
 
 /** The gRPC services Querier calls on every store: a leaf that does not route them is no store. */
 export const REQUIRED_SERVICES: readonly string[] = ["thanos.Store", "thanos.info.Info"];
@@ -46,7 +39,7 @@ export const THANOS_SERVICES: readonly string[] = [
 
 const HUNDRED_YEARS_HOURS = 100 * 365 * 24;
 
-export type KeyType = "string" | "integer" | "boolean" | "array";
+type KeyType = "string" | "integer" | "boolean" | "array";
 type DefaultValue = string | number | boolean | readonly string[];
 
 export interface ConfigKeySpec {
@@ -164,7 +157,7 @@ export const CONFIG_SCHEMA = {
     type: "string",
     default: "Prefix",
     roles: "leaf",
-    allowed: INGRESS_PATH_TYPES,
+    allowed: ["Prefix", "ImplementationSpecific"],
     description:
       "Leaf only. pathType of the Ingress paths, Prefix or ImplementationSpecific. Use ImplementationSpecific on ingress-nginx v1.12.0 to v1.13.1, whose strict path validation rejects the dots in gRPC paths.",
   },
@@ -172,7 +165,8 @@ export const CONFIG_SCHEMA = {
     type: "string",
     default: "ingress-nginx",
     roles: "leaf",
-    allowed: EXPOSURES,
+    // How a leaf's StoreAPI is published (components/exposure.ts).
+    allowed: ["ingress-nginx", "gateway-api", "traefik"],
     description:
       "Leaf only. What publishes the sidecar's StoreAPI: ingress-nginx (an Ingress), gateway-api (the leaf's own Gateway with client-certificate validation, and a GRPCRoute) or traefik (an IngressRoute and a TLSOption). Changing it changes no certificate and nothing the observer reads. See docs/EXPOSURES.md.",
   },
