@@ -20,25 +20,27 @@ export interface Subject {
   readonly organizationalUnit: string;
 }
 
-export interface CertSpec {
-  readonly key: KeySpec;
-  readonly subject: Subject;
-  readonly dnsNames: readonly string[];
-  readonly allowedUses: readonly AllowedUse[];
-  readonly isCaCertificate: boolean;
-  readonly validityPeriodHours: number;
-  readonly earlyRenewalHours: number;
-}
-
 export type KeyAlgorithm = "ECDSA-P256" | "ECDSA-P384" | "RSA-2048" | "RSA-3072" | "RSA-4096";
 
-/** How long a kind of certificate is valid, and how long before its expiry it is renewed. */
+/**
+ * How long a kind of certificate is valid, and how long before its expiry it is due for
+ * renewal: the names of the config keys (`serverValidityHours`, `serverRenewBeforeHours`), kept
+ * down to the resources, which alone call them by the tls and time providers' names.
+ */
 export interface CertificateLifetime {
   readonly validityHours: number;
   readonly renewBeforeHours: number;
 }
 
-/** The PKI settings of a leaf's config, as its certificates follow them. */
+export interface CertSpec extends CertificateLifetime {
+  readonly key: KeySpec;
+  readonly subject: Subject;
+  readonly dnsNames: readonly string[];
+  readonly allowedUses: readonly AllowedUse[];
+  readonly isCaCertificate: boolean;
+}
+
+/** A leaf's PKI as its config sets it: the one settings type, from the config to the resources. */
 export interface PkiSettings {
   readonly keyAlgorithm: KeyAlgorithm;
   readonly ca: CertificateLifetime;
@@ -52,32 +54,18 @@ export interface PkiSettings {
   readonly caEpoch: number;
 }
 
-export interface LeafPkiInput extends PkiSettings {
-  readonly clusterName: string;
-  readonly hostname: string;
-  /** The CA generations to declare and the one that signs (see `caSchedule`). */
-  readonly schedule: CaSchedule;
-}
-
 /** One CA of the leaf: its generation number names its resources. */
 export interface CaSpec extends CertSpec {
   readonly generation: number;
 }
 
-/** A server or client certificate, and the rotation clock that renews it. */
-export interface IssuedCertSpec extends CertSpec {
-  /** Hours after issue at which the rotation clock replaces the key and certificate. */
-  readonly rotationHours: number;
-}
-
 export interface LeafPkiSpec {
-  readonly caEpoch: number;
   /** Every CA the leaf trusts, oldest first: one, or two while a CA change overlaps. */
   readonly cas: readonly CaSpec[];
   /** The generation of the CA that signs the server and client certificates. */
   readonly signer: number;
-  readonly server: IssuedCertSpec;
-  readonly client: IssuedCertSpec;
+  readonly server: CertSpec;
+  readonly client: CertSpec;
 }
 
 /**
@@ -165,51 +153,51 @@ export function keySpec(algorithm: KeyAlgorithm): KeySpec {
  *
  * The RSA server certificate also allows key encipherment (RSA key exchange); ECDSA keys can
  * only sign, and a TLS client only ever signs, so the others carry digital signature alone.
- * Server and client certificates renew `renewBeforeHours` before they expire, through a rotation
- * clock and the tls provider's early renewal alike. A CA never renews in place: a new generation
- * replaces it (see `caSchedule`), because an in-place renewal would drop the old CA at once.
+ * Each certificate is due for renewal `renewBeforeHours` before it expires: server and client
+ * certificates renew then, through a rotation clock and the tls provider's early renewal alike;
+ * a CA never renews in place: a new generation replaces it (see `caSchedule`), because an
+ * in-place renewal would drop the old CA at once.
  */
-export function leafPkiSpec(input: LeafPkiInput): LeafPkiSpec {
-  const key = keySpec(input.keyAlgorithm);
+export function leafPkiSpec(
+  settings: PkiSettings,
+  schedule: CaSchedule,
+  leaf: { readonly clusterName: string; readonly hostname: string },
+): LeafPkiSpec {
+  const key = keySpec(settings.keyAlgorithm);
   const serverUses: AllowedUse[] =
     key.algorithm === "RSA"
       ? ["digital_signature", "key_encipherment", "server_auth"]
       : ["digital_signature", "server_auth"];
-  const unit = input.clusterName;
-  const issued = (lifetime: CertificateLifetime) => ({
-    key,
-    isCaCertificate: false,
-    validityPeriodHours: lifetime.validityHours,
-    earlyRenewalHours: lifetime.renewBeforeHours,
-    rotationHours: lifetime.validityHours - lifetime.renewBeforeHours,
-  });
-  const lineage = input.caEpoch === 0 ? "" : ` (epoch ${input.caEpoch})`;
+  const unit = leaf.clusterName;
+  const lineage = settings.caEpoch === 0 ? "" : ` (epoch ${settings.caEpoch})`;
   return {
-    caEpoch: input.caEpoch,
-    cas: input.schedule.trusted.map((generation) => ({
+    cas: schedule.trusted.map((generation) => ({
       generation,
       key,
       subject: {
         // The generation in the name tells overlapping CAs apart, in logs and in chain building.
-        commonName: `thanos-bridge ${input.clusterName} CA ${generation}${lineage}`,
+        commonName: `thanos-bridge ${leaf.clusterName} CA ${generation}${lineage}`,
         organization: ORGANIZATION,
         organizationalUnit: unit,
       },
       dnsNames: [],
       allowedUses: ["cert_signing", "crl_signing"],
       isCaCertificate: true,
-      validityPeriodHours: input.ca.validityHours,
-      earlyRenewalHours: 0,
+      ...settings.ca,
     })),
-    signer: input.schedule.signer,
+    signer: schedule.signer,
     server: {
-      ...issued(input.server),
-      subject: { commonName: input.hostname, organization: ORGANIZATION, organizationalUnit: unit },
-      dnsNames: [input.hostname],
+      key,
+      isCaCertificate: false,
+      ...settings.server,
+      subject: { commonName: leaf.hostname, organization: ORGANIZATION, organizationalUnit: unit },
+      dnsNames: [leaf.hostname],
       allowedUses: serverUses,
     },
     client: {
-      ...issued(input.client),
+      key,
+      isCaCertificate: false,
+      ...settings.client,
       subject: {
         commonName: OBSERVER_COMMON_NAME,
         organization: ORGANIZATION,

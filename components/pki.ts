@@ -1,27 +1,39 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as time from "@pulumiverse/time";
-import { CertSpec, IssuedCertSpec, KeySpec, LeafPkiSpec } from "./certspecs";
+import { CaSchedule, CertSpec, KeySpec, PkiSettings, leafPkiSpec } from "./certspecs";
+import { CertificateTimes, certificateTimes } from "./contract";
 
 export interface LeafPkiArgs {
-  /** Subjects, SANs, usages, validity and CA generations of the certificates (`leafPkiSpec`). */
-  readonly spec: LeafPkiSpec;
+  readonly clusterName: string;
+  /** The public hostname: the server certificate's SAN. */
+  readonly hostname: string;
+  readonly settings: PkiSettings;
+  /** The CA generations to declare and the one that signs (`caSchedule`). */
+  readonly schedule: CaSchedule;
 }
 
 /** A certificate and its private key. The key is a secret output. */
 export interface IssuedCertificate {
   readonly certPem: pulumi.Output<string>;
   readonly keyPem: pulumi.Output<string>;
-  /** notAfter, RFC 3339. */
-  readonly expiry: pulumi.Output<string>;
+  /** When it expires and when it is due for renewal, as the leaf's contract publishes them. */
+  readonly expiry: pulumi.Output<CertificateTimes>;
 }
 
 /** One CA generation. Its key never leaves the component. */
 export interface LeafCa {
-  readonly generation: number;
   readonly certPem: pulumi.Output<string>;
-  /** notAfter, RFC 3339. */
-  readonly expiry: pulumi.Output<string>;
+  /** When it expires and when the next generation should have replaced it. */
+  readonly expiry: pulumi.Output<CertificateTimes>;
+}
+
+/** The contract's times of a certificate from the tls provider's notAfter. */
+function expiryOf(
+  notAfter: pulumi.Output<string>,
+  cert: CertSpec,
+): pulumi.Output<CertificateTimes> {
+  return notAfter.apply((t) => certificateTimes(t, cert.renewBeforeHours));
 }
 
 function keyArgs(key: KeySpec): tls.PrivateKeyArgs {
@@ -42,8 +54,8 @@ function subjectArgs(spec: CertSpec): tls.types.input.CertRequestSubject {
  * Renewal: each leaf certificate has a rotation clock (`@pulumiverse/time` Rotating) that turns
  * `validity - renewBefore` hours after issue, and whose new time is the `replacementTrigger` of
  * the key and the certificate (honoured by the Pulumi engine from CLI v3.208.0), so a run after
- * that moment issues a new key and certificate. `earlyRenewalHours` asks the same of the tls
- * provider, which alone is not enough (pulumi-tls#39). A change of signing CA restarts the
+ * that moment issues a new key and certificate. The tls provider's early renewal asks the same,
+ * which alone is not enough (pulumi-tls#39). A change of signing CA restarts the
  * clocks through their `triggers`, so keys are replaced along with the certificates.
  */
 export class LeafPki extends pulumi.ComponentResource {
@@ -54,10 +66,11 @@ export class LeafPki extends pulumi.ComponentResource {
 
   constructor(name: string, args: LeafPkiArgs, opts?: pulumi.ComponentResourceOptions) {
     super("thanos-bridge:leaf:Pki", name, {}, opts);
-    const { spec } = args;
+    const spec = leafPkiSpec(args.settings, args.schedule, args);
 
     // Lineage 0 keeps the names of releases before caEpoch, so an upgrade replaces nothing.
-    const lineage = spec.caEpoch === 0 ? "" : `e${spec.caEpoch}-`;
+    const { caEpoch } = args.settings;
+    const lineage = caEpoch === 0 ? "" : `e${caEpoch}-`;
     const cas = spec.cas.map((ca) => {
       // Named by lineage and generation: a new generation is a new pair of resources, and a
       // retired one is deleted, while the CAs in between stay untouched; a new lineage replaces
@@ -72,30 +85,32 @@ export class LeafPki extends pulumi.ComponentResource {
           isCaCertificate: ca.isCaCertificate,
           dnsNames: [...ca.dnsNames],
           allowedUses: [...ca.allowedUses],
-          validityPeriodHours: ca.validityPeriodHours,
-          earlyRenewalHours: ca.earlyRenewalHours,
+          validityPeriodHours: ca.validityHours,
+          // A CA never renews in place, which would drop the old CA at once: a new generation
+          // replaces it (`caSchedule`).
+          earlyRenewalHours: 0,
           // The subject key id becomes the authority key id of every certificate it signs.
           setSubjectKeyId: true,
           setAuthorityKeyId: true,
         },
         { parent: this },
       );
-      return { generation: ca.generation, key, cert };
+      return { generation: ca.generation, key, cert, expiry: expiryOf(cert.validityEndTime, ca) };
     });
     const signer = cas.find((ca) => ca.generation === spec.signer);
     if (signer === undefined) {
       throw new Error(`CA generation ${spec.signer} signs, but is not among the trusted CAs`);
     }
-    this.cas = cas.map((ca) => ({
-      generation: ca.generation,
-      certPem: ca.cert.certPem,
-      expiry: ca.cert.validityEndTime,
-    }));
+    this.cas = cas.map((ca) => ({ certPem: ca.cert.certPem, expiry: ca.expiry }));
 
-    const issue = (part: string, cert: IssuedCertSpec): IssuedCertificate => {
+    const issue = (part: string, cert: CertSpec): IssuedCertificate => {
       const clock = new time.Rotating(
         `${name}-${part}-clock`,
-        { rotationHours: cert.rotationHours, triggers: { signer: `${lineage}${spec.signer}` } },
+        {
+          // Turns when the certificate is due for renewal.
+          rotationHours: cert.validityHours - cert.renewBeforeHours,
+          triggers: { signer: `${lineage}${spec.signer}` },
+        },
         { parent: this },
       );
       const renewal = { parent: this, replacementTrigger: clock.rfc3339 };
@@ -117,8 +132,8 @@ export class LeafPki extends pulumi.ComponentResource {
           caPrivateKeyPem: signer.key.privateKeyPem,
           isCaCertificate: cert.isCaCertificate,
           allowedUses: [...cert.allowedUses],
-          validityPeriodHours: cert.validityPeriodHours,
-          earlyRenewalHours: cert.earlyRenewalHours,
+          validityPeriodHours: cert.validityHours,
+          earlyRenewalHours: cert.renewBeforeHours,
           setSubjectKeyId: true,
         },
         renewal,
@@ -126,7 +141,7 @@ export class LeafPki extends pulumi.ComponentResource {
       return {
         certPem: signed.certPem,
         keyPem: pulumi.secret(key.privateKeyPem),
-        expiry: signed.validityEndTime,
+        expiry: expiryOf(signed.validityEndTime, cert),
       };
     };
     this.server = issue("server", spec.server);

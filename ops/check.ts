@@ -1,5 +1,5 @@
 // npm run check: every Pulumi.<stack>.yaml in the project directory, read as the Pulumi CLI reads
-// it and checked offline with the program's own loader (stacks/config.ts, the code each stack
+// it and checked offline with the program's own loader (stacks/config/, the code each stack
 // runs), then across stacks: an observer's leaves have stack files here and are leaves, named as
 // the backend names stacks; no two leaves share a cluster name or a hostname; no two stacks of a
 // role share a cluster and namespace. No Pulumi CLI, backend or cluster is needed; `npm run
@@ -11,11 +11,14 @@ import {
   RawConfig,
   StackConfig,
   configWarnings,
+  kubeconfigEncrypted,
   loadConfig,
+  readLeafIdentity,
   readLeaves,
+  readRole,
   show,
 } from "../stacks/config";
-import { PROJECT, ROLES, Role } from "../stacks/keys";
+import { PROJECT, Role } from "../stacks/keys";
 import { Backend, chooseBackend } from "./backend";
 import { EXIT, Exit, ExitCode } from "./command";
 import { StackFile, ignoredStackFiles, parseStackFile, readStackFiles } from "./stackfiles";
@@ -86,7 +89,6 @@ export function stackFileConfig(config: Record<string, unknown>): RawConfig {
 /** One stack file read: its config, and what the rules across stacks need of it. */
 export interface CheckedStack {
   readonly stack: string;
-  readonly config: Record<string, unknown>;
   readonly role?: Role;
   /** An observer's fully qualified leaves, even when other keys of it are wrong. */
   readonly leaves: readonly string[];
@@ -201,10 +203,7 @@ export function checkStackFiles(
     const read = readStackFileConfig(config);
     problems.push(...read.problems.map((p) => `${where}: ${p}`));
     const { raw, encrypted } = read;
-    const rawRole = raw[`${PROJECT}:role`];
-    const role = (ROLES as readonly string[]).includes(rawRole ?? "")
-      ? (rawRole as Role)
-      : undefined;
+    const { role } = readRole(raw);
     let loaded: StackConfig | undefined;
     try {
       loaded = loadConfig(raw, file.stack, encrypted);
@@ -214,24 +213,15 @@ export function checkStackFiles(
       if (!(e instanceof ConfigError)) throw e;
       problems.push(...e.problems.map((p) => `${where}: ${p}`));
     }
-    const kubeconfigEncrypted = [`${PROJECT}:kubeconfig`, "kubernetes:kubeconfig"].some((k) =>
-      encrypted.has(k),
-    );
     stacks.push({
       stack: file.stack,
-      config,
       ...(role !== undefined ? { role } : {}),
       leaves: role === "observer" ? readLeaves(raw).leaves : [],
-      ...(role === "leaf"
-        ? {
-            identity: {
-              clusterName: raw[`${PROJECT}:clusterName`] || file.stack,
-              hostname: raw[`${PROJECT}:hostname`] ?? "",
-            },
-          }
-        : {}),
+      ...(role === "leaf" ? { identity: readLeafIdentity(raw, file.stack) } : {}),
       ...(loaded !== undefined ? { loaded } : {}),
-      ...(loaded !== undefined && !kubeconfigEncrypted ? { place: placeOf(loaded) } : {}),
+      ...(loaded !== undefined && !kubeconfigEncrypted(encrypted)
+        ? { place: placeOf(loaded) }
+        : {}),
       encrypted,
     });
   }

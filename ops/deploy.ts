@@ -6,7 +6,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { PROJECT, Role, StackConfig } from "../stacks/config";
+import { StackConfig, kubeconfigEncrypted } from "../stacks/config";
+import { PROJECT, Role } from "../stacks/keys";
 import { STATE_DIR, StateEnvironment, stateEnvironment } from "./backend";
 import { CheckOptions, checkStackFiles } from "./check";
 import { StackFile, ignoredStackFiles, readStackFiles } from "./stackfiles";
@@ -74,13 +75,11 @@ export interface DeployPlan extends Plan {
   readonly warnings: readonly string[];
 }
 
-const KUBECONFIG_KEYS = [`${PROJECT}:kubeconfig`, "kubernetes:kubeconfig"];
-
 function describeTarget(config: StackConfig, encrypted: ReadonlySet<string>): string {
   const target = config.kubernetes;
   if (target.kind === "render") return `renders to ${target.directory}/ (its renderDir)`;
   if (target.context !== undefined) return `cluster (kubeContext ${target.context})`;
-  if (target.kubeconfig !== undefined || KUBECONFIG_KEYS.some((k) => encrypted.has(k))) {
+  if (target.kubeconfig !== undefined || kubeconfigEncrypted(encrypted)) {
     return "cluster (its kubeconfig)";
   }
   return "cluster (the current context of the ambient kubeconfig: none of kubeContext, kubeconfig or renderDir is set)";

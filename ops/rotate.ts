@@ -3,7 +3,8 @@
 // .github/workflows/rotate-certs.yml); safe to run by hand.
 
 import { parseArgs } from "node:util";
-import { PROJECT, readLeaves } from "../stacks/config";
+import { readLeaves } from "../stacks/config";
+import { PROJECT } from "../stacks/keys";
 import { FoundCli, MIN_NODE_VERSION, MIN_PULUMI_CLI_VERSION } from "./cli";
 import {
   CommandEnv,

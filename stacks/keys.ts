@@ -1,8 +1,10 @@
 // Every config key the program reads, declared once: its type, default, the role that reads it,
-// its allowed values or range, and its description. The loader (stacks/config.ts) checks values
-// against these; `Pulumi.yaml`'s config section and docs/CONFIG.md are generated from them
-// (`npm run config:docs`), and a test fails when either is stale. Rules over several keys (PKI
-// lifetimes, the target, the other role's keys) are code, in the loader.
+// its allowed values or range, and its description. The type of each key's value derives from
+// its entry (`ConfigValues`), and the loader (stacks/config/) reads and checks values by it, so a
+// key with no rule of its own is this entry alone: its role's config gets it as a field.
+// `Pulumi.yaml`'s config section and docs/CONFIG.md are generated from these (`npm run
+// config:docs`), and a test fails when either is stale. Rules over one key's value or several
+// keys (names, PKI lifetimes, the target, the other role's keys) are code, in the loader.
 
 import type { KeyAlgorithm } from "../components/certspecs";
 import { STREAM_TIMEOUT_SECONDS } from "../components/contract";
@@ -14,7 +16,7 @@ export const PROJECT = "thanos-bridge";
 export type Role = "leaf" | "observer";
 export const ROLES: readonly Role[] = ["leaf", "observer"];
 
-export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
+const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
   "ECDSA-P256",
   "ECDSA-P384",
   "RSA-2048",
@@ -22,14 +24,7 @@ export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
   "RSA-4096",
 ];
 
-export type IngressPathType = "Prefix" | "ImplementationSpecific";
-export const INGRESS_PATH_TYPES: readonly IngressPathType[] = ["Prefix", "ImplementationSpecific"];
-
-/** How a leaf's StoreAPI is published (components/exposure.ts). */
-export type ExposureKind = "ingress-nginx" | "gateway-api" | "traefik";
-export const EXPOSURES: readonly ExposureKind[] = ["ingress-nginx", "gateway-api", "traefik"];
-
-export const DATA_PATHS: readonly DataPath[] = ["envoy", "thanos"];
+const DATA_PATHS: readonly DataPath[] = ["envoy", "thanos"];
 
 /** The gRPC services Querier calls on every store: a leaf that does not route them is no store. */
 export const REQUIRED_SERVICES: readonly string[] = ["thanos.Store", "thanos.info.Info"];
@@ -44,7 +39,7 @@ export const THANOS_SERVICES: readonly string[] = [
 
 const HUNDRED_YEARS_HOURS = 100 * 365 * 24;
 
-export type KeyType = "string" | "integer" | "boolean" | "array";
+type KeyType = "string" | "integer" | "boolean" | "array";
 type DefaultValue = string | number | boolean | readonly string[];
 
 export interface ConfigKeySpec {
@@ -162,7 +157,7 @@ export const CONFIG_SCHEMA = {
     type: "string",
     default: "Prefix",
     roles: "leaf",
-    allowed: INGRESS_PATH_TYPES,
+    allowed: ["Prefix", "ImplementationSpecific"],
     description:
       "Leaf only. pathType of the Ingress paths, Prefix or ImplementationSpecific. Use ImplementationSpecific on ingress-nginx v1.12.0 to v1.13.1, whose strict path validation rejects the dots in gRPC paths.",
   },
@@ -170,7 +165,8 @@ export const CONFIG_SCHEMA = {
     type: "string",
     default: "ingress-nginx",
     roles: "leaf",
-    allowed: EXPOSURES,
+    // How a leaf's StoreAPI is published (components/exposure.ts).
+    allowed: ["ingress-nginx", "gateway-api", "traefik"],
     description:
       "Leaf only. What publishes the sidecar's StoreAPI: ingress-nginx (an Ingress), gateway-api (the leaf's own Gateway with client-certificate validation, and a GRPCRoute) or traefik (an IngressRoute and a TLSOption). Changing it changes no certificate and nothing the observer reads. See docs/EXPOSURES.md.",
   },
@@ -404,6 +400,31 @@ export const CONFIG_SCHEMA = {
 } as const satisfies Record<string, ConfigKeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+
+/** The value a key's entry gives it: one of its `allowed` values, else its type's. */
+type ValueOf<S extends ConfigKeySpec> = S["type"] extends "integer"
+  ? number
+  : S["type"] extends "boolean"
+    ? boolean
+    : S["type"] extends "array"
+      ? readonly string[]
+      : S extends { readonly allowed: readonly (infer V)[] }
+        ? V
+        : string;
+
+/** Every key's value as the loader reads it, typed by the key's entry: the one place it is. */
+export type ConfigValues = { readonly [K in ConfigKey]: ValueOf<(typeof CONFIG_SCHEMA)[K]> };
+
+/** The keys a role reads: its own and those of both roles. */
+export type KeyOf<R extends Role> = {
+  [K in ConfigKey]: (typeof CONFIG_SCHEMA)[K]["roles"] extends R | "all" ? K : never;
+}[ConfigKey];
+
+export function keysOf<R extends Role>(role: R): KeyOf<R>[] {
+  return (Object.keys(CONFIG_SCHEMA) as ConfigKey[]).filter(
+    (key): key is KeyOf<R> => specOf(key).roles === "all" || specOf(key).roles === role,
+  );
+}
 
 /** A key's spec, typed as the general shape (the table's literal types are narrower). */
 export function specOf(key: ConfigKey): ConfigKeySpec {

@@ -1,11 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
-import { CaSchedule, caSchedule, leafPkiSpec } from "../components/certspecs";
-import {
-  LeafBridgeOutput,
-  certificateTimes,
-  joinPemBundle,
-  leafBridgeOutput,
-} from "../components/contract";
+import { CaSchedule, caSchedule } from "../components/certspecs";
+import { LeafBridgeOutput, joinPemBundle, leafBridgeOutput } from "../components/contract";
 import { LeafExposure, LeafExposureSpec } from "../components/exposure";
 import { LeafPki } from "../components/pki";
 import { LeafConfig } from "./config";
@@ -22,8 +17,6 @@ export interface LeafStackOutputs {
 }
 
 export interface LeafStack {
-  /** Where the leaf's CA change stands at the time of the run. */
-  readonly schedule: CaSchedule;
   readonly pki: LeafPki;
   readonly exposure: LeafExposure;
   readonly outputs: LeafStackOutputs;
@@ -76,10 +69,12 @@ export function exposureSpec(config: LeafConfig): LeafExposureSpec {
 export function leafStack(config: LeafConfig, now: Date): LeafStack {
   const name = config.clusterName;
   const provider = kubernetesProvider(name, config.kubernetes);
-  const { pki: lifetimes } = config;
-  const schedule = caSchedule(lifetimes.ca, now);
+  const schedule = caSchedule(config.pki.ca, now);
   const pki = new LeafPki(name, {
-    spec: leafPkiSpec({ ...lifetimes, clusterName: name, hostname: config.hostname, schedule }),
+    clusterName: name,
+    hostname: config.hostname,
+    settings: config.pki,
+    schedule,
   });
   // Newest first (see LeafBridgeOutput.caCerts), for the ingress and the observer alike.
   const caBundle = pulumi.all([...pki.cas].reverse().map((ca) => ca.certPem));
@@ -105,17 +100,12 @@ export function leafStack(config: LeafConfig, now: Date): LeafStack {
         port: config.publicPort,
         caCerts: joinPemBundle(caCerts),
         clientCert,
-        expiry: {
-          // The newest CA: it is due once its successor should exist.
-          ca: certificateTimes(ca, lifetimes.ca.renewBeforeHours),
-          server: certificateTimes(server, lifetimes.server.renewBeforeHours),
-          client: certificateTimes(client, lifetimes.client.renewBeforeHours),
-        },
+        // The newest CA: it is due once its successor should exist.
+        expiry: { ca, server, client },
         streamTimeoutSeconds: config.streamTimeoutSeconds,
       }),
     );
   return {
-    schedule,
     pki,
     exposure,
     outputs: { bridge, bridgeClientKey: pulumi.secret(pki.client.keyPem), caSchedule: schedule },

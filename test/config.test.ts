@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import {
-  CONFIG_SCHEMA,
-  ConfigError,
-  LeafConfig,
-  ObserverConfig,
-  RawConfig,
-  loadConfig,
-} from "../stacks/config";
-import { ConfigKeySpec, PROJECT } from "../stacks/keys";
+import { ConfigError, LeafConfig, ObserverConfig, RawConfig, loadConfig } from "../stacks/config";
+import { CONFIG_SCHEMA, ConfigKeySpec, PROJECT } from "../stacks/keys";
 import { CONFIG_DOC, configReference, pulumiYamlConfig } from "../ops/config-docs";
 import { stackFileConfig } from "../ops/check";
 import { parseStackFile } from "../ops/stackfiles";
@@ -87,7 +80,6 @@ describe("leaf config", () => {
         ca: { validityHours: 43800, renewBeforeHours: 8760 },
         server: { validityHours: 2160, renewBeforeHours: 720 },
         client: { validityHours: 2160, renewBeforeHours: 720 },
-        rotationIntervalHours: 24,
         caEpoch: 0,
       },
       kubernetes: { kind: "cluster", skipAwait: false },
@@ -135,7 +127,6 @@ describe("leaf config", () => {
       ca: { validityHours: 87600, renewBeforeHours: 17520 },
       server: { validityHours: 720, renewBeforeHours: 240 },
       client: { validityHours: 336, renewBeforeHours: 120 },
-      rotationIntervalHours: 12,
       caEpoch: 2,
     });
     assert.deepEqual(config.kubernetes, {
@@ -400,6 +391,12 @@ describe("leaf config", () => {
         "serverRenewBeforeHours shorter than two scheduled runs",
         { ...LEAF, serverRenewBeforeHours: "47" },
         "thanos-bridge:serverRenewBeforeHours: 47 is not allowed; it must be at least twice thanos-bridge:rotationIntervalHours (48), so that a certificate due for renewal meets two scheduled runs before it expires and one failed run does no harm",
+      ],
+      [
+        // rotationIntervalHours is read only for these rules: its value shows in their messages.
+        "serverRenewBeforeHours shorter than two runs of a rotationIntervalHours set",
+        { ...LEAF, rotationIntervalHours: "12", serverRenewBeforeHours: "23" },
+        "thanos-bridge:serverRenewBeforeHours: 23 is not allowed; it must be at least twice thanos-bridge:rotationIntervalHours (24), so that a certificate due for renewal meets two scheduled runs before it expires and one failed run does no harm",
       ],
       [
         "rotationIntervalHours longer than a month",

@@ -84,6 +84,7 @@ describe("leaf stack on the mock runtime", () => {
         organizationalUnit: "leaf-a",
       });
       assert.equal(field(ca, "validityPeriodHours"), 43800);
+      // A CA never renews in place: that would drop the old CA at once. Generations replace it.
       assert.equal(field(ca, "earlyRenewalHours"), 0);
       assert.equal(field(ca, "setSubjectKeyId"), true);
       assert.equal(field(a.mocks.named("leaf-a-ca-15-key"), "algorithm"), "ECDSA");
@@ -313,7 +314,7 @@ describe("leaf stack on the mock runtime", () => {
       return cert.checkIssued(ca) && cert.verify(ca.publicKey);
     };
 
-    it("gives each certificate a rotation clock of validity minus renew-before", () => {
+    it("gives each certificate a rotation clock of validity minus renew-before", async () => {
       for (const [part, hours] of [
         ["server", 1440],
         ["client", 1440],
@@ -323,6 +324,15 @@ describe("leaf stack on the mock runtime", () => {
         // A new signing CA restarts the clock, and so replaces the key too.
         assert.deepEqual(clock.inputs, { rotationHours: hours, triggers: { signer: "15" } });
       }
+      // Each kind its own: the config's names become the providers' on the resources.
+      const run = await runLeaf(
+        { ...LEAF_A, clientValidityHours: "1440", clientRenewBeforeHours: "480" },
+        "leaf-a",
+      );
+      const cert = run.mocks.named("leaf-a-client-cert");
+      assert.equal(field(cert, "validityPeriodHours"), 1440);
+      assert.equal(field(cert, "earlyRenewalHours"), 480);
+      assert.equal(field(run.mocks.named("leaf-a-client-clock"), "rotationHours"), 960);
     });
 
     it("replaces each key and certificate when its clock turns (replacementTrigger)", () => {

@@ -377,7 +377,7 @@ describe("rotate: command line", () => {
   const fix = `set it on the observer (pulumi config set --path 'leaves[0]' <org>/thanos-bridge/<leaf> --stack observer) or name the leaves with --leaf`;
   const refused = (problem: string) =>
     `stack observer: ${LEAVES_KEY}: ${problem}; so there is nothing to rotate: fix it, or name the leaves with --leaf`;
-  // The observer stack's own parser (stacks/config.ts readLeaves): the same messages.
+  // The observer stack's own parser (stacks/config/ readLeaves): the same messages.
   for (const [what, config, message] of [
     ["missing", {}, `stack observer has no ${LEAVES_KEY}, so there is nothing to rotate; ${fix}`],
     [

@@ -19,7 +19,9 @@ function imports(): Map<string, { local: string[]; packages: string[] }> {
   const modules = new Map<string, { local: string[]; packages: string[] }>();
   const files = [
     "index.ts",
-    ...DIRS.flatMap((d) => readdirSync(join(ROOT, d)).map((f) => `${d}/${f}`)),
+    ...DIRS.flatMap((d) =>
+      readdirSync(join(ROOT, d), { recursive: true, encoding: "utf8" }).map((f) => `${d}/${f}`),
+    ),
   ];
   for (const file of files.filter((f) => f.endsWith(".ts"))) {
     const text = readFileSync(join(ROOT, file), "utf8");

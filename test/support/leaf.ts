@@ -5,7 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import { caGenerationStart } from "../../components/certspecs";
 import { LeafBridgeOutput } from "../../components/contract";
-import { CONFIG_SCHEMA, RawConfig } from "../../stacks/config";
+import { RawConfig } from "../../stacks/config";
+import { CONFIG_SCHEMA } from "../../stacks/keys";
 import { runStack } from "../../stacks";
 import { LeafStackOutputs } from "../../stacks/leaf";
 import {
