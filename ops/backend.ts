@@ -12,7 +12,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { ProjectSettings } from "@pulumi/pulumi/automation";
 import { parse } from "yaml";
-import { isRecord } from "../components/contract";
+import { isRecord } from "../components/common/contract";
 import { EXIT, Exit } from "./command";
 import { StackFile, parseStackFile } from "./stackfiles";
 

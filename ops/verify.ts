@@ -9,8 +9,8 @@ import {
   LeafExpiry,
   isRecord,
   parseLeafExpiry,
-} from "../components/contract";
-import { isRfc3339 } from "../components/validate";
+} from "../components/common/contract";
+import { isRfc3339 } from "../components/common/validate";
 import { Outcome, StackRun, formatTable } from "./run";
 
 /** EXPIRED: now ≥ notAfter. DUE: now ≥ renewAfter, so this run should have renewed it. */

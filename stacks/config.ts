@@ -4,17 +4,25 @@
 // key, the value and what is allowed, before any resource is declared.
 
 import { isAbsolute, relative, resolve } from "node:path";
-import type { CertificateLifetime, KeyAlgorithm, PkiSettings } from "../components/certspecs";
-import type { DataPath } from "../components/thanos";
-import type { EnvoyAccessLog, EnvoyIpFamily } from "../components/envoy";
-import type { ContainerResources, EnvoySettings, QuerierSettings } from "../components/querier";
+import type {
+  CertificateLifetime,
+  KeyAlgorithm,
+  PkiSettings,
+} from "../components/leaf/pki/certspecs";
+import type { DataPath } from "../components/observer/thanos/endpoints";
+import type { EnvoyAccessLog, EnvoyIpFamily } from "../components/observer/envoy/bootstrap";
+import type {
+  ContainerResources,
+  EnvoySettings,
+  QuerierSettings,
+} from "../components/observer/querier/pod";
 import {
   isDnsLabel,
   isDnsSubdomain,
   isFqdn,
   isGrpcServiceName,
   isServiceName,
-} from "../components/validate";
+} from "../components/common/validate";
 import {
   CONFIG_SCHEMA,
   ConfigKey,

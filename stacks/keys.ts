@@ -4,10 +4,10 @@
 // (`npm run config:docs`), and a test fails when either is stale. Rules over several keys (PKI
 // lifetimes, the target, the other role's keys) are code, in the loader.
 
-import type { KeyAlgorithm } from "../components/certspecs";
-import { STREAM_TIMEOUT_SECONDS } from "../components/contract";
-import { ENVOY_ACCESS_LOGS, ENVOY_IP_FAMILIES } from "../components/envoy";
-import type { DataPath } from "../components/thanos";
+import type { KeyAlgorithm } from "../components/leaf/pki/certspecs";
+import { STREAM_TIMEOUT_SECONDS } from "../components/common/contract";
+import { ENVOY_ACCESS_LOGS, ENVOY_IP_FAMILIES } from "../components/observer/envoy/bootstrap";
+import type { DataPath } from "../components/observer/thanos/endpoints";
 
 export const PROJECT = "thanos-bridge";
 

@@ -1,13 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { CaSchedule, caSchedule, leafPkiSpec } from "../components/certspecs";
+import { CaSchedule, caSchedule, leafPkiSpec } from "../components/leaf/pki/certspecs";
 import {
   LeafBridgeOutput,
   certificateTimes,
   joinPemBundle,
   leafBridgeOutput,
-} from "../components/contract";
-import { LeafExposure, LeafExposureSpec } from "../components/exposure";
-import { LeafPki } from "../components/pki";
+} from "../components/common/contract";
+import { LeafExposure, LeafExposureSpec } from "../components/leaf";
+import { LeafPki } from "../components/leaf/pki";
 import { LeafConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
 

@@ -6,10 +6,10 @@ import {
   LeafExpiry,
   parseLeafBridge,
   parseLeafClientKey,
-} from "../components/contract";
-import { leafEndpoint } from "../components/envoy";
+} from "../components/common/contract";
+import { leafEndpoint } from "../components/observer/envoy/bootstrap";
 import { Observer, LeafReference } from "../components/observer";
-import { thanosLeafAddress } from "../components/thanos";
+import { thanosLeafAddress } from "../components/observer/thanos/endpoints";
 import { ObserverConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
 

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
-import { certificateExpiryRuleSpec, envoyPodMonitorSpec } from "../components/alerts";
-import { observerPodTemplate } from "../components/querier";
+import {
+  certificateExpiryRuleSpec,
+  envoyPodMonitorSpec,
+} from "../components/observer/envoy/alerts";
+import { observerPodTemplate } from "../components/observer/querier/pod";
 import { ENVOY_SPEC } from "./support/observer";
 
 describe("certificate-expiry alert generators", () => {

@@ -8,7 +8,7 @@ import {
   caSchedule,
   keySpec,
   leafPkiSpec,
-} from "../components/certspecs";
+} from "../components/leaf/pki/certspecs";
 
 const STEADY: CaSchedule = {
   phase: "steady",

@@ -8,8 +8,8 @@ import {
   envoyBootstrap,
   leafAlias,
   leafEndpoint,
-} from "../components/envoy";
-import { leafCertFiles, leafSdsFiles } from "../components/sds";
+} from "../components/observer/envoy/bootstrap";
+import { leafCertFiles, leafSdsFiles } from "../components/observer/envoy/sds";
 import { envoyFilePaths, envoyFileReads } from "./support/envoy-files";
 import { assertValidEnvoyBootstrap, validateSdsFile } from "./support/envoy-validator";
 

@@ -5,7 +5,7 @@ import {
   grpcServicePath,
   leafIngress,
   leafIngressAnnotations,
-} from "../components/ingress";
+} from "../components/leaf/exposures/ingress-nginx";
 
 const INPUT: LeafIngressInput = {
   clusterName: "leaf-a",

@@ -4,15 +4,15 @@ import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { splitPemBundle } from "../components/contract";
+import { splitPemBundle } from "../components/common/contract";
 import {
   caBundleFingerprint,
   shardNames,
   thanosFilePaths,
   thanosLeafAddress,
   thanosLeafFiles,
-} from "../components/thanos";
-import { stableYaml } from "../components/yaml";
+} from "../components/observer/thanos/endpoints";
+import { stableYaml } from "../components/common/yaml";
 import { loadConfig } from "../stacks/config";
 import { observerStack } from "../stacks/observer";
 import { expectGolden } from "./support/golden";

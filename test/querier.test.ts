@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { EnvoyLeaf } from "../components/envoy";
-import { querierNetworkPolicySpec } from "../components/front";
+import type { EnvoyLeaf } from "../components/observer/envoy/bootstrap";
+import { querierNetworkPolicySpec } from "../components/observer/querier/front";
 import {
   ObserverInput,
   assertFitsConfigMap,
@@ -9,7 +9,7 @@ import {
   endpointsConfig,
   observerPodTemplate,
   querierArgs,
-} from "../components/querier";
+} from "../components/observer/querier/pod";
 import { MountedKey, fileReadProblems, resolveMountedFile } from "./support/mounts";
 import { ENVOY_SPEC, PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";

@@ -1,7 +1,7 @@
 // The generators of `dataPath: thanos` (components/thanos.ts), called directly.
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { joinPemBundle } from "../components/contract";
+import { joinPemBundle } from "../components/common/contract";
 import {
   LEAF_SHARDS,
   QuerierSpec,
@@ -17,9 +17,9 @@ import {
   thanosPodTemplate,
   thanosQuerierArgs,
   thanosShardData,
-} from "../components/thanos";
-import { objectDataBytes } from "../components/querier";
-import { stableYaml } from "../components/yaml";
+} from "../components/observer/thanos/endpoints";
+import { objectDataBytes } from "../components/observer/querier/pod";
+import { stableYaml } from "../components/common/yaml";
 import { fileReadProblems, resolveMountedFile } from "./support/mounts";
 import { PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";

@@ -6,7 +6,11 @@ import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, parseAllDocuments } from "yaml";
-import { caGenerationHours, caGenerationStart, caSchedule } from "../../components/certspecs";
+import {
+  caGenerationHours,
+  caGenerationStart,
+  caSchedule,
+} from "../../components/leaf/pki/certspecs";
 import { tryOutExports } from "../../ops/backend";
 import { CONFIG_SCHEMA } from "../../stacks/keys";
 import { readStackFileConfig } from "../../ops/check";

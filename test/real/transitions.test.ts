@@ -7,7 +7,7 @@
 // silently lacking a leaf, or failed; none may be silent.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { DataPath } from "../../components/thanos";
+import { DataPath } from "../../components/observer/thanos/endpoints";
 import { LEAF_A, STEADY_NOW, intoGeneration } from "../support/leaf";
 import { leafIngressObjects } from "../support/nginx";
 import { OBSERVER, runObserver, stacksOf } from "../support/observer";

@@ -2,7 +2,7 @@
 // the ingress), the observer's Querier run from its pod spec and, in envoy mode, the Envoy
 // stand-in; steps the way the runner takes them (a leaf's run, then the observer's) and the
 // transitions' answers, phase by phase.
-import { DataPath, thanosLeafAddress } from "../../../components/thanos";
+import { DataPath, thanosLeafAddress } from "../../../components/observer/thanos/endpoints";
 import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "../../support/leaf";
 import { FakeState } from "../../support/mocks";
 import { leafIngressObjects } from "../../support/nginx";

@@ -2,8 +2,8 @@
 // and the CAs it trusts for that leaf, as files of Envoy's file-based SDS. The bootstrap
 // (envoy.ts) names these files; the pod mounts them (querier.ts). No Pulumi imports.
 
-import type { LeafCredentials } from "./contract";
-import { stableYaml } from "./yaml";
+import type { LeafCredentials } from "../../common/contract";
+import { stableYaml } from "../../common/yaml";
 
 /** Where the Envoy container sees every leaf's SDS files: one directory per leaf. */
 export const SDS_CERT_DIR = "/etc/envoy/certs";

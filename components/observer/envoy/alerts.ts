@@ -3,8 +3,8 @@
 // that fires when a certificate Envoy uses is close to its expiry. The Observer component
 // declares them when `expiryAlertDays` is set.
 
-import { ENVOY_METRICS_PATH } from "./envoy";
-import { ENVOY_STATS_PORT_NAME, querierSelector } from "./querier";
+import { ENVOY_METRICS_PATH } from "./bootstrap";
+import { ENVOY_STATS_PORT_NAME, querierSelector } from "../querier/pod";
 
 /** API group and version of prometheus-operator's PodMonitor and PrometheusRule. */
 export const MONITORING_API_VERSION = "monitoring.coreos.com/v1";

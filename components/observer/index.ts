@@ -1,8 +1,12 @@
-import { awaitAnnotations } from "./await";
+import { awaitAnnotations } from "../common/await";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { MONITORING_API_VERSION, certificateExpiryRuleSpec, envoyPodMonitorSpec } from "./alerts";
-import { Leaf, distinctLeaves } from "./contract";
+import {
+  MONITORING_API_VERSION,
+  certificateExpiryRuleSpec,
+  envoyPodMonitorSpec,
+} from "./envoy/alerts";
+import { Leaf, distinctLeaves } from "../common/contract";
 import {
   OBSERVER_OBJECT_NAMES,
   ObserverInput,
@@ -14,10 +18,14 @@ import {
   leafSecretName,
   observerLabels,
   querierDeploymentSpec,
-} from "./querier";
-import { ENVOY_PATHS, envoyBootstrap } from "./envoy";
-import { querierDisruptionBudgetSpec, querierNetworkPolicySpec, querierServiceSpec } from "./front";
-import { leafSdsFiles } from "./sds";
+} from "./querier/pod";
+import { ENVOY_PATHS, envoyBootstrap } from "./envoy/bootstrap";
+import {
+  querierDisruptionBudgetSpec,
+  querierNetworkPolicySpec,
+  querierServiceSpec,
+} from "./querier/front";
+import { leafSdsFiles } from "./envoy/sds";
 import {
   DataPath,
   THANOS_OBJECT_NAMES,
@@ -27,8 +35,8 @@ import {
   thanosDeploymentSpec,
   thanosEndpointsConfig,
   thanosShardData,
-} from "./thanos";
-import { stableYaml } from "./yaml";
+} from "./thanos/endpoints";
+import { stableYaml } from "../common/yaml";
 
 /** One leaf as read from its stack: the checked public outputs and the checked client key. */
 export interface LeafReference {

@@ -12,7 +12,7 @@
 //   re-reads them where they are.
 
 import { createHash } from "node:crypto";
-import { Leaf, LeafCredentials, splitPemBundle } from "./contract";
+import { Leaf, LeafCredentials, splitPemBundle } from "../../common/contract";
 import {
   OBJECT_DATA_ROOM_BYTES,
   OBSERVER_OBJECT_NAMES,
@@ -27,8 +27,8 @@ import {
   querierArgs,
   querierSelector,
   querierSpreadConstraints,
-} from "./querier";
-import { byCluster } from "./validate";
+} from "../querier/pod";
+import { byCluster } from "../../common/validate";
 
 /** How Querier reaches the leaves: through the Envoy sidecar, or with its own mutual TLS. */
 export type DataPath = "envoy" | "thanos";

@@ -2,8 +2,8 @@
 // Service, the NetworkPolicy that admits only the observer's and the client namespaces, and the
 // PodDisruptionBudget. The Observer component declares what these return.
 
-import { ENVOY_PORTS } from "./envoy";
-import { QUERIER_PORTS, querierSelector } from "./querier";
+import { ENVOY_PORTS } from "../envoy/bootstrap";
+import { QUERIER_PORTS, querierSelector } from "./pod";
 
 export function querierServiceSpec() {
   return {

@@ -12,7 +12,7 @@
 // by whoever owns it; neither keeps "only this leaf's CA" (invariant 2 of docs/ARCHITECTURE.md)
 // in the leaf stack's hands.
 
-import { LEAF_OBJECT_NAMES, LeafObject, leafLabels } from "./ingress";
+import { LEAF_OBJECT_NAMES, LeafObject, leafLabels } from "./ingress-nginx";
 
 export const GATEWAY_GROUP = "gateway.networking.k8s.io";
 export const GATEWAY_API_VERSION = `${GATEWAY_GROUP}/v1`;

@@ -7,9 +7,9 @@
 // `<leaf>.<suffix>:<listener port>`; the pod's hostAliases resolve every such name to 127.0.0.1,
 // so Envoy routes on `:authority` and the Stores page shows leaf names, not port numbers.
 
-import type { Leaf } from "./contract";
+import type { Leaf } from "../../common/contract";
 import { LeafSdsFile, SDS_CERT_DIR, leafCertFiles, typed } from "./sds";
-import { byCluster } from "./validate";
+import { byCluster } from "../../common/validate";
 
 /**
  * A leaf as Envoy needs it: where to connect, the name to expect (`serverName`, sent as SNI and

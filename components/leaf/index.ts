@@ -1,9 +1,18 @@
-import { awaitAnnotations } from "./await";
+import { awaitAnnotations } from "../common/await";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GATEWAY_OBJECT_NAMES, LeafGatewayInput, leafGatewayObjects } from "./gateway";
-import { LEAF_OBJECT_NAMES, LeafIngressInput, leafIngress, leafLabels } from "./ingress";
-import { LeafTraefikInput, leafTraefikObjects } from "./traefik";
+import {
+  GATEWAY_OBJECT_NAMES,
+  LeafGatewayInput,
+  leafGatewayObjects,
+} from "./exposures/gateway-api";
+import {
+  LEAF_OBJECT_NAMES,
+  LeafIngressInput,
+  leafIngress,
+  leafLabels,
+} from "./exposures/ingress-nginx";
+import { LeafTraefikInput, leafTraefikObjects } from "./exposures/traefik";
 
 /** What publishes the sidecar, with the input of its generator. */
 export type LeafExposureSpec =

@@ -7,7 +7,7 @@
 // real API server with those CRDs installed, and runs them through a real Traefik; see
 // test/real/exposure.test.ts).
 
-import { LEAF_OBJECT_NAMES, LeafObject, grpcServicePath, leafLabels } from "./ingress";
+import { LEAF_OBJECT_NAMES, LeafObject, grpcServicePath, leafLabels } from "./ingress-nginx";
 
 export const TRAEFIK_API_VERSION = "traefik.io/v1alpha1";
 

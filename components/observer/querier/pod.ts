@@ -12,9 +12,9 @@ import {
   QuerierFanOut,
   leafAlias,
   leafEndpoint,
-} from "./envoy";
-import { leafCertFiles } from "./sds";
-import { byCluster } from "./validate";
+} from "../envoy/bootstrap";
+import { leafCertFiles } from "../envoy/sds";
+import { byCluster } from "../../common/validate";
 
 export const OBSERVER_OBJECT_NAMES = {
   /** Deployment, Service, PodDisruptionBudget and ServiceAccount. */
