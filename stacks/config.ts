@@ -9,13 +9,14 @@ import type {
   KeyAlgorithm,
   PkiSettings,
 } from "../components/leaf/pki/certspecs";
-import type { DataPath } from "../components/observer/thanos/endpoints";
-import type { EnvoyAccessLog, EnvoyIpFamily } from "../components/observer/envoy/bootstrap";
+import type { DataPathName as DataPath } from "../components/observer";
 import type {
   ContainerResources,
+  EnvoyAccessLog,
+  EnvoyIpFamily,
   EnvoySettings,
   QuerierSettings,
-} from "../components/observer/querier/pod";
+} from "../components/observer/settings";
 import {
   isDnsLabel,
   isDnsSubdomain,

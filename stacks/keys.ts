@@ -6,8 +6,8 @@
 
 import type { KeyAlgorithm } from "../components/leaf/pki/certspecs";
 import { STREAM_TIMEOUT_SECONDS } from "../components/common/contract";
-import { ENVOY_ACCESS_LOGS, ENVOY_IP_FAMILIES } from "../components/observer/envoy/bootstrap";
-import type { DataPath } from "../components/observer/thanos/endpoints";
+import type { DataPathName as DataPath } from "../components/observer";
+import { ENVOY_ACCESS_LOGS, ENVOY_IP_FAMILIES } from "../components/observer/settings";
 
 export const PROJECT = "thanos-bridge";
 

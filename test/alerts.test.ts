@@ -3,7 +3,8 @@ import {
   certificateExpiryRuleSpec,
   envoyPodMonitorSpec,
 } from "../components/observer/envoy/alerts";
-import { observerPodTemplate } from "../components/observer/querier/pod";
+import { sortLeaves } from "../components/common/contract";
+import { envoyPodTemplate } from "../components/observer/envoy/pod";
 import { ENVOY_SPEC } from "./support/observer";
 
 describe("certificate-expiry alert generators", () => {
@@ -21,9 +22,9 @@ describe("certificate-expiry alert generators", () => {
   });
 
   it("scrapes a port the Envoy container declares, on pods carrying the selected labels", () => {
-    const template = observerPodTemplate(
+    const template = envoyPodTemplate(
       {
-        leaves: [],
+        leaves: sortLeaves([]),
         endpointSuffix: "bridge.internal",
         querier: {
           image: "quay.io/thanos/thanos:v0.42.5",
