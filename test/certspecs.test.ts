@@ -4,11 +4,11 @@ import {
   LeafPkiInput,
   OBSERVER_COMMON_NAME,
   caGenerationHours,
-  caGenerationStart,
   caSchedule,
   keySpec,
   leafPkiSpec,
 } from "../components/leaf/pki/certspecs";
+import { caGenerationStart } from "./support/leaf";
 
 const STEADY: CaSchedule = {
   phase: "steady",

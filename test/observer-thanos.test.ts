@@ -8,7 +8,6 @@ import { splitPemBundle } from "../components/common/contract";
 import {
   caBundleFingerprint,
   shardNames,
-  thanosFilePaths,
   thanosLeafAddress,
   thanosLeafFiles,
 } from "../components/observer/thanos/endpoints";
@@ -46,6 +45,7 @@ import {
   thanosUpstreamTls,
 } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
+import { thanosFilePaths } from "./support/thanos-files";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";

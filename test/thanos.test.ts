@@ -11,7 +11,6 @@ import {
   leafShard,
   shardNames,
   thanosEndpointsConfig,
-  thanosFilePaths,
   thanosLeafAddress,
   thanosLeafFiles,
   thanosShardData,
@@ -24,6 +23,7 @@ import {
 import { fileReadProblems, resolveMountedFile } from "./support/mounts";
 import { PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
+import { thanosFilePaths } from "./support/thanos-files";
 
 const QUERIER: QuerierSpec = {
   image: "quay.io/thanos/thanos:v0.42.5",

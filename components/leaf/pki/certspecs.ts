@@ -108,11 +108,6 @@ export function caGenerationHours(ca: CertificateLifetime): number {
   return ca.validityHours - ca.renewBeforeHours;
 }
 
-/** When generation `n` starts: generations are counted from the Unix epoch, the same everywhere. */
-export function caGenerationStart(ca: CertificateLifetime, generation: number): Date {
-  return new Date(generation * caGenerationHours(ca) * HOUR_MS);
-}
-
 /**
  * The CA generations a leaf declares at `now`, and which one signs. Generation `g` starts at
  * `g * (validity - renewBefore)` hours after the Unix epoch. For the first half of its

@@ -166,26 +166,6 @@ export function thanosEndpointsConfig(
   };
 }
 
-/** Every file path an endpoints file names (`cert_file`, `key_file`, `ca_file`), sorted. */
-export function thanosFilePaths(config: unknown): readonly string[] {
-  const paths = new Set<string>();
-  const clientConfigs: unknown[] = [];
-  const doc = (config ?? {}) as { default_client_config?: unknown; endpoints?: unknown };
-  clientConfigs.push(doc.default_client_config);
-  if (Array.isArray(doc.endpoints)) {
-    for (const e of doc.endpoints)
-      clientConfigs.push((e as { client_config?: unknown }).client_config);
-  }
-  for (const c of clientConfigs) {
-    const tls = (c as { tls_config?: Record<string, unknown> } | undefined)?.tls_config ?? {};
-    for (const field of ["cert_file", "key_file", "ca_file"]) {
-      const path = tls[field];
-      if (typeof path === "string" && path !== "") paths.add(path);
-    }
-  }
-  return [...paths].sort();
-}
-
 /**
  * Every shard's data, by Secret name: each leaf's client certificate, key (`clientKeyOf`, key
  * material) and CA bundle in the shard of its cluster name; every shard present, empty or not.
