@@ -21,7 +21,7 @@ export interface LeafStackOutputs {
   readonly caSchedule: CaSchedule;
 }
 
-export interface LeafStack {
+interface LeafStack {
   /** Where the leaf's CA change stands at the time of the run. */
   readonly schedule: CaSchedule;
   readonly pki: LeafPki;
@@ -33,7 +33,7 @@ export interface LeafStack {
  * The exposure's generator input from the config. Every exposure serves the same hostname with
  * the same Secrets and CA bundle, so the stack's outputs (the contract) do not depend on it.
  */
-export function exposureSpec(config: LeafConfig): LeafExposureSpec {
+function exposureSpec(config: LeafConfig): LeafExposureSpec {
   const common = {
     clusterName: config.clusterName,
     namespace: config.namespace,

@@ -31,7 +31,7 @@ export interface ObserverStackOutputs {
   readonly leaves: pulumi.Output<readonly ObservedLeaf[]>;
 }
 
-export interface ObserverStack {
+interface ObserverStack {
   /** Each leaf as read and checked from its stack. */
   readonly leaves: readonly LeafReference[];
   readonly observer: Observer;

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
+import { LEAF_OBJECT_NAMES, grpcServicePath } from "../components/leaf/exposures/base";
 import {
-  LEAF_OBJECT_NAMES,
   LeafIngressInput,
-  grpcServicePath,
   leafIngress,
   leafIngressAnnotations,
 } from "../components/leaf/exposures/ingress-nginx";

@@ -1,15 +1,19 @@
+// The leaf's PKI as Pulumi resources: the LeafPki component, which turns the certificate specs
+// (certspecs.ts) into @pulumi/tls keys and certificates with the clocks that renew them
+// (docs/ROTATION.md).
+
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as time from "@pulumiverse/time";
 import { CertSpec, IssuedCertSpec, KeySpec, LeafPkiSpec } from "./certspecs";
 
-export interface LeafPkiArgs {
+interface LeafPkiArgs {
   /** Subjects, SANs, usages, validity and CA generations of the certificates (`leafPkiSpec`). */
   readonly spec: LeafPkiSpec;
 }
 
 /** A certificate and its private key. The key is a secret output. */
-export interface IssuedCertificate {
+interface IssuedCertificate {
   readonly certPem: pulumi.Output<string>;
   readonly keyPem: pulumi.Output<string>;
   /** notAfter, RFC 3339. */
@@ -17,7 +21,7 @@ export interface IssuedCertificate {
 }
 
 /** One CA generation. Its key never leaves the component. */
-export interface LeafCa {
+interface LeafCa {
   readonly generation: number;
   readonly certPem: pulumi.Output<string>;
   /** notAfter, RFC 3339. */

@@ -17,7 +17,7 @@ export interface LeafReference {
 }
 
 /** What the Observer hands a data path to declare its objects with. */
-export interface DataPathScope {
+interface DataPathScope {
   /** The Observer's name, which starts each object's. */
   readonly name: string;
   /** Each object's parent (the Observer) and provider (the observer cluster's). */
@@ -34,7 +34,7 @@ export interface DataPathScope {
 }
 
 /** What a data path declares for Querier's pod: the objects it mounts, and its template. */
-export interface DataPathObjects {
+interface DataPathObjects {
   /** The ConfigMap with Querier's endpoints file. */
   readonly config: k8s.core.v1.ConfigMap;
   /** The Secrets with the leaves' credentials. */
