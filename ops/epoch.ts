@@ -32,7 +32,7 @@ export function stateEpoch(outputs: Readonly<Record<string, unknown>>): number |
 }
 
 /** Every leaf whose stack file lowers its caEpoch below its state's, with the reason and fix. */
-export async function loweredEpochs(
+async function loweredEpochs(
   ops: StackOps,
   leaves: readonly LeafEpoch[],
   concurrency: number,
