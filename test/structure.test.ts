@@ -77,11 +77,12 @@ function findCycle(graph: Map<string, { local: string[] }>): string[] | undefine
 function forbidden(from: string, to: string): string | undefined {
   const layer = (f: string) => LAYERS.findIndex((l) => f === l || f.startsWith(l));
   if (layer(to) < layer(from)) return "points up a layer";
-  const side = (f: string) => /^components\/(leaf|observer|shared)\//.exec(f)?.[1];
-  if (side(from) === "shared" && side(to) !== "shared") return "shared code depends on a side";
-  if (side(from) !== undefined && side(to) !== undefined && side(to) !== "shared") {
-    if (side(from) !== side(to)) return "one side depends on the other";
-  }
+  const [sideFrom, sideTo] = [from, to].map(
+    (f) => /^components\/(leaf|observer|common)\//.exec(f)?.[1],
+  );
+  if (sideFrom === "common" && sideTo !== "common") return "common code depends on a side";
+  if (sideFrom !== undefined && sideTo !== "common" && sideTo !== sideFrom)
+    return "one side depends on the other";
   const path = dataPathOf(to);
   if (path !== undefined && dataPathOf(from) !== path && from !== `${OBSERVER}index.ts`)
     return "only the Observer chooses a data path";
@@ -129,18 +130,18 @@ describe("module structure", () => {
     assert.deepEqual(layerViolations(graph), []);
     // The check finds each kind of violation.
     const broken = new Map([
-      ["components/shared/yaml.ts", { local: ["stacks/config.ts"] }],
+      ["components/common/yaml.ts", { local: ["stacks/config.ts"] }],
       ["stacks/config.ts", { local: ["ops/check.ts"] }],
-      ["components/shared/contract.ts", { local: ["components/leaf/index.ts"] }],
+      ["components/common/contract.ts", { local: ["components/leaf/index.ts"] }],
       ["components/leaf/index.ts", { local: [`${OBSERVER}index.ts`] }],
       [`${OBSERVER}thanos/index.ts`, { local: [`${OBSERVER}envoy/index.ts`] }],
       [`${PATH_BASE}pod.ts`, { local: [`${OBSERVER}envoy/pod.ts`] }],
       ["stacks/observer.ts", { local: [`${OBSERVER}thanos/endpoints.ts`] }],
     ]);
     assert.deepEqual(layerViolations(broken), [
-      "components/shared/yaml.ts → stacks/config.ts: points up a layer",
+      "components/common/yaml.ts → stacks/config.ts: points up a layer",
       "stacks/config.ts → ops/check.ts: points up a layer",
-      "components/shared/contract.ts → components/leaf/index.ts: shared code depends on a side",
+      "components/common/contract.ts → components/leaf/index.ts: common code depends on a side",
       `components/leaf/index.ts → ${OBSERVER}index.ts: one side depends on the other`,
       `${OBSERVER}thanos/index.ts → ${OBSERVER}envoy/index.ts: only the Observer chooses a data path`,
       `${PATH_BASE}pod.ts → ${OBSERVER}envoy/pod.ts: only the Observer chooses a data path`,
