@@ -25,7 +25,7 @@ export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [
 export type IngressPathType = "Prefix" | "ImplementationSpecific";
 export const INGRESS_PATH_TYPES: readonly IngressPathType[] = ["Prefix", "ImplementationSpecific"];
 
-/** How a leaf's StoreAPI is published (components/exposure.ts). */
+/** How a leaf's StoreAPI is published (components/leaf/). */
 export type ExposureKind = "ingress-nginx" | "gateway-api" | "traefik";
 export const EXPOSURES: readonly ExposureKind[] = ["ingress-nginx", "gateway-api", "traefik"];
 

@@ -11,7 +11,7 @@ import { LeafPki } from "../components/leaf/pki";
 import { LeafConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
 
-/** The stack outputs of a leaf: the contract of components/contract.ts. */
+/** The stack outputs of a leaf: the contract of components/common/contract.ts. */
 export interface LeafStackOutputs {
   /** Public part of the contract; holds no secret. */
   readonly bridge: pulumi.Output<LeafBridgeOutput>;
