@@ -48,11 +48,7 @@ interface ObserverArgs {
    * @default "envoy"
    */
   readonly dataPath?: DataPathName;
-  /**
-   * Alert when a certificate Envoy uses expires in fewer than this many days (1 to 365): a
-   * PodMonitor for Envoy's metrics and a PrometheusRule, which need prometheus-operator's CRDs.
-   * Unset or 0: neither is declared.
-   */
+  /** Days before a certificate's expiry to alert (Envoy's metrics); unset or 0: no alert. */
   readonly expiryAlertDays?: number;
   /** The Kubernetes provider of the observer's cluster. */
   readonly provider: k8s.Provider;
