@@ -8,9 +8,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { readFileSync } from "node:fs";
-import { BRIDGE_OUTPUT, CLIENT_KEY_OUTPUT, LeafBridgeOutput } from "../components/contract";
-import { objectDataBytes } from "../components/querier";
-import { LEAF_SHARDS } from "../components/thanos";
+import { BRIDGE_OUTPUT, CLIENT_KEY_OUTPUT, LeafBridgeOutput } from "../components/common/contract";
+import { objectDataBytes } from "../components/observer/querier/pod";
+import { LEAF_SHARDS } from "../components/observer/thanos/endpoints";
 import { runStack } from "../stacks";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

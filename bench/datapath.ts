@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { thanosLeafAddress } from "../components/thanos";
+import { thanosLeafAddress } from "../components/observer/thanos/endpoints";
 import {
   BenchLeaf,
   PodQuerier,

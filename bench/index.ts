@@ -6,10 +6,11 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { envoyBootstrap } from "../components/envoy";
-import { QUERIER_FAN_OUT } from "../components/querier";
-import { thanosEndpointsConfig } from "../components/thanos";
-import { stableYaml } from "../components/yaml";
+import { sortLeaves } from "../components/common/contract";
+import { envoyBootstrap } from "../components/observer/envoy/bootstrap";
+import { QUERIER_FAN_OUT } from "../components/observer/querier/pod";
+import { thanosEndpointsConfig } from "../components/observer/thanos/endpoints";
+import { stableYaml } from "../components/common/yaml";
 import { loadEnvoyProtos, validateEnvoyBootstrap } from "../test/support/envoy-validator";
 import { LEAF_A, runLeaf } from "../test/support/leaf";
 import { benchTls } from "./tls";
@@ -126,16 +127,19 @@ async function main(): Promise<void> {
     const t0 = process.hrtime.bigint();
     loadEnvoyProtos();
     const load = Number(process.hrtime.bigint() - t0) / 1e6;
-    const leaves = Array.from({ length: 1000 }, (_, i) => {
-      const cluster = `leaf-${String(i).padStart(4, "0")}`;
-      return {
-        cluster,
-        host: `thanos.${cluster}.example.com`,
-        port: 443,
-        serverName: `thanos.${cluster}.example.com`,
-        streamTimeoutSeconds: 600,
-      };
-    });
+    // In the one order the observer gives every generator (`distinctLeaves`).
+    const leaves = sortLeaves(
+      Array.from({ length: 1000 }, (_, i) => {
+        const cluster = `leaf-${String(i).padStart(4, "0")}`;
+        return {
+          cluster,
+          host: `thanos.${cluster}.example.com`,
+          port: 443,
+          serverName: `thanos.${cluster}.example.com`,
+          streamTimeoutSeconds: 600,
+        };
+      }),
+    );
     const t1 = process.hrtime.bigint();
     const config = envoyBootstrap(leaves, {
       endpointSuffix: "thanos-bridge.internal",
@@ -155,12 +159,14 @@ async function main(): Promise<void> {
         `(${problems.length} problems); total ${ms(d(t1, t4))}, plus ${ms(load)} to load the protos once`,
     );
     // The thanos data path's endpoints file for the same leaves, with a leaf's real CA bundle.
-    const upstreams = leaves.map((l) => ({
-      cluster: l.cluster,
-      endpoint: `${l.host}:${l.port}`,
-      serverName: l.serverName,
-      caCerts: leaf.bridge.caCerts,
-    }));
+    const upstreams = sortLeaves(
+      leaves.map((l) => ({
+        cluster: l.cluster,
+        endpoint: `${l.host}:${l.port}`,
+        serverName: l.serverName,
+        caCerts: leaf.bridge.caCerts,
+      })),
+    );
     const t5 = process.hrtime.bigint();
     const endpoints = thanosEndpointsConfig(upstreams, []);
     const t6 = process.hrtime.bigint();

@@ -12,7 +12,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { ProjectSettings } from "@pulumi/pulumi/automation";
 import { parse } from "yaml";
-import { isRecord } from "../components/contract";
+import { isRecord } from "../components/common/contract";
 import { EXIT, Exit } from "./command";
 import { StackFile, parseStackFile } from "./stackfiles";
 
@@ -21,12 +21,12 @@ export const TRY_OUT_PASSPHRASE = "thanos-bridge-try-out-only";
 /** The try-out's state, in the checkout (in .gitignore). */
 export const STATE_DIR = ".pulumi-state";
 /** Where the CLI goes when nothing else names a backend but an access token is set. */
-export const PULUMI_CLOUD_URL = "https://api.pulumi.com";
+const PULUMI_CLOUD_URL = "https://api.pulumi.com";
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 /** Where the backend URL came from, in the CLI's order. */
-export type BackendSource =
+type BackendSource =
   | "--try-out"
   | "PULUMI_BACKEND_URL"
   | "Pulumi.yaml backend.url"
@@ -77,7 +77,7 @@ function kindOf(url: string, repo: string): Backend["kind"] {
 }
 
 /** The project's own backend setting: `backend: { url }` in Pulumi.yaml, if any. */
-export function projectBackendUrl(repo: string): string | undefined {
+function projectBackendUrl(repo: string): string | undefined {
   const file = join(repo, "Pulumi.yaml");
   if (!existsSync(file)) return undefined;
   const project = parse(readFileSync(file, "utf8")) as Partial<ProjectSettings> | null;
@@ -89,7 +89,7 @@ export function projectBackendUrl(repo: string): string | undefined {
  * The CLI's current login: `current` in credentials.json, which the CLI keeps in
  * PULUMI_CREDENTIALS_PATH, else PULUMI_HOME, else ~/.pulumi.
  */
-export function currentLogin(env: Environment): string | undefined {
+function currentLogin(env: Environment): string | undefined {
   const dir = isSet(env["PULUMI_CREDENTIALS_PATH"])
     ? env["PULUMI_CREDENTIALS_PATH"]
     : isSet(env["PULUMI_HOME"])

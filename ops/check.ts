@@ -5,7 +5,7 @@
 // role share a cluster and namespace. No Pulumi CLI, backend or cluster is needed; `npm run
 // deploy` runs it first.
 
-import { isRecord } from "../components/contract";
+import { isRecord } from "../components/common/contract";
 import {
   ConfigError,
   RawConfig,

@@ -29,10 +29,10 @@ export function checkNodeVersion(version: string): string | undefined {
 }
 
 /** The official installer, pinned. */
-export const INSTALL_COMMAND = `curl -fsSL https://get.pulumi.com | sh -s -- --version ${PULUMI_CLI_VERSION}`;
+const INSTALL_COMMAND = `curl -fsSL https://get.pulumi.com | sh -s -- --version ${PULUMI_CLI_VERSION}`;
 
 /** What a machine without access to Pulumi's download sites does instead. */
-export const OFFLINE_HINT =
+const OFFLINE_HINT =
   "without access to Pulumi's download sites, put a pre-installed pulumi (and its plugins) on " +
   `PATH: see docs/OPERATIONS.md, "Without access to Pulumi's download sites"`;
 
@@ -48,11 +48,11 @@ export interface CliLocator<C extends FoundCli> {
   install(version: string): Promise<C>;
 }
 
-export type CliResult<C> =
+type CliResult<C> =
   { readonly ok: true; readonly cli: C } | { readonly ok: false; readonly message: string };
 
 /** Refuses a CLI whose version is unreadable or older than MIN_PULUMI_CLI_VERSION. */
-export function checkCliVersion(version: string | undefined): string | undefined {
+function checkCliVersion(version: string | undefined): string | undefined {
   if (version === undefined || valid(version) === null) {
     return (
       `could not read the Pulumi CLI's version (${JSON.stringify(version ?? "")}); ` +

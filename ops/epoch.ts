@@ -3,7 +3,7 @@
 // the leaf again, with new keys, undoing nothing. deploy and rotate check it before any run.
 
 import { X509Certificate } from "node:crypto";
-import { isRecord, splitPemBundle } from "../components/contract";
+import { isRecord, splitPemBundle } from "../components/common/contract";
 import { PROJECT } from "../stacks/keys";
 import { EXIT, Exit } from "./command";
 import { pool } from "./run";
@@ -32,7 +32,7 @@ export function stateEpoch(outputs: Readonly<Record<string, unknown>>): number |
 }
 
 /** Every leaf whose stack file lowers its caEpoch below its state's, with the reason and fix. */
-export async function loweredEpochs(
+async function loweredEpochs(
   ops: StackOps,
   leaves: readonly LeafEpoch[],
   concurrency: number,

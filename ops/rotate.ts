@@ -67,7 +67,7 @@ interface RotateArgs {
   readonly tryOut: boolean;
 }
 
-export function parseRotateArgs(argv: readonly string[]): RotateArgs {
+function parseRotateArgs(argv: readonly string[]): RotateArgs {
   const { values } = parseFlags(() =>
     parseArgs({
       args: [...argv],
@@ -159,7 +159,7 @@ async function readOutputs(ops: StackOps, stack: string): Promise<Outputs> {
   }
 }
 
-export interface RotateEnv<C extends FoundCli> extends CommandEnv<C> {
+interface RotateEnv<C extends FoundCli> extends CommandEnv<C> {
   /** The project directory: Pulumi.yaml, the stack files, the try-out's .pulumi-state/. */
   readonly repo: string;
   /** The process environment: the backend, the CLI's login, the passphrase. */

@@ -6,7 +6,7 @@ import type { Io, OnLine, StackOps } from "./types";
 
 export type { Io } from "./types";
 
-export type Operation = "preview" | "up" | "destroy";
+type Operation = "preview" | "up" | "destroy";
 export type Outcome = "succeeded" | "failed" | "skipped";
 
 export interface StackRun {
@@ -22,7 +22,7 @@ export interface Plan {
   readonly observers: readonly string[];
 }
 
-export interface RunSettings {
+interface RunSettings {
   readonly operation: Operation;
   /** Most stacks in flight at once, within a phase. */
   readonly concurrency: number;

@@ -9,12 +9,12 @@ import {
   LeafExpiry,
   isRecord,
   parseLeafExpiry,
-} from "../components/contract";
-import { isRfc3339 } from "../components/validate";
+} from "../components/common/contract";
+import { isRfc3339 } from "../components/common/validate";
 import { Outcome, StackRun, formatTable } from "./run";
 
 /** EXPIRED: now ≥ notAfter. DUE: now ≥ renewAfter, so this run should have renewed it. */
-export type CertStatus = "OK" | "DUE" | "EXPIRED";
+type CertStatus = "OK" | "DUE" | "EXPIRED";
 
 export function certStatus(times: CertificateTimes, now: number): CertStatus {
   if (now >= Date.parse(times.notAfter)) return "EXPIRED";
@@ -27,7 +27,7 @@ export type Outputs =
   | { readonly ok: true; readonly values: Readonly<Record<string, unknown>> }
   | { readonly ok: false; readonly message: string };
 
-export interface VerifyInput {
+interface VerifyInput {
   readonly leaves: readonly { readonly run: StackRun; readonly outputs: Outputs }[];
   readonly observer: { readonly run: StackRun; readonly outputs: Outputs };
   readonly now: number;
@@ -35,7 +35,7 @@ export interface VerifyInput {
   readonly preview: boolean;
 }
 
-export interface Verification {
+interface Verification {
   readonly table: readonly string[];
   /** What makes the run fail verification, one line each. */
   readonly problems: readonly string[];

@@ -13,7 +13,7 @@ import { typeCheckProgram } from "./typecheck";
 export type { OnLine, OperationOptions, StackOps, WorkspaceSettings } from "./types";
 
 /** A Pulumi CLI found or installed by the Automation API. */
-export interface AutomationCli extends FoundCli {
+interface AutomationCli extends FoundCli {
   readonly command: PulumiCommand;
 }
 

@@ -6,10 +6,10 @@
 // config:docs`), and a test fails when either is stale. Rules over one key's value or several
 // keys (names, PKI lifetimes, the target, the other role's keys) are code, in the loader.
 
-import type { KeyAlgorithm } from "../components/certspecs";
-import { STREAM_TIMEOUT_SECONDS } from "../components/contract";
-import { ENVOY_ACCESS_LOGS, ENVOY_IP_FAMILIES } from "../components/envoy";
-import type { DataPath } from "../components/thanos";
+import type { KeyAlgorithm } from "../components/leaf/pki/certspecs";
+import { STREAM_TIMEOUT_SECONDS } from "../components/common/contract";
+import type { DataPathName as DataPath } from "../components/observer";
+import { ENVOY_ACCESS_LOGS, ENVOY_IP_FAMILIES } from "../components/observer/settings";
 
 export const PROJECT = "thanos-bridge";
 

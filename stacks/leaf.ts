@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { CaSchedule, caSchedule } from "../components/certspecs";
-import { LeafBridgeOutput, joinPemBundle, leafBridgeOutput } from "../components/contract";
-import { LeafExposure, LeafExposureSpec } from "../components/exposure";
-import { LeafPki } from "../components/pki";
+import { CaSchedule, caSchedule } from "../components/leaf/pki/certspecs";
+import { LeafBridgeOutput, joinPemBundle, leafBridgeOutput } from "../components/common/contract";
+import { LeafExposure, LeafExposureSpec } from "../components/leaf";
+import { LeafPki } from "../components/leaf/pki";
 import { LeafConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
 
-/** The stack outputs of a leaf: the contract of components/contract.ts. */
+/** The stack outputs of a leaf: the contract of components/common/contract.ts. */
 export interface LeafStackOutputs {
   /** Public part of the contract; holds no secret. */
   readonly bridge: pulumi.Output<LeafBridgeOutput>;
@@ -16,7 +16,7 @@ export interface LeafStackOutputs {
   readonly caSchedule: CaSchedule;
 }
 
-export interface LeafStack {
+interface LeafStack {
   readonly pki: LeafPki;
   readonly exposure: LeafExposure;
   readonly outputs: LeafStackOutputs;
@@ -26,7 +26,7 @@ export interface LeafStack {
  * The exposure's generator input from the config. Every exposure serves the same hostname with
  * the same Secrets and CA bundle, so the stack's outputs (the contract) do not depend on it.
  */
-export function exposureSpec(config: LeafConfig): LeafExposureSpec {
+function exposureSpec(config: LeafConfig): LeafExposureSpec {
   const common = {
     clusterName: config.clusterName,
     namespace: config.namespace,

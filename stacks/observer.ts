@@ -6,10 +6,9 @@ import {
   LeafExpiry,
   parseLeafBridge,
   parseLeafClientKey,
-} from "../components/contract";
-import { leafEndpoint } from "../components/envoy";
-import { Observer, LeafReference } from "../components/observer";
-import { thanosLeafAddress } from "../components/thanos";
+} from "../components/common/contract";
+import { Observer } from "../components/observer";
+import type { LeafReference } from "../components/observer/querier";
 import { ObserverConfig } from "./config";
 import { kubernetesProvider } from "./kubernetes";
 
@@ -18,8 +17,9 @@ export interface ObservedLeaf {
   readonly stack: string;
   readonly cluster: string;
   /**
-   * The address Querier dials: Envoy on loopback, or with `dataPath: thanos` the leaf's ingress
-   * (`dns:///<host:port>?ca=<fingerprint of its CA bundle>`; see `thanosLeafAddress`).
+   * The address Querier dials, as the data path gives it: Envoy on loopback, or with
+   * `dataPath: thanos` the leaf's ingress (`dns:///<host:port>?ca=<fingerprint of its CA
+   * bundle>`; see `thanosLeafAddress`).
    */
   readonly endpoint: string;
   /** The leaf's ingress. */
@@ -31,7 +31,7 @@ export interface ObserverStackOutputs {
   readonly leaves: pulumi.Output<readonly ObservedLeaf[]>;
 }
 
-export interface ObserverStack {
+interface ObserverStack {
   /** Each leaf as read and checked from its stack. */
   readonly leaves: readonly LeafReference[];
   readonly observer: Observer;
@@ -81,7 +81,7 @@ export function observerStack(config: ObserverConfig): ObserverStack {
     endpointSuffix: config.endpointSuffix,
     querier: config.querier,
     envoy: config.envoy,
-    ...(config.dataPath !== undefined ? { dataPath: config.dataPath } : {}),
+    dataPath: config.dataPath,
     expiryAlertDays: config.expiryAlertDays,
     provider,
   });
@@ -93,10 +93,7 @@ export function observerStack(config: ObserverConfig): ObserverStack {
     all.map((leaf): ObservedLeaf => ({
       stack: leaf.stack,
       cluster: leaf.cluster,
-      endpoint:
-        config.dataPath === "thanos"
-          ? thanosLeafAddress(leaf)
-          : leafEndpoint(leaf.cluster, config.endpointSuffix),
+      endpoint: observer.leafAddress(leaf),
       upstream: leaf.endpoint,
       expiry: leaf.expiry,
     })),

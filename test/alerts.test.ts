@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
-import { certificateExpiryRuleSpec, envoyPodMonitorSpec } from "../components/alerts";
-import { observerPodTemplate } from "../components/querier";
+import {
+  certificateExpiryRuleSpec,
+  envoyPodMonitorSpec,
+} from "../components/observer/envoy/alerts";
+import { sortLeaves } from "../components/common/contract";
+import { envoyPodTemplate } from "../components/observer/envoy/pod";
 import { ENVOY_SPEC } from "./support/observer";
 
 describe("certificate-expiry alert generators", () => {
@@ -18,9 +22,9 @@ describe("certificate-expiry alert generators", () => {
   });
 
   it("scrapes a port the Envoy container declares, on pods carrying the selected labels", () => {
-    const template = observerPodTemplate(
+    const template = envoyPodTemplate(
       {
-        leaves: [],
+        leaves: sortLeaves([]),
         endpointSuffix: "bridge.internal",
         querier: {
           image: "quay.io/thanos/thanos:v0.42.5",

@@ -4,11 +4,11 @@ import {
   OBSERVER_COMMON_NAME,
   PkiSettings,
   caGenerationHours,
-  caGenerationStart,
   caSchedule,
   keySpec,
   leafPkiSpec,
-} from "../components/certspecs";
+} from "../components/leaf/pki/certspecs";
+import { caGenerationStart } from "./support/leaf";
 
 const STEADY: CaSchedule = {
   phase: "steady",

@@ -5,7 +5,7 @@
 // are the program's (invariants 2 and 3 of docs/ARCHITECTURE.md).
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { splitPemBundle } from "../components/contract";
+import { splitPemBundle } from "../components/common/contract";
 import { Backend, UpstreamTls, callInfo, startBackend } from "./support/grpc";
 import { LEAF_A, LeafRun, STEADY_NOW, runLeaf } from "./support/leaf";
 import { FakeState, unwrapSecrets } from "./support/mocks";

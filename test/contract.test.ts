@@ -6,7 +6,7 @@ import {
   distinctLeaves,
   parseLeafBridge,
   parseLeafClientKey,
-} from "../components/contract";
+} from "../components/common/contract";
 import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "./support/leaf";
 import { unwrapSecrets } from "./support/mocks";
 

@@ -553,7 +553,7 @@ describe("deploy: command line and CLI", () => {
 
   it("exits 1 on a program that does not type-check, naming each error, having run no stack", async () => {
     const errors = [
-      "components/pki.ts:12:3: TS2322: Type 'number' is not assignable to type 'string'.",
+      "components/leaf/pki/index.ts:12:3: TS2322: Type 'number' is not assignable to type 'string'.",
     ];
     const h = await run(["deploy"], SHIPPED, { typeErrors: errors });
     assert.equal(h.code, 1);

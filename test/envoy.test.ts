@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
+import { sortLeaves } from "../components/common/contract";
 import {
   ENVOY_PORTS,
   EnvoyLeaf,
@@ -8,8 +9,8 @@ import {
   envoyBootstrap,
   leafAlias,
   leafEndpoint,
-} from "../components/envoy";
-import { leafCertFiles, leafSdsFiles } from "../components/sds";
+} from "../components/observer/envoy/bootstrap";
+import { leafCertFiles, leafSdsFiles } from "../components/observer/envoy/sds";
 import { envoyFilePaths, envoyFileReads } from "./support/envoy-files";
 import { assertValidEnvoyBootstrap, validateSdsFile } from "./support/envoy-validator";
 
@@ -41,7 +42,7 @@ const at = (value: unknown, ...path: (string | number)[]): unknown =>
   path.reduce<unknown>((v, k) => (v as Record<string | number, unknown>)[k], value);
 
 describe("Envoy config generator", () => {
-  const config = envoyBootstrap(LEAVES, OPTIONS);
+  const config = envoyBootstrap(sortLeaves(LEAVES), OPTIONS);
   const clusters = at(config, "static_resources", "clusters") as Json[];
   const listeners = at(config, "static_resources", "listeners") as Json[];
   const hcm = (name: string) =>
@@ -136,7 +137,7 @@ describe("Envoy config generator", () => {
       },
     };
     const logs = (accessLog: EnvoyOptions["accessLog"]) => {
-      const c = envoyBootstrap(LEAVES, { ...OPTIONS, accessLog });
+      const c = envoyBootstrap(sortLeaves(LEAVES), { ...OPTIONS, accessLog });
       const listener = (at(c, "static_resources", "listeners") as Json[])[0];
       return at(listener, "filter_chains", 0, "filters", 0, "typed_config", "access_log");
     };
@@ -146,13 +147,13 @@ describe("Envoy config generator", () => {
     assert.deepEqual(logs("all"), [stdout]);
     assert.equal(logs("none"), undefined);
     for (const accessLog of ["none", "errors", "all"] as const) {
-      assertValidEnvoyBootstrap(envoyBootstrap(LEAVES, { ...OPTIONS, accessLog }));
+      assertValidEnvoyBootstrap(envoyBootstrap(sortLeaves(LEAVES), { ...OPTIONS, accessLog }));
     }
   });
 
   it("binds the stats listener for the pod network's IP family", () => {
     const stats = (ipFamily: EnvoyOptions["ipFamily"]) => {
-      const c = envoyBootstrap(LEAVES, { ...OPTIONS, ipFamily });
+      const c = envoyBootstrap(sortLeaves(LEAVES), { ...OPTIONS, ipFamily });
       const listener = (at(c, "static_resources", "listeners") as Json[]).find(
         (l) => l.name === "stats",
       );
@@ -167,7 +168,7 @@ describe("Envoy config generator", () => {
       ipv4_compat: true,
     });
     for (const ipFamily of ["IPv4", "IPv6", "DualStack"] as const) {
-      assertValidEnvoyBootstrap(envoyBootstrap(LEAVES, { ...OPTIONS, ipFamily }));
+      assertValidEnvoyBootstrap(envoyBootstrap(sortLeaves(LEAVES), { ...OPTIONS, ipFamily }));
     }
   });
 
@@ -309,7 +310,7 @@ describe("Envoy config generator", () => {
 
   it("gives the same config whatever the order of the leaves", () => {
     assert.equal(
-      JSON.stringify(envoyBootstrap([...LEAVES].reverse(), OPTIONS)),
+      JSON.stringify(envoyBootstrap(sortLeaves([...LEAVES].reverse()), OPTIONS)),
       JSON.stringify(config),
     );
   });
@@ -323,7 +324,7 @@ describe("Envoy config generator", () => {
         serverName: `thanos.leaf-${i}.example.com`,
         streamTimeoutSeconds: 600,
       }));
-      assertValidEnvoyBootstrap(envoyBootstrap(leaves, OPTIONS));
+      assertValidEnvoyBootstrap(envoyBootstrap(sortLeaves(leaves), OPTIONS));
     }
   });
 });
@@ -390,7 +391,7 @@ describe("SDS file generator", () => {
   });
 
   it("gives each SDS reference of the bootstrap a file Envoy takes: one Secret of that name", () => {
-    const config = envoyBootstrap([LEAVES[1]], OPTIONS);
+    const config = envoyBootstrap(sortLeaves([LEAVES[1]]), OPTIONS);
     const leaf = (at(config, "static_resources", "clusters") as Json[]).find(
       (c) => c.name === "leaf-a",
     );

@@ -4,8 +4,8 @@
 // that changes no certificate and nothing the observer reads.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { splitPemBundle } from "../components/contract";
-import { stableYaml } from "../components/yaml";
+import { splitPemBundle } from "../components/common/contract";
+import { stableYaml } from "../components/common/yaml";
 import { expectGolden } from "./support/golden";
 import {
   LEAF_A,

@@ -79,7 +79,7 @@ function pem(outputs: Outputs, field: string): string {
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
-/** A leaf's PKI as components/pki.ts declares it: a CA, then a CSR signed by it. */
+/** A leaf's PKI as components/leaf/pki/index.ts declares it: a CA, then a CSR signed by it. */
 class Pki {
   readonly caKey: Outputs;
   readonly ca: Outputs;

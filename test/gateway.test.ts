@@ -6,7 +6,7 @@ import {
   leafGatewayObjects,
   leafGrpcRoute,
   leafReferenceGrant,
-} from "../components/gateway";
+} from "../components/leaf/exposures/gateway-api";
 
 const INPUT: LeafGatewayInput = {
   clusterName: "leaf-a",

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
+import { LEAF_OBJECT_NAMES, grpcServicePath } from "../components/leaf/exposures/base";
 import {
-  LEAF_OBJECT_NAMES,
   LeafIngressInput,
-  grpcServicePath,
   leafIngress,
   leafIngressAnnotations,
-} from "../components/ingress";
+} from "../components/leaf/exposures/ingress-nginx";
 
 const INPUT: LeafIngressInput = {
   clusterName: "leaf-a",

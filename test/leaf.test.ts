@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { parseLeafBridge, parseLeafClientKey, splitPemBundle } from "../components/contract";
-import { stableYaml } from "../components/yaml";
+import { parseLeafBridge, parseLeafClientKey, splitPemBundle } from "../components/common/contract";
+import { stableYaml } from "../components/common/yaml";
 import { runStack } from "../stacks";
 import { LeafStackOutputs } from "../stacks/leaf";
 import { expectGolden } from "./support/golden";

@@ -4,15 +4,14 @@ import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { splitPemBundle } from "../components/contract";
+import { splitPemBundle } from "../components/common/contract";
 import {
   caBundleFingerprint,
   shardNames,
-  thanosFilePaths,
   thanosLeafAddress,
   thanosLeafFiles,
-} from "../components/thanos";
-import { stableYaml } from "../components/yaml";
+} from "../components/observer/thanos/endpoints";
+import { stableYaml } from "../components/common/yaml";
 import { loadConfig } from "../stacks/config";
 import { observerStack } from "../stacks/observer";
 import { expectGolden } from "./support/golden";
@@ -46,6 +45,7 @@ import {
   thanosUpstreamTls,
 } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
+import { thanosFilePaths } from "./support/thanos-files";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";

@@ -2,12 +2,15 @@ import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { certificateExpiryRuleSpec, envoyPodMonitorSpec } from "../components/alerts";
-import { ENVOY_PORTS } from "../components/envoy";
-import { leafSdsFiles } from "../components/sds";
+import {
+  certificateExpiryRuleSpec,
+  envoyPodMonitorSpec,
+} from "../components/observer/envoy/alerts";
+import { ENVOY_PORTS } from "../components/observer/envoy/bootstrap";
+import { leafSdsFiles } from "../components/observer/envoy/sds";
 import { envoyFileReads } from "./support/envoy-files";
-import { configHash } from "../components/querier";
-import { stableYaml } from "../components/yaml";
+import { configHash } from "../components/observer/envoy/pod";
+import { stableYaml } from "../components/common/yaml";
 import { loadConfig } from "../stacks/config";
 import { observerStack } from "../stacks/observer";
 import { assertValidEnvoyBootstrap } from "./support/envoy-validator";

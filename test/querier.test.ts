@@ -1,15 +1,17 @@
 import assert from "node:assert/strict";
-import type { EnvoyLeaf } from "../components/envoy";
-import { querierNetworkPolicySpec } from "../components/front";
+import { sortLeaves } from "../components/common/contract";
+import type { EnvoyLeaf } from "../components/observer/envoy/bootstrap";
 import {
-  ObserverInput,
+  ENVOY_POLICY_PORTS,
+  EnvoyPathInput,
   assertFitsConfigMap,
   configHash,
   configMapName,
-  endpointsConfig,
-  observerPodTemplate,
-  querierArgs,
-} from "../components/querier";
+  envoyEndpointsConfig,
+  envoyPodTemplate,
+} from "../components/observer/envoy/pod";
+import { querierNetworkPolicySpec } from "../components/observer/querier/front";
+import { querierArgs } from "../components/observer/querier/pod";
 import { MountedKey, fileReadProblems, resolveMountedFile } from "./support/mounts";
 import { ENVOY_SPEC, PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
@@ -30,8 +32,8 @@ const LEAVES: EnvoyLeaf[] = [
     streamTimeoutSeconds: 600,
   },
 ];
-const INPUT: ObserverInput = {
-  leaves: LEAVES,
+const INPUT: EnvoyPathInput = {
+  leaves: sortLeaves(LEAVES),
   endpointSuffix: "bridge.internal",
   querier: {
     image: "quay.io/thanos/thanos:v0.42.5",
@@ -44,11 +46,11 @@ const INPUT: ObserverInput = {
   envoy: ENVOY_SPEC,
 };
 const pod = (): PodSpec =>
-  observerPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789" }).spec;
+  envoyPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789" }).spec;
 
 describe("observer pod generator", () => {
   it("lists every leaf through Envoy, sorted, then the extra endpoints", () => {
-    assert.deepEqual(endpointsConfig(INPUT), {
+    assert.deepEqual(envoyEndpointsConfig(INPUT), {
       endpoints: [
         { address: "leaf-a.bridge.internal:10000", strict: true },
         { address: "leaf-b.bridge.internal:10000", strict: true },
@@ -88,7 +90,7 @@ describe("observer pod generator", () => {
   });
 
   it("names nothing of the leaves' certificates in the pod template but their Secrets", () => {
-    const template = observerPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789" });
+    const template = envoyPodTemplate(INPUT, { configMap: "thanos-bridge-observer-0123456789" });
     assert.deepEqual(template.metadata, {
       labels: {
         "app.kubernetes.io/component": "querier",
@@ -144,37 +146,40 @@ describe("observer pod generator", () => {
   });
 
   it("lets only its own and the client namespaces reach Querier and Envoy's metrics", () => {
-    assert.deepEqual(querierNetworkPolicySpec("thanos", ["monitoring", "grafana", "thanos"]), {
-      podSelector: {
-        matchLabels: {
-          "app.kubernetes.io/component": "querier",
-          "app.kubernetes.io/name": "thanos-bridge",
+    assert.deepEqual(
+      querierNetworkPolicySpec("thanos", ["monitoring", "grafana", "thanos"], ENVOY_POLICY_PORTS),
+      {
+        podSelector: {
+          matchLabels: {
+            "app.kubernetes.io/component": "querier",
+            "app.kubernetes.io/name": "thanos-bridge",
+          },
         },
-      },
-      policyTypes: ["Ingress"],
-      ingress: [
-        {
-          from: [
-            {
-              namespaceSelector: {
-                matchExpressions: [
-                  {
-                    key: "kubernetes.io/metadata.name",
-                    operator: "In",
-                    values: ["grafana", "monitoring", "thanos"],
-                  },
-                ],
+        policyTypes: ["Ingress"],
+        ingress: [
+          {
+            from: [
+              {
+                namespaceSelector: {
+                  matchExpressions: [
+                    {
+                      key: "kubernetes.io/metadata.name",
+                      operator: "In",
+                      values: ["grafana", "monitoring", "thanos"],
+                    },
+                  ],
+                },
               },
-            },
-          ],
-          ports: [
-            { port: 10902, protocol: "TCP" },
-            { port: 10901, protocol: "TCP" },
-            { port: 9902, protocol: "TCP" },
-          ],
-        },
-      ],
-    });
+            ],
+            ports: [
+              { port: 10902, protocol: "TCP" },
+              { port: 10901, protocol: "TCP" },
+              { port: 9902, protocol: "TCP" },
+            ],
+          },
+        ],
+      },
+    );
   });
 
   it("maps every leaf alias to loopback", () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { LeafExpiry } from "../components/contract";
+import { LeafExpiry } from "../components/common/contract";
 import { MIN_PULUMI_CLI_VERSION, PULUMI_CLI_VERSION } from "../ops/cli";
 import { CHECKED_PROGRAM_ENV } from "../ops/typecheck";
 import { LEAVES_KEY, ROTATE_USAGE, rotate } from "../ops/rotate";

@@ -1,28 +1,29 @@
-// The generators of `dataPath: thanos` (components/thanos.ts), called directly.
+// The generators of `dataPath: thanos` (components/observer/thanos/), called directly.
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { joinPemBundle } from "../components/contract";
+import { joinPemBundle, sortLeaves } from "../components/common/contract";
+import { stableYaml } from "../components/common/yaml";
+import { objectDataBytes, querierDeploymentSpec } from "../components/observer/querier/pod";
 import {
   LEAF_SHARDS,
-  QuerierSpec,
   assertThanosFits,
   caBundleFingerprint,
   leafShard,
   shardNames,
-  thanosDeploymentSpec,
   thanosEndpointsConfig,
-  thanosFilePaths,
   thanosLeafAddress,
   thanosLeafFiles,
+  thanosShardData,
+} from "../components/observer/thanos/endpoints";
+import {
+  QuerierSpec,
   thanosPodTemplate,
   thanosQuerierArgs,
-  thanosShardData,
-} from "../components/thanos";
-import { objectDataBytes } from "../components/querier";
-import { stableYaml } from "../components/yaml";
+} from "../components/observer/thanos/pod";
 import { fileReadProblems, resolveMountedFile } from "./support/mounts";
 import { PodSpec } from "./support/observer";
 import { restrictedViolations } from "./support/pss";
+import { thanosFilePaths } from "./support/thanos-files";
 
 const QUERIER: QuerierSpec = {
   image: "quay.io/thanos/thanos:v0.42.5",
@@ -94,7 +95,7 @@ describe("thanos data path generators", () => {
 
   it("gives every leaf its own TLS in the endpoints file, sorted, then the extra endpoints plain", () => {
     const config = thanosEndpointsConfig(
-      [upstream("leaf-b"), upstream("leaf-a", joinPemBundle([CA_2, CA_1]))],
+      sortLeaves([upstream("leaf-b"), upstream("leaf-a", joinPemBundle([CA_2, CA_1]))]),
       ["thanos-store:10901", "dnssrv+_grpc._tcp.thanos-rule.monitoring.svc"],
     );
     const tls = (cluster: string) => ({
@@ -155,7 +156,7 @@ describe("thanos data path generators", () => {
       clientKey: `key of ${cluster}`,
       caCerts: `CAs of ${cluster}`,
     }));
-    const shards = thanosShardData(leaves);
+    const shards = thanosShardData(sortLeaves(leaves), (l) => l.clientKey);
     assert.deepEqual(Object.keys(shards), shardNames());
     for (const [name, data] of Object.entries(shards)) {
       const expected: Record<string, string> = {};
@@ -199,7 +200,11 @@ describe("thanos data path generators", () => {
       { name: "querier-config", mountPath: "/etc/thanos", readOnly: true },
     ]);
     assert.deepEqual(restrictedViolations(pod), []);
-    assert.equal(thanosDeploymentSpec(QUERIER).template.spec.containers[0].image, QUERIER.image);
+    assert.equal(
+      querierDeploymentSpec(QUERIER.replicas, thanosPodTemplate(QUERIER)).template.spec
+        .containers[0].image,
+      QUERIER.image,
+    );
   });
 
   it("starts Querier with the endpoints file, reloaded every minute", () => {
@@ -221,9 +226,10 @@ describe("thanos data path generators", () => {
 
   it("resolves a whole-object source only to keys its object holds", () => {
     const pod = thanosPodTemplate(QUERIER).spec as PodSpec;
-    const shards = thanosShardData([
-      { cluster: "leaf-a", clientCert: "c", clientKey: "k", caCerts: "ca" },
-    ]);
+    const shards = thanosShardData(
+      sortLeaves([{ cluster: "leaf-a", clientCert: "c", clientKey: "k", caCerts: "ca" }]),
+      (l) => l.clientKey,
+    );
     const keysOf = (kind: string, name: string) =>
       kind === "ConfigMap"
         ? name === "thanos-bridge-endpoints"
@@ -285,12 +291,12 @@ describe("thanos data path generators", () => {
       const endpoints = {
         "endpoints.yaml": stableYaml(
           thanosEndpointsConfig(
-            clusters.map((c) => upstream(c, joinPemBundle([CA_2, CA_1]))),
+            sortLeaves(clusters.map((c) => upstream(c, joinPemBundle([CA_2, CA_1])))),
             [],
           ),
         ),
       };
-      const shards = thanosShardData(clusters.map(largest));
+      const shards = thanosShardData(sortLeaves(clusters.map(largest)), (l) => l.clientKey);
       assert.doesNotThrow(() => assertThanosFits(endpoints, shards, 1000));
       const perLeaf = objectDataBytes(endpoints) / 1000;
       assert.ok(perLeaf > 200 && perLeaf < 400, `${perLeaf} bytes per leaf`);
@@ -299,7 +305,7 @@ describe("thanos data path generators", () => {
     });
 
     it("refuses an endpoints file or a shard that would not fit its object, saying what to do", () => {
-      const shards = thanosShardData([]);
+      const shards = thanosShardData(sortLeaves([]), () => "");
       assert.throws(
         () => assertThanosFits({ "endpoints.yaml": "x".repeat(1032192) }, shards, 3500),
         (e: Error) =>

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import { thanosLeafAddress } from "../components/thanos";
+import { thanosLeafAddress } from "../components/observer/thanos/endpoints";
 import { issueCertificate, selfSignedCa } from "./support/fake-tls";
 import {
   Backend,

@@ -5,7 +5,7 @@ import {
   leafTlsOption,
   leafTraefikObjects,
   traefikRouteMatch,
-} from "../components/traefik";
+} from "../components/leaf/exposures/traefik";
 
 const INPUT: LeafTraefikInput = {
   clusterName: "leaf-a",

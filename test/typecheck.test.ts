@@ -26,11 +26,11 @@ describe("ops/typecheck: the program's type check", function () {
   });
 
   it("names a type error's file, line, column and code, relative to the project", () => {
-    const file = join(dir, "components", "pki.ts");
+    const file = join(dir, "components", "leaf", "pki", "index.ts");
     const line = readFileSync(file, "utf8").split("\n").length;
     appendFileSync(file, "export const typeCheckProbe: string = 1;\n");
     assert.deepEqual(typeCheckProgram(dir), [
-      `components/pki.ts:${line}:14: TS2322: Type 'number' is not assignable to type 'string'.`,
+      `components/leaf/pki/index.ts:${line}:14: TS2322: Type 'number' is not assignable to type 'string'.`,
     ]);
   });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { stableYaml } from "../components/yaml";
+import { stableYaml } from "../components/common/yaml";
 
 describe("stableYaml", () => {
   it("sorts map keys at every depth, so key order does not change the bytes", () => {

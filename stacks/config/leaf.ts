@@ -1,14 +1,14 @@
 // A leaf's config: its identity and hostname, the sidecar it exposes and how, and its PKI, with
 // the rules across these keys.
 
-import type { CertificateLifetime, PkiSettings } from "../../components/certspecs";
+import type { CertificateLifetime, PkiSettings } from "../../components/leaf/pki/certspecs";
 import {
   isDnsLabel,
   isDnsSubdomain,
   isFqdn,
   isGrpcServiceName,
   isServiceName,
-} from "../../components/validate";
+} from "../../components/common/validate";
 import { ConfigValues, REQUIRED_SERVICES, THANOS_SERVICES } from "../keys";
 import { RawConfig, Reader, fieldKeys, fullKey, show } from "./reader";
 import { KubernetesTarget, TARGET_KEYS, readKubernetesTarget, checkNamespace } from "./target";

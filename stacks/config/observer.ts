@@ -1,9 +1,9 @@
 // The observer's config: the leaves it queries, its data path, and Querier's and Envoy's
 // settings, with the rules across these keys.
 
-import type { EnvoySettings, QuerierSettings } from "../../components/querier";
-import type { DataPath } from "../../components/thanos";
-import { isDnsLabel, isFqdn } from "../../components/validate";
+import type { EnvoySettings, QuerierSettings } from "../../components/observer/settings";
+import type { DataPathName as DataPath } from "../../components/observer";
+import { isDnsLabel, isFqdn } from "../../components/common/validate";
 import { CONFIG_SCHEMA, ConfigKey, ConfigValues } from "../keys";
 import { RESOURCE_FLOORS, readResources } from "./quantities";
 import { RawConfig, Reader, fieldKeys, fullKey, show } from "./reader";

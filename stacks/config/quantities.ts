@@ -1,7 +1,7 @@
 // Kubernetes CPU and memory quantities of the observer's containers, and the least each
 // container is given.
 
-import type { ContainerResources } from "../../components/querier";
+import type { ContainerResources } from "../../components/observer/settings";
 import { Reader, show } from "./reader";
 
 /** A Kubernetes quantity without exponent forms: `500m`, `2`, `1.5`, `256Mi`, `1G`. */

@@ -1,7 +1,7 @@
 // Where a stack's objects go: a cluster (the ambient kubeconfig unless set) or a directory the
 // manifests are rendered to, and the namespace.
 
-import { isDnsLabel } from "../../components/validate";
+import { isDnsLabel } from "../../components/common/validate";
 import { Reader, fullKey, show } from "./reader";
 
 /** Where Kubernetes objects go: a cluster (ambient kubeconfig unless set) or a render directory. */

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { parse } from "yaml";
-import { thanosLeafAddress } from "../../components/thanos";
+import { thanosLeafAddress } from "../../components/observer/thanos/endpoints";
 import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "../support/leaf";
 import { unwrapSecrets } from "../support/mocks";
 import { OBSERVER, ObserverRun, mountedFile, runObserver, stacksOf } from "../support/observer";

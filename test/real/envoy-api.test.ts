@@ -4,9 +4,9 @@
 // walker misses and the Go API catches.
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { leafCertFiles } from "../../components/sds";
+import { leafCertFiles } from "../../components/observer/envoy/sds";
 import { envoyFileReads } from "../support/envoy-files";
-import { stableYaml } from "../../components/yaml";
+import { stableYaml } from "../../components/common/yaml";
 import { validateEnvoyBootstrap, validateSdsFile } from "../support/envoy-validator";
 import { LEAF_A, LEAF_B, runLeaf, shippedLeafConfig } from "../support/leaf";
 import { OBSERVER, ObserverRun, mountedFile, runObserver, stacksOf } from "../support/observer";

@@ -14,7 +14,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
-import { BRIDGE_OUTPUT, CLIENT_KEY_OUTPUT } from "../../components/contract";
+import { BRIDGE_OUTPUT, CLIENT_KEY_OUTPUT } from "../../components/common/contract";
 import {
   Backend,
   UpstreamTls,

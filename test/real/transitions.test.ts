@@ -7,7 +7,7 @@
 // silently lacking a leaf, or failed; none may be silent.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { DataPath } from "../../components/thanos";
+import type { DataPathName } from "../../components/observer";
 import { LEAF_A, STEADY_NOW, intoGeneration } from "../support/leaf";
 import { leafIngressObjects } from "../support/nginx";
 import { OBSERVER, runObserver, stacksOf } from "../support/observer";
@@ -26,7 +26,7 @@ const LOAD = { intervalMs: 25, maxQueries: 20_000 };
  * take effect at once (no minute-long read of an endpoints file), so that each data path is
  * judged on thousands of answers.
  */
-const STEADY_MS: Record<DataPath, number> = { thanos: 5000, envoy: 20_000 };
+const STEADY_MS: Record<DataPathName, number> = { thanos: 5000, envoy: 20_000 };
 
 /** The request lines nginx logged with client certificate `serial` (nginx logs it in hex). */
 function requestsWith(leaf: BenchLeaf, serial: string): number {
@@ -45,7 +45,7 @@ function requestsWith(leaf: BenchLeaf, serial: string): number {
  * The message shows the first few problems and the last lines of the logs of `processes`.
  */
 function assertSeamless(
-  dataPath: DataPath,
+  dataPath: DataPathName,
   r: LoadResult,
   processes: readonly Running[] = [],
 ): void {
@@ -59,7 +59,7 @@ function assertSeamless(
   );
 }
 
-for (const dataPath of ["thanos", "envoy"] as const satisfies readonly DataPath[]) {
+for (const dataPath of ["thanos", "envoy"] as const satisfies readonly DataPathName[]) {
   describe(`transitions under load (dataPath: ${dataPath})`, function () {
     this.timeout(300_000);
     let dir: string;

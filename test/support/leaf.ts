@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import { caGenerationStart } from "../../components/certspecs";
-import { LeafBridgeOutput } from "../../components/contract";
+import { CertificateLifetime, caGenerationHours } from "../../components/leaf/pki/certspecs";
+import { LeafBridgeOutput } from "../../components/common/contract";
 import { RawConfig } from "../../stacks/config";
 import { CONFIG_SCHEMA } from "../../stacks/keys";
 import { runStack } from "../../stacks";
@@ -25,6 +25,14 @@ export const DEFAULT_CA = {
 };
 
 const DAY_MS = 24 * 3_600_000;
+
+/**
+ * When CA generation `generation` starts: generations are counted from the Unix epoch, the same
+ * everywhere (see `caSchedule`).
+ */
+export function caGenerationStart(ca: CertificateLifetime, generation: number): Date {
+  return new Date(generation * caGenerationHours(ca) * 3_600_000);
+}
 
 /** A time `days` into CA generation `generation` of the default schedule. */
 export function intoGeneration(generation: number, days: number): Date {

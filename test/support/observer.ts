@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { CLIENT_KEY_OUTPUT, BRIDGE_OUTPUT } from "../../components/contract";
-import type { EnvoySettings } from "../../components/querier";
+import { CLIENT_KEY_OUTPUT, BRIDGE_OUTPUT } from "../../components/common/contract";
+import type { EnvoySettings } from "../../components/observer/settings";
 import { runStack } from "../../stacks";
 import { ObservedLeaf, ObserverStackOutputs } from "../../stacks/observer";
 import { validateSdsFile } from "./envoy-validator";

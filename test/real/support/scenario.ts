@@ -2,7 +2,8 @@
 // the ingress), the observer's Querier run from its pod spec and, in envoy mode, the Envoy
 // stand-in; steps the way the runner takes them (a leaf's run, then the observer's) and the
 // transitions' answers, phase by phase.
-import { DataPath, thanosLeafAddress } from "../../../components/thanos";
+import type { DataPathName } from "../../../components/observer";
+import { thanosLeafAddress } from "../../../components/observer/thanos/endpoints";
 import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "../../support/leaf";
 import { FakeState } from "../../support/mocks";
 import { leafIngressObjects } from "../../support/nginx";
@@ -60,7 +61,7 @@ export const hostnamesOf = (runs: Record<string, LeafRun>) =>
  */
 export async function bridgeAt(
   dir: string,
-  dataPath: DataPath,
+  dataPath: DataPathName,
   now: Date,
   config: Record<string, string> = LEAF_A,
 ): Promise<Bridge> {

@@ -1,9 +1,18 @@
-import { awaitAnnotations } from "./await";
+// The leaf's Kubernetes objects: the LeafExposure component, which serves the leaf's server
+// certificate and client CA bundle and routes the allowed gRPC services to the sidecar, through
+// the exposure the config chooses (exposures/, one generator each; docs/EXPOSURES.md).
+
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { GATEWAY_OBJECT_NAMES, LeafGatewayInput, leafGatewayObjects } from "./gateway";
-import { LEAF_OBJECT_NAMES, LeafIngressInput, leafIngress, leafLabels } from "./ingress";
-import { LeafTraefikInput, leafTraefikObjects } from "./traefik";
+import { awaitAnnotations } from "../common/await";
+import {
+  GATEWAY_OBJECT_NAMES,
+  LeafGatewayInput,
+  leafGatewayObjects,
+} from "./exposures/gateway-api";
+import { LEAF_OBJECT_NAMES, leafLabels } from "./exposures/base";
+import { LeafIngressInput, leafIngress } from "./exposures/ingress-nginx";
+import { LeafTraefikInput, leafTraefikObjects } from "./exposures/traefik";
 
 /** What publishes the sidecar, with the input of its generator. */
 export type LeafExposureSpec =
@@ -11,7 +20,7 @@ export type LeafExposureSpec =
   | { readonly kind: "gateway-api"; readonly gateway: LeafGatewayInput }
   | { readonly kind: "traefik"; readonly traefik: LeafTraefikInput };
 
-export interface LeafExposureArgs {
+interface LeafExposureArgs {
   /** The leaf's name, for labels. */
   readonly clusterName: string;
   /**

@@ -1,9 +1,8 @@
-// Pure generators for what stands in front of the Querier pods, on either data path: the
+// Pure generators for what stands in front of the Querier pods, on every data path: the
 // Service, the NetworkPolicy that admits only the observer's and the client namespaces, and the
 // PodDisruptionBudget. The Observer component declares what these return.
 
-import { ENVOY_PORTS } from "./envoy";
-import { QUERIER_PORTS, querierSelector } from "./querier";
+import { QUERIER_PORTS, querierSelector } from "./pod";
 
 export function querierServiceSpec() {
   return {
@@ -18,14 +17,15 @@ export function querierServiceSpec() {
 
 /**
  * Who may reach the Querier pods: pods in the observer's namespace and in the listed client
- * namespaces, on Querier's HTTP and gRPC ports and Envoy's metrics port; nothing else. Querier
- * answers queries over every leaf's data, so it is not open to the whole cluster. (Enforced by
- * clusters whose network plugin implements NetworkPolicy.)
+ * namespaces, on the data path's `ports` (Querier's HTTP and gRPC ports, and Envoy's metrics
+ * port on that path); nothing else. Querier answers queries over every leaf's data, so it is
+ * not open to the whole cluster. (Enforced by clusters whose network plugin implements
+ * NetworkPolicy.)
  */
 export function querierNetworkPolicySpec(
   namespace: string,
   clientNamespaces: readonly string[],
-  ports: readonly number[] = [QUERIER_PORTS.http, QUERIER_PORTS.grpc, ENVOY_PORTS.stats],
+  ports: readonly number[],
 ) {
   return {
     podSelector: { matchLabels: querierSelector() },

@@ -1,5 +1,4 @@
-// Pure checks shared by config loading and the leaf→observer contract parser, and the one
-// ordering of leaves every generated list uses.
+// Pure checks shared by config loading and the leaf→observer contract parser.
 // No Pulumi imports: everything here is tested directly.
 
 /** RFC 1123 label, as Kubernetes namespaces and our cluster names require. */
@@ -47,12 +46,4 @@ export function isRfc3339(value: string): boolean {
     /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) &&
     !Number.isNaN(Date.parse(value))
   );
-}
-
-/** Orders leaves by cluster name: every list of leaves the program writes uses it. */
-export function byCluster(
-  a: { readonly cluster: string },
-  b: { readonly cluster: string },
-): number {
-  return a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0;
 }

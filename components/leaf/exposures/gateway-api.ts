@@ -12,10 +12,10 @@
 // by whoever owns it; neither keeps "only this leaf's CA" (invariant 2 of docs/ARCHITECTURE.md)
 // in the leaf stack's hands.
 
-import { LEAF_OBJECT_NAMES, LeafObject, leafLabels } from "./ingress";
+import { LEAF_OBJECT_NAMES, LeafExposureInput, LeafObject, leafLabels } from "./base";
 
-export const GATEWAY_GROUP = "gateway.networking.k8s.io";
-export const GATEWAY_API_VERSION = `${GATEWAY_GROUP}/v1`;
+const GATEWAY_GROUP = "gateway.networking.k8s.io";
+const GATEWAY_API_VERSION = `${GATEWAY_GROUP}/v1`;
 
 /** The Gateway's one listener: HTTPS for the hostname, GRPCRoutes only. */
 export const GATEWAY_LISTENER = "thanos-grpc";
@@ -30,33 +30,23 @@ export const GATEWAY_OBJECT_NAMES = {
   serverTlsSecret: LEAF_OBJECT_NAMES.serverTlsSecret,
 } as const;
 
-export interface LeafGatewayInput {
-  readonly clusterName: string;
-  /** The leaf's namespace: the sidecar Service, the route and the certificate objects. */
-  readonly namespace: string;
+export interface LeafGatewayInput extends LeafExposureInput {
   /** Where the Gateway goes; the leaf's namespace when equal or empty. */
   readonly gatewayNamespace: string;
   readonly gatewayClassName: string;
-  readonly hostname: string;
   /** The listener's port: where the Gateway serves HTTPS (the contract's endpoint port). */
   readonly port: number;
-  readonly sidecarService: string;
-  readonly sidecarPort: number;
-  /** Fully qualified gRPC service names, e.g. `thanos.Store`. */
-  readonly allowedServices: readonly string[];
 }
 
-export type GatewayObject = LeafObject;
-
-export interface LeafGatewayObjects {
-  readonly gateway: GatewayObject;
-  readonly route: GatewayObject;
+interface LeafGatewayObjects {
+  readonly gateway: LeafObject;
+  readonly route: LeafObject;
   /** Present only when the Gateway's namespace is not the leaf's. */
-  readonly referenceGrant?: GatewayObject;
+  readonly referenceGrant?: LeafObject;
 }
 
 /** The namespace of the Gateway: the leaf's own unless another is set. */
-export function gatewayNamespaceOf(input: LeafGatewayInput): string {
+function gatewayNamespaceOf(input: LeafGatewayInput): string {
   return input.gatewayNamespace === "" ? input.namespace : input.gatewayNamespace;
 }
 
@@ -66,7 +56,7 @@ export function gatewayNamespaceOf(input: LeafGatewayInput): string {
  * validation of client certificates against the CA bundle ConfigMap (AllowValidOnly: a client
  * without a valid certificate is refused).
  */
-export function leafGateway(input: LeafGatewayInput): GatewayObject {
+export function leafGateway(input: LeafGatewayInput): LeafObject {
   const namespace = gatewayNamespaceOf(input);
   const crossNamespace = namespace !== input.namespace;
   // Same-namespace references leave `namespace` out; the others name it (and need the grant).
@@ -110,7 +100,8 @@ export function leafGateway(input: LeafGatewayInput): GatewayObject {
           default: {
             validation: {
               // Core support is one ConfigMap with `ca.crt`; during a CA change that key holds
-              // both CAs, which the spec leaves to the implementation (see the README).
+              // both CAs, which the spec leaves to the implementation (docs/EXPOSURES.md,
+              // Gateway API: the leaf owns its Gateway).
               caCertificateRefs: [
                 {
                   group: "",
@@ -133,7 +124,7 @@ export function leafGateway(input: LeafGatewayInput): GatewayObject {
  * method), each to the sidecar's gRPC port. No rule matches anything else, so other services get
  * the implementation's "not found".
  */
-export function leafGrpcRoute(input: LeafGatewayInput): GatewayObject {
+export function leafGrpcRoute(input: LeafGatewayInput): LeafObject {
   const services = [...new Set(input.allowedServices)].sort();
   const namespace = gatewayNamespaceOf(input);
   return {
@@ -170,7 +161,7 @@ export function leafGrpcRoute(input: LeafGatewayInput): GatewayObject {
  * server certificate Secret and the CA ConfigMap, by name and nothing else. None is needed when
  * the Gateway is in the leaf's namespace: the route and its backend are always there.
  */
-export function leafReferenceGrant(input: LeafGatewayInput): GatewayObject | undefined {
+export function leafReferenceGrant(input: LeafGatewayInput): LeafObject | undefined {
   const namespace = gatewayNamespaceOf(input);
   if (namespace === input.namespace) return undefined;
   return {

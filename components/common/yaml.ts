@@ -1,3 +1,7 @@
+// Deterministic YAML for everything the program writes into a ConfigMap or Secret (envoy.yaml,
+// endpoints files, SDS files): the same value always gives the same bytes (invariant 6 of
+// docs/ARCHITECTURE.md), readable the same by YAML 1.1 and 1.2 readers.
+
 import { Document, isScalar, parse, visit } from "yaml";
 
 /** Plain scalars a YAML 1.1 reader may resolve to something other than a string. */

@@ -7,9 +7,10 @@
 // `<leaf>.<suffix>:<listener port>`; the pod's hostAliases resolve every such name to 127.0.0.1,
 // so Envoy routes on `:authority` and the Stores page shows leaf names, not port numbers.
 
-import type { Leaf } from "./contract";
+import type { Leaf, SortedLeaves } from "../../common/contract";
+import type { QuerierFanOut } from "../querier/pod";
+import type { EnvoyAccessLog, EnvoyIpFamily } from "../settings";
 import { LeafSdsFile, SDS_CERT_DIR, leafCertFiles, typed } from "./sds";
-import { byCluster } from "./validate";
 
 /**
  * A leaf as Envoy needs it: where to connect, the name to expect (`serverName`, sent as SNI and
@@ -20,25 +21,6 @@ export type EnvoyLeaf = Pick<
   Leaf,
   "cluster" | "host" | "port" | "serverName" | "streamTimeoutSeconds"
 >;
-
-/** Querier's per-pod concurrency, which bounds the streams Envoy must carry to one leaf. */
-export interface QuerierFanOut {
-  /** `--query.max-concurrent`: queries evaluated at once. */
-  readonly maxConcurrent: number;
-  /** `--query.max-concurrent-select`: selects (Series streams) per query, each to every leaf. */
-  readonly maxConcurrentSelect: number;
-}
-
-/**
- * The pod network's IP family, which decides the address of the stats listener, the one the
- * kubelet probes on the pod's IP (see `statsAddress`).
- */
-export type EnvoyIpFamily = "IPv4" | "IPv6" | "DualStack";
-export const ENVOY_IP_FAMILIES: readonly EnvoyIpFamily[] = ["IPv4", "IPv6", "DualStack"];
-
-/** Which gRPC calls Envoy writes to its access log (stdout). */
-export type EnvoyAccessLog = "none" | "errors" | "all";
-export const ENVOY_ACCESS_LOGS: readonly EnvoyAccessLog[] = ["none", "errors", "all"];
 
 export interface EnvoyOptions {
   /** Suffix of the names Querier dials: `<leaf>.<suffix>`. */
@@ -145,7 +127,10 @@ function httpConnectionManager(
   };
 }
 
-/** Limits for one leaf, sized for one Querier pod's fan-out (see README, "Envoy"). */
+/**
+ * Limits for one leaf, sized for one Querier pod's fan-out (docs/DATA-PATHS.md, Envoy's
+ * configuration).
+ */
 export function circuitBreakers(fanOut: QuerierFanOut): Record<string, unknown> {
   // Each concurrent query may run maxConcurrentSelect Series streams against every leaf; double
   // it for the Info, LabelNames and LabelValues calls that run beside them.
@@ -278,15 +263,11 @@ function leafVirtualHost(leaf: EnvoyLeaf, suffix: string): Record<string, unknow
   };
 }
 
-/**
- * The whole bootstrap for the given leaves. Leaves are sorted by cluster name, so the order they
- * come in does not change the output.
- */
+/** The whole bootstrap for the given leaves, in their one order (`SortedLeaves`). */
 export function envoyBootstrap(
-  leaves: readonly EnvoyLeaf[],
+  sorted: SortedLeaves<EnvoyLeaf>,
   options: EnvoyOptions,
 ): Record<string, unknown> {
-  const sorted = [...leaves].sort(byCluster);
   const loopback = "127.0.0.1";
   // One instance of the settings every leaf cluster shares, so the YAML can say them once.
   const shared = sharedClusterSettings(options.fanOut);

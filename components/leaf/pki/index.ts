@@ -1,10 +1,14 @@
+// The leaf's PKI as Pulumi resources: the LeafPki component, which turns the certificate specs
+// (certspecs.ts) into @pulumi/tls keys and certificates with the clocks that renew them
+// (docs/ROTATION.md).
+
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as time from "@pulumiverse/time";
 import { CaSchedule, CertSpec, KeySpec, PkiSettings, leafPkiSpec } from "./certspecs";
-import { CertificateTimes, certificateTimes } from "./contract";
+import { CertificateTimes, certificateTimes } from "../../common/contract";
 
-export interface LeafPkiArgs {
+interface LeafPkiArgs {
   readonly clusterName: string;
   /** The public hostname: the server certificate's SAN. */
   readonly hostname: string;
@@ -14,7 +18,7 @@ export interface LeafPkiArgs {
 }
 
 /** A certificate and its private key. The key is a secret output. */
-export interface IssuedCertificate {
+interface IssuedCertificate {
   readonly certPem: pulumi.Output<string>;
   readonly keyPem: pulumi.Output<string>;
   /** When it expires and when it is due for renewal, as the leaf's contract publishes them. */
@@ -22,7 +26,7 @@ export interface IssuedCertificate {
 }
 
 /** One CA generation. Its key never leaves the component. */
-export interface LeafCa {
+interface LeafCa {
   readonly certPem: pulumi.Output<string>;
   /** When it expires and when the next generation should have replaced it. */
   readonly expiry: pulumi.Output<CertificateTimes>;

@@ -7,12 +7,18 @@
 // real API server with those CRDs installed, and runs them through a real Traefik; see
 // test/real/exposure.test.ts).
 
-import { LEAF_OBJECT_NAMES, LeafObject, grpcServicePath, leafLabels } from "./ingress";
+import {
+  LEAF_OBJECT_NAMES,
+  LeafExposureInput,
+  LeafObject,
+  grpcServicePath,
+  leafLabels,
+} from "./base";
 
-export const TRAEFIK_API_VERSION = "traefik.io/v1alpha1";
+const TRAEFIK_API_VERSION = "traefik.io/v1alpha1";
 
 /** Fixed object names, as for the Ingress: one leaf per namespace. */
-export const TRAEFIK_OBJECT_NAMES = {
+const TRAEFIK_OBJECT_NAMES = {
   ingressRoute: LEAF_OBJECT_NAMES.ingress,
   tlsOption: LEAF_OBJECT_NAMES.ingress,
   /** Traefik reads `ca.crt` (or `tls.ca`) from each Secret of `clientAuth.secretNames`. */
@@ -20,19 +26,10 @@ export const TRAEFIK_OBJECT_NAMES = {
   serverTlsSecret: LEAF_OBJECT_NAMES.serverTlsSecret,
 } as const;
 
-export interface LeafTraefikInput {
-  readonly clusterName: string;
-  readonly namespace: string;
-  readonly hostname: string;
+export interface LeafTraefikInput extends LeafExposureInput {
   /** The entry point of Traefik's static configuration that serves HTTPS on the public port. */
   readonly entryPoint: string;
-  readonly sidecarService: string;
-  readonly sidecarPort: number;
-  /** Fully qualified gRPC service names, e.g. `thanos.Store`. */
-  readonly allowedServices: readonly string[];
 }
-
-export type TraefikObject = LeafObject;
 
 /** A rule value in Traefik's matcher syntax: backquoted, so no escaping is needed. */
 function quoted(value: string): string {
@@ -51,7 +48,7 @@ export function traefikRouteMatch(hostname: string, service: string): string {
  * required and verified against the CA bundle Secret, and strict SNI (no default certificate
  * for a client that names no known host).
  */
-export function leafTlsOption(input: LeafTraefikInput): TraefikObject {
+export function leafTlsOption(input: LeafTraefikInput): LeafObject {
   return {
     apiVersion: TRAEFIK_API_VERSION,
     kind: "TLSOption",
@@ -76,7 +73,7 @@ export function leafTlsOption(input: LeafTraefikInput): TraefikObject {
  * sidecar's gRPC port over h2c; TLS from the server certificate Secret with the TLSOption above.
  * Nothing else is routed, so any other path gets Traefik's 404.
  */
-export function leafIngressRoute(input: LeafTraefikInput): TraefikObject {
+export function leafIngressRoute(input: LeafTraefikInput): LeafObject {
   const services = [...new Set(input.allowedServices)].sort();
   return {
     apiVersion: TRAEFIK_API_VERSION,
@@ -108,9 +105,9 @@ export function leafIngressRoute(input: LeafTraefikInput): TraefikObject {
   };
 }
 
-export interface LeafTraefikObjects {
-  readonly ingressRoute: TraefikObject;
-  readonly tlsOption: TraefikObject;
+interface LeafTraefikObjects {
+  readonly ingressRoute: LeafObject;
+  readonly tlsOption: LeafObject;
 }
 
 export function leafTraefikObjects(input: LeafTraefikInput): LeafTraefikObjects {

@@ -1,4 +1,4 @@
-// Pure generator for a leaf's ingress-nginx exposure: object names, labels, annotations and the
+// Pure generator for a leaf's ingress-nginx exposure: the annotations and the
 // networking.k8s.io/v1 Ingress body. The LeafExposure component declares what this returns.
 //
 // Annotation names and values follow the ingress-nginx annotation reference
@@ -6,55 +6,14 @@
 // its annotations-risk table, so they pass the default `annotations-risk-level` (High since
 // controller v1.12); no snippet annotation is used (disabled by default since v1.9).
 
-export const INGRESS_NGINX = "nginx.ingress.kubernetes.io";
+import { LEAF_OBJECT_NAMES, LeafExposureInput, grpcServicePath, leafLabels } from "./base";
 
-/** Fixed object names: one leaf per namespace. */
-export const LEAF_OBJECT_NAMES = {
-  ingress: "thanos-bridge",
-  serverTlsSecret: "thanos-bridge-server-tls",
-  clientCaSecret: "thanos-bridge-client-ca",
-} as const;
+const INGRESS_NGINX = "nginx.ingress.kubernetes.io";
 
-/** A namespaced Kubernetes object as the exposure generators build it (no Pulumi types). */
-export interface LeafObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: {
-    readonly name: string;
-    readonly namespace: string;
-    readonly labels: Record<string, string>;
-  };
-  readonly spec: Record<string, unknown>;
-}
-
-export interface LeafIngressInput {
-  readonly clusterName: string;
-  readonly namespace: string;
-  readonly hostname: string;
+export interface LeafIngressInput extends LeafExposureInput {
   readonly ingressClass: string;
   readonly pathType: "Prefix" | "ImplementationSpecific";
-  readonly sidecarService: string;
-  readonly sidecarPort: number;
-  /** Fully qualified gRPC service names, e.g. `thanos.Store`. */
-  readonly allowedServices: readonly string[];
   readonly streamTimeoutSeconds: number;
-}
-
-export function leafLabels(clusterName: string): Record<string, string> {
-  return {
-    "app.kubernetes.io/component": "leaf-exposure",
-    "app.kubernetes.io/instance": clusterName,
-    "app.kubernetes.io/managed-by": "pulumi",
-    "app.kubernetes.io/name": "thanos-bridge",
-  };
-}
-
-/**
- * The HTTP/2 path prefix of a gRPC service: a call to `thanos.Store/Series` is a POST to
- * `/thanos.Store/Series`, so `/thanos.Store/` admits that service's methods and nothing else.
- */
-export function grpcServicePath(service: string): string {
-  return `/${service}/`;
 }
 
 function sortedRecord(entries: Record<string, string>): Record<string, string> {
@@ -84,7 +43,7 @@ export function leafIngressAnnotations(input: LeafIngressInput): Record<string, 
   });
 }
 
-export interface IngressBody {
+interface IngressBody {
   readonly metadata: {
     readonly name: string;
     readonly namespace: string;

@@ -1,9 +1,9 @@
 // Pure generator of the Secret data Envoy reads over SDS: each leaf's client certificate and key,
 // and the CAs it trusts for that leaf, as files of Envoy's file-based SDS. The bootstrap
-// (envoy.ts) names these files; the pod mounts them (querier.ts). No Pulumi imports.
+// (bootstrap.ts) names these files; the pod mounts them (pod.ts). No Pulumi imports.
 
-import type { LeafCredentials } from "./contract";
-import { stableYaml } from "./yaml";
+import type { LeafCredentials } from "../../common/contract";
+import { stableYaml } from "../../common/yaml";
 
 /** Where the Envoy container sees every leaf's SDS files: one directory per leaf. */
 export const SDS_CERT_DIR = "/etc/envoy/certs";
@@ -27,7 +27,7 @@ export interface LeafSdsFile {
 }
 
 /** Both SDS files of one leaf: its client certificate and key, and the CAs it trusts. */
-export interface LeafCertFiles {
+interface LeafCertFiles {
   readonly tlsCertificate: LeafSdsFile;
   readonly validationContext: LeafSdsFile;
 }

@@ -1,10 +1,11 @@
 // Pure generators for the observer's optional certificate-expiry alert, as prometheus-operator
 // objects: a PodMonitor that scrapes Envoy's metrics on the Querier pods, and a PrometheusRule
-// that fires when a certificate Envoy uses is close to its expiry. The Observer component
+// that fires when a certificate Envoy uses is close to its expiry. The Envoy path (index.ts)
 // declares them when `expiryAlertDays` is set.
 
-import { ENVOY_METRICS_PATH } from "./envoy";
-import { ENVOY_STATS_PORT_NAME, querierSelector } from "./querier";
+import { querierSelector } from "../querier/pod";
+import { ENVOY_METRICS_PATH } from "./bootstrap";
+import { ENVOY_STATS_PORT_NAME } from "./pod";
 
 /** API group and version of prometheus-operator's PodMonitor and PrometheusRule. */
 export const MONITORING_API_VERSION = "monitoring.coreos.com/v1";
@@ -21,7 +22,7 @@ export const MONITORING_API_VERSION = "monitoring.coreos.com/v1";
  * newest first, so during a CA change that is the new CA, not the one being retired. It never
  * counts the leaves' server certificates.
  */
-export const CERT_EXPIRY_METRIC = "envoy_server_days_until_first_cert_expiring";
+const CERT_EXPIRY_METRIC = "envoy_server_days_until_first_cert_expiring";
 
 /** The `job` label of Envoy's metrics: the pods' `app.kubernetes.io/name`, via `jobLabel`. */
 const JOB_LABEL = "app.kubernetes.io/name";

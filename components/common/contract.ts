@@ -7,7 +7,7 @@
 // a secret) travel separately.
 
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { byCluster, isDnsLabel, isFqdn, isPort, isRfc3339 } from "./validate";
+import { isDnsLabel, isFqdn, isPort, isRfc3339 } from "./validate";
 
 /**
  * Version 2 (thanos-bridge 0.2): `caCerts` is a bundle, so a CA change can overlap, and each
@@ -375,12 +375,32 @@ export function parseLeafClientKey(leaf: Leaf, clientKey: unknown): string {
   return clientKey;
 }
 
+declare const sortedByCluster: unique symbol;
+
+/**
+ * Leaves in the one order every list the program writes uses: by cluster name. Only
+ * `sortLeaves` makes one, so a generator that takes it never sorts again.
+ */
+export type SortedLeaves<T extends { readonly cluster: string }> = readonly T[] & {
+  readonly [sortedByCluster]: true;
+};
+
+/** The leaves sorted by cluster name. */
+export function sortLeaves<T extends { readonly cluster: string }>(
+  leaves: readonly T[],
+): SortedLeaves<T> {
+  return [...leaves].sort((a, b) =>
+    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
+  ) as readonly T[] as SortedLeaves<T>;
+}
+
 /**
  * Leaves must differ in cluster name (it names their Envoy cluster, Secret and endpoint) and in
- * server name (each is one Envoy virtual host's upstream). Returns the leaves sorted by cluster.
+ * server name (each is one Envoy virtual host's upstream). Returns the leaves sorted by cluster,
+ * the one time the observer sorts them.
  */
-export function distinctLeaves(leaves: readonly Leaf[]): readonly Leaf[] {
-  const sorted = [...leaves].sort(byCluster);
+export function distinctLeaves(leaves: readonly Leaf[]): SortedLeaves<Leaf> {
+  const sorted = sortLeaves(leaves);
   for (const [field, what] of [
     ["cluster", "cluster name"],
     ["serverName", "hostname"],

@@ -6,7 +6,7 @@ export type KeySpec =
   | { readonly algorithm: "RSA"; readonly rsaBits: 2048 | 3072 | 4096 };
 
 /** Values of the tls provider's `allowedUses` (Terraform tls provider names). */
-export type AllowedUse =
+type AllowedUse =
   | "cert_signing"
   | "crl_signing"
   | "digital_signature"
@@ -14,7 +14,7 @@ export type AllowedUse =
   | "server_auth"
   | "client_auth";
 
-export interface Subject {
+interface Subject {
   readonly commonName: string;
   readonly organization: string;
   readonly organizationalUnit: string;
@@ -55,7 +55,7 @@ export interface PkiSettings {
 }
 
 /** One CA of the leaf: its generation number names its resources. */
-export interface CaSpec extends CertSpec {
+interface CaSpec extends CertSpec {
   readonly generation: number;
 }
 
@@ -75,7 +75,7 @@ export interface LeafPkiSpec {
  * - `switched`: the new CA signs, the old one is still trusted;
  * then back to `steady` without the old CA.
  */
-export type CaPhase = "steady" | "introduced" | "switched";
+type CaPhase = "steady" | "introduced" | "switched";
 
 export interface CaSchedule {
   readonly phase: CaPhase;
@@ -94,11 +94,6 @@ const HOUR_MS = 3_600_000;
  */
 export function caGenerationHours(ca: CertificateLifetime): number {
   return ca.validityHours - ca.renewBeforeHours;
-}
-
-/** When generation `n` starts: generations are counted from the Unix epoch, the same everywhere. */
-export function caGenerationStart(ca: CertificateLifetime, generation: number): Date {
-  return new Date(generation * caGenerationHours(ca) * HOUR_MS);
 }
 
 /**
@@ -125,7 +120,7 @@ export function caSchedule(ca: CertificateLifetime, now: Date): CaSchedule {
     : { phase: "switched", trusted, signer: current, nextChange: at(2 * half) };
 }
 
-export const ORGANIZATION = "thanos-bridge";
+const ORGANIZATION = "thanos-bridge";
 /** Common name of the client certificate every leaf issues to the observer. */
 export const OBSERVER_COMMON_NAME = "thanos-bridge-observer";
 

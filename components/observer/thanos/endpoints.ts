@@ -1,6 +1,7 @@
-// Pure generators for the observer's second data path, `dataPath: thanos`: Querier originates
-// the mutual TLS to each leaf itself (per-endpoint `client_config` of its endpoints file, Thanos
-// v0.42+), with no Envoy. The Observer component declares what these return.
+// Pure generators for the Thanos data path (`dataPath: thanos`): Querier originates the mutual
+// TLS to each leaf itself (per-endpoint `client_config` of its endpoints file, Thanos v0.42+),
+// with no Envoy. These make the endpoints file, where each leaf's files are and the shards that
+// hold them; pod.ts makes the pod, and the Thanos path (index.ts) declares what they return.
 //
 // Layout, chosen so that adding or removing a leaf and renewing its certificates never changes
 // the pod template (see docs/ARCHITECTURE.md, Decisions):
@@ -12,26 +13,8 @@
 //   re-reads them where they are.
 
 import { createHash } from "node:crypto";
-import { Leaf, LeafCredentials, splitPemBundle } from "./contract";
-import {
-  OBJECT_DATA_ROOM_BYTES,
-  OBSERVER_OBJECT_NAMES,
-  POD_SECURITY_CONTEXT,
-  QUERIER_PORTS,
-  QuerierSettings,
-  THANOS_PATHS,
-  containerResources,
-  containerSecurityContext,
-  objectDataBytes,
-  observerLabels,
-  querierArgs,
-  querierSelector,
-  querierSpreadConstraints,
-} from "./querier";
-import { byCluster } from "./validate";
-
-/** How Querier reaches the leaves: through the Envoy sidecar, or with its own mutual TLS. */
-export type DataPath = "envoy" | "thanos";
+import { Leaf, SortedLeaves, splitPemBundle } from "../../common/contract";
+import { OBJECT_DATA_ROOM_BYTES, THANOS_PATHS, objectDataBytes } from "../querier/pod";
 
 export const THANOS_OBJECT_NAMES = {
   /** The ConfigMap holding `endpoints.yaml`; one name for every revision, updated in place. */
@@ -47,14 +30,11 @@ export const THANOS_OBJECT_NAMES = {
  */
 export const LEAF_SHARDS = 32;
 
-/** Querier re-reads its endpoints file this often (Thanos' default is 5m). */
-export const ENDPOINTS_RELOAD_INTERVAL = "1m";
-
 /** Querier's minimum TLS version towards the leaves, as Thanos spells it (1.0 to 1.3). */
-export const LEAF_TLS_MIN_VERSION = "1.2";
+const LEAF_TLS_MIN_VERSION = "1.2";
 
 /** The name of shard `index`. */
-export function shardName(index: number): string {
+function shardName(index: number): string {
   return `${THANOS_OBJECT_NAMES.shardPrefix}-${String(index).padStart(2, "0")}`;
 }
 
@@ -70,13 +50,13 @@ export function leafShard(cluster: string): string {
 }
 
 /** One file Querier reads for a leaf: its key in the leaf's shard, and its path in Querier. */
-export interface ThanosLeafFile {
+interface ThanosLeafFile {
   readonly key: string;
   readonly path: string;
 }
 
 /** A leaf's three files. The CA file holds the whole bundle: both CAs during a CA change. */
-export interface ThanosLeafFiles {
+interface ThanosLeafFiles {
   readonly shard: string;
   readonly cert: ThanosLeafFile;
   readonly key: ThanosLeafFile;
@@ -133,7 +113,7 @@ export function caBundleFingerprint(bundle: string): string {
   return createHash("sha256").update(certs.join("\n")).digest("hex").slice(0, 16);
 }
 
-export interface ThanosTlsConfig {
+interface ThanosTlsConfig {
   readonly enabled: true;
   readonly cert_file: string;
   readonly key_file: string;
@@ -141,7 +121,7 @@ export interface ThanosTlsConfig {
   readonly min_version: string;
 }
 
-export interface ThanosEndpoint {
+interface ThanosEndpoint {
   readonly address: string;
   /**
    * Queried even while its health check fails. A leaf is a fixed address, so one that cannot be
@@ -159,12 +139,12 @@ export interface ThanosEndpoint {
  * the leaf's hostname), then the extra in-cluster endpoints as they are, plain. Each list sorted.
  */
 export function thanosEndpointsConfig(
-  leaves: readonly Pick<Leaf, "cluster" | "endpoint" | "serverName" | "caCerts">[],
+  leaves: SortedLeaves<Pick<Leaf, "cluster" | "endpoint" | "serverName" | "caCerts">>,
   extraEndpoints: readonly string[],
 ): { endpoints: ThanosEndpoint[] } {
   return {
     endpoints: [
-      ...[...leaves].sort(byCluster).map((l): ThanosEndpoint => {
+      ...leaves.map((l): ThanosEndpoint => {
         const files = thanosLeafFiles(l.cluster);
         return {
           address: thanosLeafAddress(l),
@@ -186,123 +166,26 @@ export function thanosEndpointsConfig(
   };
 }
 
-/** Every file path an endpoints file names (`cert_file`, `key_file`, `ca_file`), sorted. */
-export function thanosFilePaths(config: unknown): readonly string[] {
-  const paths = new Set<string>();
-  const clientConfigs: unknown[] = [];
-  const doc = (config ?? {}) as { default_client_config?: unknown; endpoints?: unknown };
-  clientConfigs.push(doc.default_client_config);
-  if (Array.isArray(doc.endpoints)) {
-    for (const e of doc.endpoints)
-      clientConfigs.push((e as { client_config?: unknown }).client_config);
-  }
-  for (const c of clientConfigs) {
-    const tls = (c as { tls_config?: Record<string, unknown> } | undefined)?.tls_config ?? {};
-    for (const field of ["cert_file", "key_file", "ca_file"]) {
-      const path = tls[field];
-      if (typeof path === "string" && path !== "") paths.add(path);
-    }
-  }
-  return [...paths].sort();
-}
-
 /**
- * Every shard's data, by Secret name: each leaf's client certificate, key and CA bundle in the
- * shard of its cluster name; every shard present, empty or not. `clientKey` is key material.
+ * Every shard's data, by Secret name: each leaf's client certificate, key (`clientKeyOf`, key
+ * material) and CA bundle in the shard of its cluster name; every shard present, empty or not.
  */
-export function thanosShardData(
-  leaves: readonly LeafCredentials[],
+export function thanosShardData<L extends Pick<Leaf, "cluster" | "clientCert" | "caCerts">>(
+  leaves: SortedLeaves<L>,
+  clientKeyOf: (leaf: L) => string,
 ): Record<string, Record<string, string>> {
   const shards: Record<string, Record<string, string>> = Object.fromEntries(
     shardNames().map((name) => [name, {}]),
   );
-  for (const leaf of [...leaves].sort(byCluster)) {
+  for (const leaf of leaves) {
     const files = thanosLeafFiles(leaf.cluster);
     const shard = shards[files.shard];
     shard[files.cert.key] = leaf.clientCert;
-    shard[files.key.key] = leaf.clientKey;
+    shard[files.key.key] = clientKeyOf(leaf);
     shard[files.ca.key] = leaf.caCerts;
   }
   return shards;
 }
-
-/** Querier's settings: everything the pod template depends on in this data path. */
-export type QuerierSpec = Pick<
-  QuerierSettings,
-  "image" | "resources" | "replicas" | "replicaLabels"
->;
-
-export function thanosQuerierArgs(querier: QuerierSpec): string[] {
-  return [
-    ...querierArgs({ querier }),
-    // The file changes in place as leaves come and go; Thanos compares its content each time.
-    `--endpoint.sd-config-reload-interval=${ENDPOINTS_RELOAD_INTERVAL}`,
-  ];
-}
-
-/**
- * The pod template: Querier alone, its endpoints file and every leaf's credentials in one
- * projected volume of whole objects. It depends on no leaf, so leaves coming and going and
- * renewed certificates leave it byte for byte as it was: the pods keep running.
- */
-export function thanosPodTemplate(querier: QuerierSpec) {
-  return {
-    metadata: { labels: observerLabels() },
-    spec: {
-      serviceAccountName: OBSERVER_OBJECT_NAMES.querier,
-      automountServiceAccountToken: false,
-      securityContext: POD_SECURITY_CONTEXT,
-      terminationGracePeriodSeconds: 45,
-      containers: [
-        {
-          name: "querier",
-          image: querier.image,
-          args: thanosQuerierArgs(querier),
-          ports: [
-            { name: "http", containerPort: QUERIER_PORTS.http, protocol: "TCP" },
-            { name: "grpc", containerPort: QUERIER_PORTS.grpc, protocol: "TCP" },
-          ],
-          livenessProbe: { httpGet: { path: "/-/healthy", port: "http" }, periodSeconds: 30 },
-          readinessProbe: { httpGet: { path: "/-/ready", port: "http" }, periodSeconds: 10 },
-          resources: containerResources(querier),
-          securityContext: containerSecurityContext(),
-          volumeMounts: [
-            { name: "querier-config", mountPath: THANOS_PATHS.configDir, readOnly: true },
-          ],
-        },
-      ],
-      volumes: [
-        {
-          // Whole objects: a key added to a shard appears as a file without a new template,
-          // and the kubelet swaps `..data` in this volume's root for the files of every source
-          // at once.
-          name: "querier-config",
-          projected: {
-            defaultMode: 0o440,
-            sources: [
-              { configMap: { name: THANOS_OBJECT_NAMES.endpoints } },
-              ...shardNames().map((name) => ({ secret: { name } })),
-            ],
-          },
-        },
-      ],
-      topologySpreadConstraints: querierSpreadConstraints(),
-    },
-  };
-}
-
-export function thanosDeploymentSpec(querier: QuerierSpec) {
-  return {
-    replicas: querier.replicas,
-    revisionHistoryLimit: 5,
-    selector: { matchLabels: querierSelector() },
-    strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
-    template: thanosPodTemplate(querier),
-  };
-}
-
-/** Querier's ports: the NetworkPolicy opens these and nothing of Envoy. */
-export const THANOS_POLICY_PORTS: readonly number[] = [QUERIER_PORTS.http, QUERIER_PORTS.grpc];
 
 /**
  * Fails, before anything is applied, when the endpoints file would not fit its ConfigMap or a
