@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { component, componentVersion } from "../../real/components";
+import { component, componentVersion } from "./build/components";
 import { issueCertificate, selfSignedCa } from "../support/fake-tls";
 import {
   Backend,

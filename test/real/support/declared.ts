@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { moduleDir, moduleFiles } from "../../../real/components";
+import { moduleDir, moduleFiles } from "../build/components";
 import { shippedLeafConfig, runLeaf } from "../../support/leaf";
 import { RecordingMocks, unwrapSecrets } from "../../support/mocks";
 import { runObserver, stacksOf } from "../../support/observer";

@@ -6,17 +6,17 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { envoyBootstrap } from "../components/envoy";
-import { QUERIER_FAN_OUT } from "../components/querier";
-import { thanosEndpointsConfig } from "../components/thanos";
-import { stableYaml } from "../components/yaml";
-import { loadEnvoyProtos, validateEnvoyBootstrap } from "../test/support/envoy-validator";
-import { LEAF_A, runLeaf } from "../test/support/leaf";
+import { envoyBootstrap } from "../../components/envoy";
+import { QUERIER_FAN_OUT } from "../../components/querier";
+import { thanosEndpointsConfig } from "../../components/thanos";
+import { stableYaml } from "../../components/yaml";
+import { loadEnvoyProtos, validateEnvoyBootstrap } from "../support/envoy-validator";
+import { LEAF_A, runLeaf } from "../support/leaf";
 import { benchTls } from "./tls";
 
 const SIZES = [1, 10, 100, 1000];
 const DATA_PATHS = ["envoy", "thanos"] as const;
-const ROOT = join(__dirname, "..");
+const ROOT = join(__dirname, "..", "..");
 
 interface Case {
   wallMs: number;
