@@ -30,7 +30,8 @@ import {
   shippedLeafConfig,
 } from "./support/leaf";
 import { FakeState, unwrapSecrets } from "./support/mocks";
-import { Nginx, leafIngressObjects, nginxAvailable, startLeafNginx } from "./support/nginx";
+import { Nginx, leafIngressObjects, startLeafNginx } from "./support/nginx";
+import { nginxAvailable } from "./support/nginx-process";
 import {
   OBSERVER,
   envoyUpstreamTls,

@@ -4,7 +4,8 @@
 // spreads over all of them; the spread between rounds is printed. Figures only.
 import { Backend, UpstreamTls, callInfo, startBackend } from "../support/grpc";
 import { LEAF_A, LEAF_B, runLeaf } from "../support/leaf";
-import { Nginx, nginxAvailable, startLeafNginx } from "../support/nginx";
+import { Nginx, startLeafNginx } from "../support/nginx";
+import { nginxAvailable } from "../support/nginx-process";
 import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "../support/observer";
 
 const ALGORITHMS = ["ECDSA-P256", "RSA-2048", "RSA-3072"];
