@@ -6,9 +6,12 @@
 // Listens on 127.0.0.1; tests start and stop it, and it is killed (its directory, which holds
 // the keys, removed) if the test process exits or is interrupted.
 
+import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
 import { join } from "node:path";
 import { selfSignedCa } from "./fake-tls";
+import { CallResult } from "./grpc";
 import { LeafRun } from "./leaf";
 import { unwrapSecrets } from "./mocks";
 import {
@@ -318,4 +321,28 @@ export function startLeafNginx(run: LeafRun, backend: string, port?: number): Pr
     }
   }
   return startNginx(ingress, secrets, services, 3, port);
+}
+
+/**
+ * Calls `call`, then checks nginx refused it for its client certificate: with
+ * `ssl_verify_client on` nginx finishes the handshake, logs why (matching `logged`), and
+ * answers 400 (gRPC's INTERNAL); the backend (its `calls`) sees nothing.
+ */
+export async function assertRefusedByNginx(
+  nginx: Nginx,
+  backend: { readonly calls: readonly string[] },
+  call: () => Promise<CallResult>,
+  logged: RegExp,
+): Promise<void> {
+  const logBefore = nginx.errorLog().length;
+  const callsBefore = backend.calls.length;
+  const result = await call();
+  assert.ok(
+    !result.ok &&
+      result.code === grpc.status.INTERNAL &&
+      result.details.includes("HTTP status code 400"),
+    JSON.stringify(result),
+  );
+  assert.match(nginx.errorLog().slice(logBefore), logged);
+  assert.equal(backend.calls.length, callsBefore, "the backend saw the call");
 }
