@@ -77,9 +77,8 @@ export async function startNginxProcess(
   mkdirSync(temp, { recursive: true });
   chmodSync(temp, 0o777);
   writeFileSync(conf, config);
-  const [command, ...args] = wrap([
-    ...[NGINX_BINARY, "-p", dir, "-c", conf, "-e", errorLog, "-g", "daemon off;"],
-  ]);
+  const nginx = [NGINX_BINARY, "-p", dir, "-c", conf, "-e", errorLog, "-g", "daemon off;"];
+  const [command, ...args] = wrap(nginx);
   const child = track(
     spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], detached: true }),
     { group: true },
