@@ -165,7 +165,7 @@ export const CONFIG_SCHEMA = {
     type: "string",
     default: "ingress-nginx",
     roles: "leaf",
-    // How a leaf's StoreAPI is published (components/exposure.ts).
+    // How a leaf's StoreAPI is published (components/leaf/exposures/).
     allowed: ["ingress-nginx", "gateway-api", "traefik"],
     description:
       "Leaf only. What publishes the sidecar's StoreAPI: ingress-nginx (an Ingress), gateway-api (the leaf's own Gateway with client-certificate validation, and a GRPCRoute) or traefik (an IngressRoute and a TLSOption). Changing it changes no certificate and nothing the observer reads. See docs/EXPOSURES.md.",

@@ -9,7 +9,8 @@ import { splitPemBundle } from "../components/common/contract";
 import { Backend, UpstreamTls, callInfo, startBackend } from "./support/grpc";
 import { LEAF_A, LeafRun, STEADY_NOW, runLeaf } from "./support/leaf";
 import { FakeState, unwrapSecrets } from "./support/mocks";
-import { Nginx, nginxAvailable, startLeafNginx } from "./support/nginx";
+import { Nginx, startLeafNginx } from "./support/nginx";
+import { nginxAvailable } from "./support/nginx-process";
 import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "./support/observer";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";

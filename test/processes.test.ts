@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { nginxAvailable } from "./support/nginx";
+import { nginxAvailable } from "./support/nginx-process";
 
 interface Started {
   readonly groups: number[];

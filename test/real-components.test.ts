@@ -1,4 +1,4 @@
-// The real bench's registry (real/components.ts): pins read from each go.mod, version stamps,
+// The real bench's registry (test/real/build/components.ts): pins read from each go.mod, version stamps,
 // cache keys, and the README's "Test bench" list kept equal to what `test:real` prints.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -14,7 +14,7 @@ import {
   pinnedVersion,
   prometheusVersion,
   stampFlags,
-} from "../real/components";
+} from "./real/build/components";
 import { BENCH, benchLines } from "./real/support/bench";
 
 describe("real bench components", () => {

@@ -130,8 +130,8 @@ describe("module structure", () => {
     assert.deepEqual(layerViolations(graph), []);
     // The check finds each kind of violation.
     const broken = new Map([
-      ["components/common/yaml.ts", { local: ["stacks/config.ts"] }],
-      ["stacks/config.ts", { local: ["ops/check.ts"] }],
+      ["components/common/yaml.ts", { local: ["stacks/config/index.ts"] }],
+      ["stacks/config/index.ts", { local: ["ops/check.ts"] }],
       ["components/common/contract.ts", { local: ["components/leaf/index.ts"] }],
       ["components/leaf/index.ts", { local: [`${OBSERVER}index.ts`] }],
       [`${OBSERVER}thanos/index.ts`, { local: [`${OBSERVER}envoy/index.ts`] }],
@@ -139,8 +139,8 @@ describe("module structure", () => {
       ["stacks/observer.ts", { local: [`${OBSERVER}thanos/endpoints.ts`] }],
     ]);
     assert.deepEqual(layerViolations(broken), [
-      "components/common/yaml.ts → stacks/config.ts: points up a layer",
-      "stacks/config.ts → ops/check.ts: points up a layer",
+      "components/common/yaml.ts → stacks/config/index.ts: points up a layer",
+      "stacks/config/index.ts → ops/check.ts: points up a layer",
       "components/common/contract.ts → components/leaf/index.ts: common code depends on a side",
       `components/leaf/index.ts → ${OBSERVER}index.ts: one side depends on the other`,
       `${OBSERVER}thanos/index.ts → ${OBSERVER}envoy/index.ts: only the Observer chooses a data path`,

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { component, componentVersion } from "../../real/components";
+import { component, componentVersion } from "./build/components";
 import { ApiServer, startApiServer } from "./support/apiserver";
 import { applyAll, ensureNamespaces, idOf, installCrds } from "./support/apply";
 import { DeclaredStack, crdsOf, shippedStacks } from "./support/declared";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { component, componentVersion } from "../../real/components";
+import { component, componentVersion } from "./build/components";
 import { removeDir, tempDir } from "../support/processes";
 import {
   Running,

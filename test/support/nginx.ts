@@ -6,16 +6,21 @@
 // Listens on 127.0.0.1; tests start and stop it, and it is killed (its directory, which holds
 // the keys, removed) if the test process exits or is interrupted.
 
-import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
 import { join } from "node:path";
 import { selfSignedCa } from "./fake-tls";
+import { CallResult } from "./grpc";
 import { LeafRun } from "./leaf";
 import { unwrapSecrets } from "./mocks";
-import { freePort, removeDir, signalTracked, tempDir, track } from "./processes";
-
-export const NGINX_BINARY = process.env.NGINX_BINARY ?? "/usr/sbin/nginx";
-export const nginxAvailable = (): boolean => existsSync(NGINX_BINARY);
+import {
+  NginxDidNotStart,
+  NginxProcess,
+  nginxFileDirectives,
+  startNginxProcess,
+} from "./nginx-process";
+import { freePort, tempDir } from "./processes";
 
 const PREFIX = "nginx.ingress.kubernetes.io/";
 
@@ -198,21 +203,17 @@ export function renderNginx(
     "  }",
   ].join("\n");
 
-  const temp = join(dir, "temp");
-  mkdirSync(temp, { recursive: true });
-  chmodSync(temp, 0o777);
+  const paths = nginxFileDirectives(dir, "bridge");
   return [
     "worker_processes 1;",
-    `pid ${join(dir, "nginx.pid")};`,
-    `error_log ${join(dir, "error.log")} info;`,
+    ...paths.main,
     "events { worker_connections 256; }",
     "http {",
     // Which client certificate each request came with: the real bench reads it to see when
     // Querier moves to a renewed certificate. And on which client connection (nginx's serial
     // number of it, and its requests so far): the bench reads it to see connections reused.
     "  log_format bridge '$ssl_client_serial $status $request_uri $connection $connection_requests';",
-    `  access_log ${join(dir, "access.log")} bridge;`,
-    ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${temp};`),
+    ...paths.http.map((l) => `  ${l}`),
     ...upstreams.values(),
     catchAll,
     ...servers,
@@ -221,23 +222,20 @@ export function renderNginx(
   ].join("\n");
 }
 
-export interface Nginx {
+/**
+ * nginx serving one Ingress. Its error log has the client certificate failures; its access log
+ * one line per request (parseAccessLog).
+ */
+export interface Nginx extends Omit<NginxProcess, "reload"> {
   readonly port: number;
-  /** The master's pid; it leads a process group with its workers. */
-  readonly pid: number;
   /** Rewrites the config and certificate files, then reloads gracefully (SIGHUP). */
   reload(ingress: IngressObject, secrets: SecretsByName): Promise<void>;
-  /** The error log so far; client certificate failures are logged there at level info. */
-  errorLog(): string;
-  /**
-   * The access log so far: one line per request,
-   * `<client serial> <status> <path> <connection> <requests on that connection>`.
-   */
-  accessLog(): string;
-  stop(): Promise<void>;
 }
 
-/** One line of the access log (`log_format bridge`). */
+/**
+ * One line of the access log (`log_format bridge`):
+ * `<client serial> <status> <path> <connection> <requests on that connection>`.
+ */
 export interface AccessLogLine {
   /** The client certificate's serial, in hex as nginx logs it; "-" without one. */
   readonly serial: string;
@@ -260,8 +258,8 @@ export function parseAccessLog(log: string): AccessLogLine[] {
 }
 
 /**
- * Starts nginx in the foreground for one Ingress. It is up once its pid file exists: nginx
- * writes it after binding its listener, so the port is nginx's and nobody else's.
+ * Starts nginx for one Ingress, on a free port (retried if another process takes it first) or on
+ * `fixedPort`.
  */
 export async function startNginx(
   ingress: IngressObject,
@@ -273,144 +271,22 @@ export async function startNginx(
 ): Promise<Nginx> {
   const dir = tempDir("nginx");
   const port = fixedPort ?? (await freePort());
-  const conf = join(dir, "nginx.conf");
-  const pidFile = join(dir, "nginx.pid");
-  writeFileSync(conf, renderNginx(ingress, secrets, services, port, dir));
-  const child = track(
-    spawn(
-      NGINX_BINARY,
-      ["-p", dir, "-c", conf, "-e", join(dir, "error.log"), "-g", "daemon off;"],
-      {
-        stdio: ["ignore", "ignore", "pipe"],
-        detached: true,
-      },
-    ),
-    { group: true },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    child.once("exit", () => {
-      exited = true;
-      resolve();
-    });
-    child.once("error", (e) => {
-      stderr += String(e);
-      exited = true;
-      resolve();
-    });
-  });
-  const until = Date.now() + 10_000;
-  while (
-    !exited &&
-    !(existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid))
-  ) {
-    if (Date.now() > until) {
-      signalTracked(child, "SIGKILL");
-      break;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  if (exited || Date.now() > until) {
-    await exit;
-    removeDir(dir);
-    if (attempts > 1 && fixedPort === undefined && stderr.includes("Address already in use")) {
+  let nginx: NginxProcess;
+  try {
+    nginx = await startNginxProcess(dir, renderNginx(ingress, secrets, services, port, dir));
+  } catch (e) {
+    const taken = e instanceof NginxDidNotStart && e.output.includes("Address already in use");
+    if (taken && attempts > 1 && fixedPort === undefined) {
       return startNginx(ingress, secrets, services, attempts - 1);
     }
-    throw new Error(`nginx did not start: ${stderr}`);
+    throw e;
   }
-  const log = join(dir, "error.log");
   return {
+    ...nginx,
     port,
-    pid: child.pid ?? 0,
-    reload: async (nextIngress, nextSecrets) => {
-      writeFileSync(conf, renderNginx(nextIngress, nextSecrets, services, port, dir));
-      await reloadNginx(child, log);
-    },
-    errorLog: () => (existsSync(log) ? readFileSync(log, "utf8") : ""),
-    accessLog: () => {
-      const file = join(dir, "access.log");
-      return existsSync(file) ? readFileSync(file, "utf8") : "";
-    },
-    stop: async () => {
-      signalTracked(child, "SIGQUIT");
-      const killer = setTimeout(() => signalTracked(child, "SIGKILL"), 5000);
-      await exit;
-      clearTimeout(killer);
-      removeDir(dir);
-    },
+    reload: (nextIngress, nextSecrets) =>
+      nginx.reload(renderNginx(nextIngress, nextSecrets, services, port, dir)),
   };
-}
-
-/** How long a reloaded nginx may take to start its new workers. */
-const NEW_WORKERS_MS = 30_000;
-/**
- * How long its old workers may take to finish: the last streams they carry, then up to nginx's
- * `lingering_time` (30 s by default, which no config here sets) reading what a client still
- * sends on a connection they closed.
- */
-const OLD_WORKERS_MS = 60_000;
-
-/** The TCP sockets (`ss -tnp` lines) the processes `pids` hold, for a message. */
-function socketsOf(pids: readonly string[]): string {
-  const out = spawnSync("ss", ["-Htnp"], { encoding: "utf8" });
-  if (out.status !== 0) return `(ss: ${out.error?.message ?? out.stderr.trim()})`;
-  const lines = out.stdout.split("\n").filter((l) => pids.some((p) => l.includes(`pid=${p},`)));
-  return lines.length === 0 ? "(none)" : lines.join("\n");
-}
-
-/**
- * Reloads the nginx master `master` gracefully (SIGHUP: new workers with the files as they now
- * are; the old ones finish what they carry) and resolves once its error log `log` (level info)
- * says a new worker started, or with `oldWorkersGone`, once every worker that ran before the
- * reload has exited too (until then a client connection they hold is served the old way). Old
- * workers that take more than 5 s are named, with the connections they hold; past the limits
- * the error says what was missing and quotes the log since the reload.
- */
-export async function reloadNginx(
-  master: ChildProcess,
-  log: string,
-  options: { readonly oldWorkersGone?: boolean } = {},
-): Promise<void> {
-  const text = () => readFileSync(log, "utf8");
-  const before = text();
-  const since = () => text().slice(before.length);
-  const started = (t: string) => [...t.matchAll(/start worker process (\d+)/g)].map((m) => m[1]);
-  const exited = (t: string) =>
-    new Set([...t.matchAll(/worker process (\d+) exited/g)].map((m) => m[1]));
-  const old = started(before).filter((pid) => !exited(before).has(pid));
-  const left = () => {
-    const gone = exited(since());
-    return old.filter((pid) => !gone.has(pid));
-  };
-  const from = Date.now();
-  const fail = (what: string) =>
-    new Error(
-      `nginx did not reload within ${Math.round((Date.now() - from) / 1000)} s: ${what}\n` +
-        `its error log since the reload (${log}):\n${since().trimEnd().split("\n").slice(-40).join("\n")}`,
-    );
-  master.kill("SIGHUP");
-  while (started(since()).length === 0) {
-    if (Date.now() - from > NEW_WORKERS_MS) throw fail("no new worker started");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  if (!options.oldWorkersGone) return;
-  let slow: string | undefined;
-  while (left().length > 0) {
-    const waited = Date.now() - from;
-    if (slow === undefined && waited > 5000) slow = socketsOf(left());
-    if (waited > OLD_WORKERS_MS) {
-      throw fail(`old workers ${left().join(", ")} still running, holding:\n${socketsOf(left())}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  if (slow !== undefined) {
-    console.log(
-      `      nginx's old workers took ${Math.round((Date.now() - from) / 1000)} s to finish; ` +
-        `at 5 s they held:\n${slow.replace(/^/gm, "        ")}`,
-    );
-  }
 }
 
 /** A leaf's Ingress and Secrets, as the program declared them on the mock runtime. */
@@ -445,4 +321,28 @@ export function startLeafNginx(run: LeafRun, backend: string, port?: number): Pr
     }
   }
   return startNginx(ingress, secrets, services, 3, port);
+}
+
+/**
+ * Calls `call`, then checks nginx refused it for its client certificate: with
+ * `ssl_verify_client on` nginx finishes the handshake, logs why (matching `logged`), and
+ * answers 400 (gRPC's INTERNAL); the backend (its `calls`) sees nothing.
+ */
+export async function assertRefusedByNginx(
+  nginx: Nginx,
+  backend: { readonly calls: readonly string[] },
+  call: () => Promise<CallResult>,
+  logged: RegExp,
+): Promise<void> {
+  const logBefore = nginx.errorLog().length;
+  const callsBefore = backend.calls.length;
+  const result = await call();
+  assert.ok(
+    !result.ok &&
+      result.code === grpc.status.INTERNAL &&
+      result.details.includes("HTTP status code 400"),
+    JSON.stringify(result),
+  );
+  assert.match(nginx.errorLog().slice(logBefore), logged);
+  assert.equal(backend.calls.length, callsBefore, "the backend saw the call");
 }

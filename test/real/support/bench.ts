@@ -3,7 +3,7 @@
 // `npm run test:real`, and the README's "Test bench" section is the same list (a test checks).
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { binaryPath, component, componentVersion } from "../../../real/components";
+import { binaryPath, component, componentVersion } from "../build/components";
 
 export type BenchEntry =
   | { readonly kind: "real"; readonly name: string }

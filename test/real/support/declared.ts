@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { moduleDir, moduleFiles } from "../../../real/components";
+import { moduleDir, moduleFiles } from "../build/components";
 import { shippedLeafConfig, runLeaf } from "../../support/leaf";
 import { RecordingMocks, unwrapSecrets } from "../../support/mocks";
 import { runObserver, stacksOf } from "../../support/observer";
@@ -76,7 +76,7 @@ export async function shippedStacks(
   ];
 }
 
-/** The CRDs of a module-files entry (real/components.ts), read from the Go module cache. */
+/** The CRDs of a module-files entry (test/real/build/components.ts), read from the Go module cache. */
 export function crdsOf(name: string): KubeObject[] {
   const m = moduleFiles(name);
   const dir = moduleDir(m, true);

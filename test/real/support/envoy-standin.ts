@@ -11,13 +11,18 @@
 // set aside in NO_EFFECT with the reason it does not change this data path. Any other key, and
 // any value it cannot render the way Envoy would act on it, fails the translation with the key's
 // path, so the stand-in never passes a test while silently ignoring part of the config.
-import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { isIPv4, createServer } from "node:net";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { NGINX_BINARY, reloadNginx } from "../../support/nginx";
-import { removeDir, signalTracked, tempDir, track } from "../../support/processes";
+import {
+  NGINX_BINARY,
+  NginxDidNotStart,
+  nginxFileDirectives,
+  startNginxProcess,
+} from "../../support/nginx-process";
+import { removeDir, tempDir } from "../../support/processes";
 import { ObserverRun, SdsSecretConfig, mountedFile, sdsSecret } from "../../support/observer";
 import { assertValidEnvoyBootstrap } from "../../support/envoy-validator";
 import { podNames } from "./bridge";
@@ -793,17 +798,15 @@ function renderConfig(
       "  }",
     ].join("\n"),
   );
-  const temp = join(dir, "temp");
+  const paths = nginxFileDirectives(dir, "standin");
   return [
     "# A stand-in for Envoy: nginx rendered from the observer's envoy.yaml. This is not Envoy.",
     `worker_processes ${workers};`,
-    `pid ${join(dir, "nginx.pid")};`,
-    `error_log ${join(dir, "error.log")} info;`,
+    ...paths.main,
     "events { worker_connections 1024; }",
     "http {",
     "  log_format standin '$host $status $request_uri $upstream_addr';",
-    `  access_log ${join(dir, "access.log")} standin;`,
-    ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${temp};`),
+    ...paths.http.map((l) => `  ${l}`),
     // Envoy's defaults where nginx's would cut the data path short: no limit on a request body,
     // on the streams of a connection or on its requests, and a downstream idle timeout of 1 h.
     "  client_max_body_size 0;",
@@ -1005,6 +1008,17 @@ function assertFree(address: string, port: number, listener: string): Promise<vo
   });
 }
 
+/** Why nginx did not start, saying what to do when Envoy's address was taken meanwhile. */
+function didNotStart(e: unknown, l: StandInTranslation["listens"][number]): unknown {
+  if (!(e instanceof NginxDidNotStart)) return e;
+  return new Error(
+    e.output.includes("Address already in use")
+      ? `stand-in envoy: ${l.address}:${l.port} (Envoy's listener ${l.listener}) was taken ` +
+          "before nginx bound it; the stand-in keeps Envoy's address, so free it and run again"
+      : `stand-in envoy: ${e.message}`,
+  );
+}
+
 export interface EnvoyStandIn {
   readonly translation: StandInTranslation;
   /** Its error log so far (upstream TLS failures are logged there). */
@@ -1052,90 +1066,31 @@ export async function startEnvoyStandIn(
   }
   for (const f of translation.files) writeFileSync(join(own, f.name), f.content, { mode: f.mode });
   writeFileSync(join(own, "hosts"), hostsFile(names));
-  const temp = join(own, "temp");
-  mkdirSync(temp);
-  // nginx's workers run as nobody.
-  chmodSync(temp, 0o777);
-  const conf = join(own, "nginx.conf");
-  writeFileSync(conf, translation.config);
-  const pidFile = join(own, "nginx.pid");
-  const errorLog = join(own, "error.log");
-  // `unshare` and `sh -c exec` replace themselves, so the child's pid is nginx's master.
-  const child = track(
-    spawn(
-      "unshare",
-      [
-        ...["--mount", "--propagation", "private", "sh", "-c"],
-        `set -e; mount --bind -o ro '${join(own, "hosts")}' /etc/hosts; exec "$@"`,
-        name,
-        ...[NGINX_BINARY, "-p", own, "-c", conf, "-e", errorLog, "-g", "daemon off;"],
-      ],
-      { stdio: ["ignore", "ignore", "pipe"], detached: true },
-    ),
-    { group: true },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  let exited = false;
-  const exit = new Promise<void>((resolve) => {
-    const done = () => {
-      exited = true;
-      resolve();
-    };
-    child.once("exit", done);
-    child.once("error", (e) => {
-      stderr += String(e);
-      done();
-    });
+  // In a mount namespace of its own, whose /etc/hosts holds the pod's names; `unshare` and
+  // `sh -c exec` replace themselves, so the child's pid is nginx's master.
+  const nginx = await startNginxProcess(own, translation.config, (command) => [
+    ...["unshare", "--mount", "--propagation", "private", "sh", "-c"],
+    `set -e; mount --bind -o ro '${join(own, "hosts")}' /etc/hosts; exec "$@"`,
+    name,
+    ...command,
+  ]).catch((e: unknown) => {
+    throw didNotStart(e, translation.listens[0]);
   });
-  // nginx writes its pid file once it has bound its listeners.
-  const until = Date.now() + 10_000;
-  while (
-    !exited &&
-    !(existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() === String(child.pid))
-  ) {
-    if (Date.now() > until) {
-      signalTracked(child, "SIGKILL");
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (exited || Date.now() > until) {
-    await exit;
-    const log = existsSync(errorLog) ? readFileSync(errorLog, "utf8") : "";
-    removeDir(own);
-    if (`${stderr}${log}`.includes("Address already in use")) {
-      const l = translation.listens[0];
-      throw new Error(
-        `stand-in envoy: ${l.address}:${l.port} (Envoy's listener ${l.listener}) was taken ` +
-          "before nginx bound it; the stand-in keeps Envoy's address, so free it and run again",
-      );
-    }
-    throw new Error(`stand-in envoy: nginx did not start: ${stderr}${log}`);
-  }
-  const read = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : "");
   return {
     translation,
-    errorLog: () => read(errorLog),
-    accessLog: () => read(join(own, "access.log")),
+    errorLog: () => nginx.errorLog(),
+    accessLog: () => nginx.accessLog(),
     reload: async (next) => {
       if (mountedFile(next, "envoy", configPath) !== mountedFile(run, "envoy", configPath)) {
         throw new Error("envoy.yaml changed: Kubernetes would start a new pod, not reload SDS");
       }
       const t = translate((ref, kind) => sdsSecret(next, ref, kind));
       for (const f of t.files) writeFileSync(join(own, f.name), f.content, { mode: f.mode });
-      writeFileSync(conf, t.config);
       // Envoy uses an updated secret for its next upstream connection; nginx's old workers
       // would go on serving Querier's open connections the old way, so the reload counts as
       // done once they are gone.
-      await reloadNginx(child, errorLog, { oldWorkersGone: true });
+      await nginx.reload(t.config, { oldWorkersGone: true });
     },
-    stop: async () => {
-      signalTracked(child, "SIGQUIT");
-      const killer = setTimeout(() => signalTracked(child, "SIGKILL"), 5000);
-      await exit;
-      clearTimeout(killer);
-      removeDir(own);
-    },
+    stop: () => nginx.stop(),
   };
 }

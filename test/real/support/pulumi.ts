@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { chmodSync, cpSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT, kubernetesPluginVersion, pluginVersionOf } from "../../../real/components";
+import { REPO_ROOT, kubernetesPluginVersion, pluginVersionOf } from "../build/components";
 import { TRY_OUT_PASSPHRASE, tryOutUrl } from "../../../ops/backend";
 import { realBinary } from "./bench";
 import { removeDir, tempDir, track } from "../../support/processes";

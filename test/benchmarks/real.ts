@@ -13,8 +13,8 @@
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { REPO_ROOT } from "../real/components";
-import { ExtraEnv, PulumiProject, RunResult, pulumiProject } from "../test/real/support/pulumi";
+import { REPO_ROOT } from "../real/build/components";
+import { ExtraEnv, PulumiProject, RunResult, pulumiProject } from "../real/support/pulumi";
 
 const leafName = (i: number): string => `leaf-${String(i).padStart(3, "0")}`;
 const qualified = (i: number): string => `organization/thanos-bridge/${leafName(i)}`;

@@ -8,10 +8,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { readFileSync } from "node:fs";
-import { BRIDGE_OUTPUT, CLIENT_KEY_OUTPUT, LeafBridgeOutput } from "../components/common/contract";
-import { objectDataBytes } from "../components/observer/querier/pod";
-import { LEAF_SHARDS } from "../components/observer/thanos/endpoints";
-import { runStack } from "../stacks";
+import {
+  BRIDGE_OUTPUT,
+  CLIENT_KEY_OUTPUT,
+  LeafBridgeOutput,
+} from "../../components/common/contract";
+import { objectDataBytes } from "../../components/observer/querier/pod";
+import { LEAF_SHARDS } from "../../components/observer/thanos/endpoints";
+import { runStack } from "../../stacks";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };

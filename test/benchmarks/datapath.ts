@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { thanosLeafAddress } from "../components/observer/thanos/endpoints";
+import { thanosLeafAddress } from "../../components/observer/thanos/endpoints";
 import {
   BenchLeaf,
   PodQuerier,
@@ -26,14 +26,14 @@ import {
   expectRangeFromEveryLeaf,
   startBenchLeaf,
   startPodQuerier,
-} from "../test/real/support/bridge";
-import { EnvoyStandIn, nginxVersion, startEnvoyStandIn } from "../test/real/support/envoy-standin";
-import { freePort, removeDir, tempDir } from "../test/support/processes";
-import { promQuery } from "../test/real/support/thanos";
-import { UpstreamTls, callInfo, openConnection } from "../test/support/grpc";
-import { rawConnection } from "../test/support/raw-grpc";
-import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "../test/support/leaf";
-import { Nginx, parseAccessLog, startLeafNginx } from "../test/support/nginx";
+} from "../real/support/bridge";
+import { EnvoyStandIn, nginxVersion, startEnvoyStandIn } from "../real/support/envoy-standin";
+import { freePort, removeDir, tempDir } from "../support/processes";
+import { promQuery } from "../real/support/thanos";
+import { UpstreamTls, callInfo, openConnection } from "../support/grpc";
+import { rawConnection } from "../support/raw-grpc";
+import { LEAF_A, LEAF_B, LeafRun, runLeaf } from "../support/leaf";
+import { Nginx, parseAccessLog, startLeafNginx } from "../support/nginx";
 import {
   OBSERVER,
   ObserverRun,
@@ -41,7 +41,7 @@ import {
   runObserver,
   stacksOf,
   thanosUpstreamTls,
-} from "../test/support/observer";
+} from "../support/observer";
 
 const STACK_A = "acme/thanos-bridge/leaf-a";
 const STACK_B = "acme/thanos-bridge/leaf-b";
@@ -418,7 +418,7 @@ interface ChildCase {
   refused?: string;
 }
 
-/** bench/child.ts's measurement of the observer program on the mock runtime (as npm run bench). */
+/** test/benchmarks/child.ts's measurement of the observer program on the mock runtime (as npm run bench). */
 function programBytes(n: number, dataPath: string, leafFile: string): ChildCase {
   const run = spawnSync(
     process.execPath,
@@ -431,16 +431,17 @@ function programBytes(n: number, dataPath: string, leafFile: string): ChildCase 
       dataPath,
       leafFile,
     ],
-    { cwd: join(__dirname, ".."), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+    { cwd: join(__dirname, "..", ".."), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
   );
   const line = run.stdout.split("\n").find((l) => l.startsWith("{"));
-  if (line === undefined) throw new Error(`bench/child.ts ${n} ${dataPath} failed:\n${run.stderr}`);
+  if (line === undefined)
+    throw new Error(`test/benchmarks/child.ts ${n} ${dataPath} failed:\n${run.stderr}`);
   return JSON.parse(line) as ChildCase;
 }
 
 function configBytes(leaves: Record<string, LeafRun>, dir: string): void {
   console.log(
-    "\nConfig bytes per leaf (the observer program on the mock runtime, bench/child.ts as in npm " +
+    "\nConfig bytes per leaf (the observer program on the mock runtime, test/benchmarks/child.ts as in npm " +
       "run bench): config = the ConfigMap's data (envoy.yaml + endpoints.yaml, or endpoints.yaml); " +
       "secrets = the Secrets' data (the SDS files, or the certificate files); per leaf between 1 " +
       "and 100 leaves = what one more leaf adds.\n",

@@ -2,10 +2,11 @@
 // path (nginx configured from the leaf's Ingress, client with Envoy's settings) for each key
 // algorithm. Rounds interleave the algorithms after a warm-up, so drift on a shared machine
 // spreads over all of them; the spread between rounds is printed. Figures only.
-import { Backend, UpstreamTls, callInfo, startBackend } from "../test/support/grpc";
-import { LEAF_A, LEAF_B, runLeaf } from "../test/support/leaf";
-import { Nginx, nginxAvailable, startLeafNginx } from "../test/support/nginx";
-import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "../test/support/observer";
+import { Backend, UpstreamTls, callInfo, startBackend } from "../support/grpc";
+import { LEAF_A, LEAF_B, runLeaf } from "../support/leaf";
+import { Nginx, startLeafNginx } from "../support/nginx";
+import { nginxAvailable } from "../support/nginx-process";
+import { OBSERVER, envoyUpstreamTls, runObserver, stacksOf } from "../support/observer";
 
 const ALGORITHMS = ["ECDSA-P256", "RSA-2048", "RSA-3072"];
 const ROUNDS = 3;

@@ -7,7 +7,7 @@ import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "no
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-export const REPO_ROOT = join(__dirname, "..");
+export const REPO_ROOT = join(__dirname, "..", "..", "..");
 
 export interface GoComponent {
   /** Name on the bench's component lines and in the cache. */
@@ -48,14 +48,14 @@ const K8S_STAMPS = {
 export const COMPONENTS: readonly GoComponent[] = [
   {
     name: "etcd",
-    dir: "real/go/etcd",
+    dir: "test/real/build/go/etcd",
     module: "go.etcd.io/etcd/server/v3",
     package: "go.etcd.io/etcd/server/v3",
     stamps: { "go.etcd.io/etcd/api/v3/version.GitSHA": "module-{version}" },
   },
   {
     name: "kube-apiserver",
-    dir: "real/go/kube-apiserver",
+    dir: "test/real/build/go/kube-apiserver",
     module: "k8s.io/kubernetes",
     package: "k8s.io/kubernetes/cmd/kube-apiserver",
     stamps: K8S_STAMPS,
@@ -64,14 +64,14 @@ export const COMPONENTS: readonly GoComponent[] = [
     // Its garbage collector and namespace controller finish deletions (foreground deletion,
     // namespace finalizers), as in a cluster; no scheduler or kubelet runs, so no pod starts.
     name: "kube-controller-manager",
-    dir: "real/go/kube-apiserver",
+    dir: "test/real/build/go/kube-apiserver",
     module: "k8s.io/kubernetes",
     package: "k8s.io/kubernetes/cmd/kube-controller-manager",
     stamps: K8S_STAMPS,
   },
   {
     name: "thanos",
-    dir: "real/go/thanos",
+    dir: "test/real/build/go/thanos",
     module: "github.com/thanos-io/thanos",
     package: "github.com/thanos-io/thanos/cmd/thanos",
     // As Thanos's .promu.yml builds its releases.
@@ -86,7 +86,7 @@ export const COMPONENTS: readonly GoComponent[] = [
   },
   {
     name: "prometheus",
-    dir: "real/go/prometheus",
+    dir: "test/real/build/go/prometheus",
     module: "github.com/prometheus/prometheus",
     package: "github.com/prometheus/prometheus/cmd/prometheus",
     // No `builtinassets`: the web UI's assets are built by npm upstream and are not in the
@@ -100,7 +100,7 @@ export const COMPONENTS: readonly GoComponent[] = [
   },
   {
     name: "traefik",
-    dir: "real/go/traefik",
+    dir: "test/real/build/go/traefik",
     module: "github.com/traefik/traefik/v3",
     package: "github.com/traefik/traefik/v3/cmd/traefik",
     // As Traefik's Makefile stamps its releases. Its web UI is built by npm upstream and only a
@@ -112,7 +112,7 @@ export const COMPONENTS: readonly GoComponent[] = [
   },
   {
     name: "pulumi",
-    dir: "real/go/pulumi",
+    dir: "test/real/build/go/pulumi",
     module: "github.com/pulumi/pulumi/pkg/v3",
     package: "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi",
     // As Pulumi's release builds; the Automation API reads the stamped version.
@@ -129,7 +129,7 @@ export const COMPONENTS: readonly GoComponent[] = [
   },
   {
     name: "pulumi-resource-kubernetes",
-    dir: "real/go/pulumi-resource-kubernetes",
+    dir: "test/real/build/go/pulumi-resource-kubernetes",
     module: "github.com/pulumi/pulumi-kubernetes/provider/v4",
     package: "github.com/pulumi/pulumi-kubernetes/provider/v4/cmd/pulumi-resource-kubernetes",
     // Installed as the plugin version the npm SDK asks for; see kubernetesPluginVersion.
@@ -230,7 +230,7 @@ export function binaryPath(c: GoComponent, goVersion: string, root: string = cac
   return join(root, c.name, cacheKey(c, goVersion), c.name);
 }
 
-/** Files the bench takes from a Go module as they are (CRDs), pinned in real/go/crds/go.mod. */
+/** Files the bench takes from a Go module as they are (CRDs), pinned in test/real/build/go/crds/go.mod. */
 export interface ModuleFiles {
   readonly name: string;
   readonly dir: string;
@@ -242,7 +242,7 @@ export interface ModuleFiles {
 export const MODULE_FILES: readonly ModuleFiles[] = [
   {
     name: "prometheus-operator-crds",
-    dir: "real/go/crds",
+    dir: "test/real/build/go/crds",
     module: "github.com/prometheus-operator/prometheus-operator",
     files: [
       "example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml",
@@ -253,7 +253,7 @@ export const MODULE_FILES: readonly ModuleFiles[] = [
     // The standard channel's CRDs, every one (the leaf uses Gateway, GRPCRoute and
     // ReferenceGrant); the directory's ValidatingAdmissionPolicy is not a CRD and stays out.
     name: "gateway-api-crds",
-    dir: "real/go/crds",
+    dir: "test/real/build/go/crds",
     module: "sigs.k8s.io/gateway-api",
     files: [
       "config/crd/standard/gateway.networking.k8s.io_backendtlspolicies.yaml",
@@ -270,7 +270,7 @@ export const MODULE_FILES: readonly ModuleFiles[] = [
   },
   {
     name: "traefik-crds",
-    dir: "real/go/crds",
+    dir: "test/real/build/go/crds",
     module: "github.com/traefik/traefik/v3",
     files: ["docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml"],
   },

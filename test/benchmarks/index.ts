@@ -6,18 +6,18 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sortLeaves } from "../components/common/contract";
-import { envoyBootstrap } from "../components/observer/envoy/bootstrap";
-import { QUERIER_FAN_OUT } from "../components/observer/querier/pod";
-import { thanosEndpointsConfig } from "../components/observer/thanos/endpoints";
-import { stableYaml } from "../components/common/yaml";
-import { loadEnvoyProtos, validateEnvoyBootstrap } from "../test/support/envoy-validator";
-import { LEAF_A, runLeaf } from "../test/support/leaf";
+import { sortLeaves } from "../../components/common/contract";
+import { envoyBootstrap } from "../../components/observer/envoy/bootstrap";
+import { QUERIER_FAN_OUT } from "../../components/observer/querier/pod";
+import { thanosEndpointsConfig } from "../../components/observer/thanos/endpoints";
+import { stableYaml } from "../../components/common/yaml";
+import { loadEnvoyProtos, validateEnvoyBootstrap } from "../support/envoy-validator";
+import { LEAF_A, runLeaf } from "../support/leaf";
 import { benchTls } from "./tls";
 
 const SIZES = [1, 10, 100, 1000];
 const DATA_PATHS = ["envoy", "thanos"] as const;
-const ROOT = join(__dirname, "..");
+const ROOT = join(__dirname, "..", "..");
 
 interface Case {
   wallMs: number;
