@@ -79,19 +79,19 @@ const OBSERVER_GROUPED: readonly ConfigKey[] = [
  * Every other key of `role` as a field at its registry default: a key added with no rule of its
  * own is expected here without touching the tests, and fails them if the loader leaves it out.
  */
-function registryDefaults(role: Role, grouped: readonly ConfigKey[]): Record<string, unknown> {
+function registryDefaults<C>(role: Role, grouped: readonly ConfigKey[]): C {
   return Object.fromEntries(
     keysOf(role)
       .filter((key) => !grouped.includes(key))
       .map((key) => [key, CONFIG_SCHEMA[key].default]),
-  );
+  ) as C;
 }
 
 describe("leaf config", () => {
   it("fills every default from the schema, with only role and hostname set", () => {
     const config = loadLeaf(raw(LEAF), "leaf-a");
     const expected: LeafConfig = {
-      ...registryDefaults("leaf", LEAF_GROUPED),
+      ...registryDefaults<LeafConfig>("leaf", LEAF_GROUPED),
       role: "leaf",
       clusterName: "leaf-a",
       hostname: "thanos.leaf-a.example.com",
@@ -800,7 +800,7 @@ describe("observer config", () => {
   it("fills every default from the schema, with only role and leaves set", () => {
     const config = loadObserver(raw(OBSERVER), "observer");
     const expected: ObserverConfig = {
-      ...registryDefaults("observer", OBSERVER_GROUPED),
+      ...registryDefaults<ObserverConfig>("observer", OBSERVER_GROUPED),
       role: "observer",
       leaves: ["acme/thanos-bridge/leaf-a"],
       namespace: "monitoring",
